@@ -1,0 +1,25 @@
+# The two commands of the README: `make run` (set up, then check a worker) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# TARGET=https://… checks a real worker; empty checks the built-in reference worker.
+TARGET ?=
+
+.PHONY: run test bench lint setup
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: setup
+	$(BIN)/synthetics run $(if $(TARGET),--target $(TARGET))
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check src checks tests
+	$(BIN)/mypy

@@ -1,0 +1,103 @@
+"""Capacity: agent registration success, sector balance, and memory use (Key Metrics › 2).
+
+Registration is a write, so it runs only with --register-agents, and every agent it registers is
+named `synthetic-…` and flagged synthetic. The worker exposes no memory figure, so the memory
+check is skipped with that reason until --memory-field names one.
+"""
+
+import uuid
+
+import pytest
+
+from synthetics import expect
+from synthetics.probe import Probe, Request, Sample
+from synthetics.rates import fail_alpha
+from synthetics.settings import Settings
+from synthetics.stats import balance_test, judge_rate
+from synthetics.targets import ENDPOINTS, Target, params
+
+pytestmark = pytest.mark.capacity
+
+#: Chance that an evenly spreading worker fails the balance check in one run.
+BALANCE_ALPHA = 0.001
+
+
+def _registered(sample: Sample) -> bool:
+    if not sample.ok or sample.status != 200:
+        return False
+    try:
+        doc = sample.json()
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("success") is True
+
+
+@pytest.mark.write
+@pytest.mark.parametrize("target", params("test_capacity_registration_success"))
+def test_capacity_registration_success(target: Target, probe: Probe,
+                                       synthetics_settings: Settings, record_verdict) -> None:
+    s = synthetics_settings
+    if not s.register_agents:
+        pytest.skip("agent registration writes to the worker: opt in with --register-agents")
+    requests = [
+        Request("register", "/mcp/agent/register", method="POST",
+                headers=(("X-Synthetic-Check", "true"),),
+                json_body={"agentId": f"synthetic-{uuid.uuid4()}", "synthetic": True})
+        for _ in range(s.registration_samples)
+    ]
+    samples = probe.sample_many(requests, s.concurrency)
+    failures = sum(not _registered(x) for x in samples)
+    target_rate = 1 - (target.threshold or 0.0) / 100
+    verdict = judge_rate(failures, len(samples), target_rate, fail_alpha(s.false_alarm_budget),
+                         1 - s.pass_confidence)
+    success = 1 - verdict.rate
+    text = verdict.describe("registrations failed")
+    record_verdict(measured=f"{success:.2%} success over {len(samples)}",
+                   threshold=f"> {target.threshold:g}%", verdict=verdict.verdict, detail=text)
+    if verdict.verdict == "fail":
+        first = next(x.summary() for x in samples if not _registered(x))
+        expect.fail(f"registration success below {target.threshold:g}%: {text}; e.g. {first}")
+
+
+@pytest.mark.parametrize("target", params("test_capacity_sector_balance"))
+def test_capacity_sector_balance(target: Target, probe: Probe, error_rate_samples,
+                                 synthetics_settings: Settings, record_verdict) -> None:
+    sectors: list[int] = []
+    for sample in probe.log.for_endpoint("dns"):
+        if sample.ok and sample.status == 200 and "sector-" not in sample.request.subject:
+            try:
+                doc = sample.json()
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and doc.get("mcpEnabled") is True:
+                sectors.append(doc.get("sector"))  # type: ignore[arg-type]
+    if not sectors:
+        expect.fail("no DNS-resolve sample handed out a sector to judge the balance by")
+    result = balance_test(sectors, synthetics_settings.sectors, (target.threshold or 0) / 100,
+                          BALANCE_ALPHA)
+    record_verdict(measured=f"imbalance ≈ {result.cv_estimate:.0%} ± {result.resolution:.0%} "
+                   f"over {result.samples}", threshold=f"< {target.threshold:g}%",
+                   verdict=result.verdict, detail=result.describe())
+    if result.imbalanced:
+        expect.fail(f"sector distribution: {result.describe()}")
+
+
+@pytest.mark.parametrize("target", params("test_capacity_memory"))
+def test_capacity_memory(target: Target, probe: Probe, synthetics_settings: Settings,
+                         record_verdict) -> None:
+    where = synthetics_settings.memory_field
+    if where is None:
+        pytest.skip("the worker exposes no memory figure; pass --memory-field ENDPOINT:FIELD "
+                    "(e.g. health:memoryUsagePercent) once it reports one")
+    endpoint, _, field = where.partition(":")
+    sample = expect.response(probe.request(ENDPOINTS[endpoint].request()))
+    doc = expect.json_object(sample)
+    value = doc.get(field)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        expect.fail(f"{sample.request.describe()}: memory field {field!r} is {value!r}, "
+                    "not a percentage")
+    record_verdict(measured=f"{value:g}%", threshold=f"< {target.threshold:g}%",
+                   verdict="pass" if value < (target.threshold or 0) else "fail")
+    if value >= (target.threshold or 0):
+        expect.fail(f"{sample.request.describe()}: memory use {value:g}% >= "
+                    f"{target.threshold:g}% of allocated")

@@ -1,0 +1,55 @@
+"""CORS: every endpoint allows cross-origin reads and answers a preflight (Monday's audit)."""
+
+import pytest
+
+from synthetics import expect
+from synthetics.probe import Probe
+from synthetics.targets import ENDPOINTS, Target, params
+
+pytestmark = pytest.mark.cors
+
+ORIGIN = "https://synthetics.example"
+
+
+@pytest.mark.parametrize("target", params("test_cors_allow_origin"))
+def test_cors_allow_origin(target: Target, probe: Probe) -> None:
+    endpoint = ENDPOINTS[target.subject]
+    path = endpoint.url_path()
+    sample = probe.request(endpoint.request(headers=(("Origin", ORIGIN),)))
+    if sample.status is None:  # no headers at all; a body cut short still has them
+        expect.fail(sample.summary())
+    allowed = sample.headers.get("access-control-allow-origin")
+    if allowed is None:
+        expect.fail(f"GET {path}: no Access-Control-Allow-Origin header (HTTP {sample.status})")
+    if allowed not in ("*", ORIGIN):
+        expect.fail(f"GET {path}: Access-Control-Allow-Origin is {allowed!r}, "
+                    f"which does not admit {ORIGIN}")
+
+
+@pytest.mark.parametrize("target", params("test_cors_preflight"))
+def test_cors_preflight(target: Target, probe: Probe) -> None:
+    endpoint = ENDPOINTS[target.subject]
+    path = endpoint.url_path()
+    headers = (
+        ("Origin", ORIGIN),
+        ("Access-Control-Request-Method", "GET"),
+        ("Access-Control-Request-Headers", "Content-Type"),
+    )
+    sample = probe.request(endpoint.request("OPTIONS", headers))
+    if sample.status is None:
+        expect.fail(sample.summary())
+    where = f"OPTIONS {path}"
+    if not 200 <= sample.status < 300:
+        expect.fail(f"{where}: preflight answered HTTP {sample.status}, expected 2xx")
+    if sample.headers.get("access-control-allow-origin") not in ("*", ORIGIN):
+        expect.fail(f"{where}: preflight without an Access-Control-Allow-Origin admitting {ORIGIN}")
+    methods = sample.headers.get("access-control-allow-methods", "")
+    if "GET" not in [m.strip().upper() for m in methods.split(",")]:
+        expect.fail(f"{where}: Access-Control-Allow-Methods {methods or 'missing'!r} "
+                    "does not include GET")
+    if not sample.headers.get("access-control-allow-headers"):
+        expect.fail(f"{where}: no Access-Control-Allow-Headers header")
+    max_age = sample.headers.get("access-control-max-age", "")
+    if not max_age.strip().isdigit():
+        expect.fail(f"{where}: Access-Control-Max-Age {max_age or 'missing'!r} is not a number "
+                    "of seconds")

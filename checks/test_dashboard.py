@@ -1,0 +1,25 @@
+"""Dashboard: HEAD / answers 200 (the document's `curl -I`) and GET / is the dashboard page."""
+
+import pytest
+
+from synthetics import expect
+from synthetics.probe import Probe
+from synthetics.targets import DASHBOARD_TITLE, ENDPOINTS, Target, params
+
+pytestmark = pytest.mark.dashboard
+
+
+@pytest.mark.parametrize("target", params("test_dashboard_head"))
+def test_dashboard_head(target: Target, probe: Probe) -> None:
+    expect.response(probe.request(ENDPOINTS["dashboard"].request("HEAD")))
+
+
+@pytest.mark.parametrize("target", params("test_dashboard_page"))
+def test_dashboard_page(target: Target, probe: Probe) -> None:
+    sample = expect.response(probe.request(ENDPOINTS["dashboard"].request()))
+    content_type = sample.headers.get("content-type", "")
+    if not content_type.startswith("text/html"):
+        expect.fail(f"GET /: Content-Type is {content_type or 'missing'!r}, expected text/html")
+    page = sample.body.decode("utf-8", "replace")
+    if DASHBOARD_TITLE not in page:
+        expect.fail(f'GET /: the page does not carry the title "{DASHBOARD_TITLE}"')

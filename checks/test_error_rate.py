@@ -1,0 +1,66 @@
+"""Error rates: 5xx < 0.1%, timeouts < 0.05%, DNS resolution failures < 0.01%.
+
+Judged over every sample the run took of the endpoint with exact (Clopper–Pearson) bounds: a
+check fails only when the data show the target is broken, passes when they show it holds, and
+otherwise passes with "insufficient evidence: N more clean samples needed" in the reports.
+
+Default sample count (--error-samples 500 per endpoint), from the two requirements:
+- false alarms: 8 error-rate checks share a 0.1% budget, so each fails a healthy target with
+  probability at most alpha = 0.001 / 8 = 1.25e-4 (Bonferroni). At n = 500 and the 0.1% 5xx
+  target, P(Bin(500, 0.001) >= 6) = 1.4e-5 <= 1.25e-4 but P(>= 5) = 1.7e-4 is not, so a check
+  fails from 6 failures on;
+- power: a 3% 5xx rate on one endpoint gives Bin(500, 0.03), mean 15, and
+  P(X >= 6) = 0.9975 >= 0.99. At n = 400 the threshold is 5 and the power 0.993, too close to
+  the line for a default; n = 500 leaves margin. tests/test_stats.py recomputes both figures.
+"""
+
+import pytest
+
+from synthetics import expect
+from synthetics.probe import Probe, Sample
+from synthetics.rates import count_failures, fail_alpha
+from synthetics.settings import Settings
+from synthetics.stats import judge_rate
+from synthetics.targets import Target, params
+
+pytestmark = pytest.mark.error_rate
+
+
+def _judge(kind: str, what: str, samples: list[Sample], target: Target,
+           settings: Settings, record_verdict) -> None:
+    failures, total = count_failures(samples, kind)
+    verdict = judge_rate(failures, total, (target.threshold or 0.0) / 100,
+                         fail_alpha(settings.false_alarm_budget), 1 - settings.pass_confidence)
+    text = verdict.describe(what)
+    record_verdict(measured=f"{failures}/{total} ({verdict.rate:.3%})",
+                   threshold=f"< {target.threshold:g}%", verdict=verdict.verdict, detail=text)
+    if verdict.verdict == "fail":
+        first = next((s.summary() for s in samples if _counts(kind, s)), "")
+        expect.fail(f"{target.subject}: {text}; e.g. {first}")
+
+
+def _counts(kind: str, sample: Sample) -> bool:
+    return count_failures([sample], kind)[0] > 0
+
+
+@pytest.mark.parametrize("target", params("test_error_rate_5xx"))
+def test_error_rate_5xx(target: Target, probe: Probe, error_rate_samples,
+                        synthetics_settings: Settings, record_verdict) -> None:
+    samples = probe.log.for_endpoint(target.subject)
+    _judge("5xx", "5xx responses", samples, target, synthetics_settings, record_verdict)
+
+
+@pytest.mark.parametrize("target", params("test_error_rate_timeouts"))
+def test_error_rate_timeouts(target: Target, probe: Probe, error_rate_samples,
+                             synthetics_settings: Settings, record_verdict) -> None:
+    samples = probe.log.for_endpoint(target.subject)
+    _judge("timeouts", "timeouts", samples, target, synthetics_settings, record_verdict)
+
+
+@pytest.mark.parametrize("target", params("test_error_rate_dns_failures"))
+def test_error_rate_dns_failures(target: Target, probe: Probe, error_rate_samples,
+                                 synthetics_settings: Settings, record_verdict) -> None:
+    samples = [s for s in probe.log.for_endpoint("dns")
+               if s.request.subject == target.subject and s.request.method == "GET"]
+    _judge("dns_failures", "DNS resolution failures", samples, target, synthetics_settings,
+           record_verdict)

@@ -1,0 +1,49 @@
+"""Latency: a percentile of each endpoint's response times within its documented budget.
+
+Samples are taken with pytest-benchmark (`benchmark.pedantic`, warm-up first) so the figures land
+in the benchmark JSON; the percentile is computed from its raw data. When pytest-benchmark is
+disabled (under xdist, or with --benchmark-disable) the same samples are timed by the probe.
+"""
+
+import pytest
+
+from synthetics import expect
+from synthetics.latency import summarize
+from synthetics.probe import Probe, Sample
+from synthetics.settings import Settings
+from synthetics.targets import ENDPOINTS, Target, params
+
+pytestmark = pytest.mark.latency
+
+
+@pytest.mark.parametrize("target", params("test_latency_within_budget"))
+def test_latency_within_budget(
+    target: Target, probe: Probe, benchmark, synthetics_settings: Settings, record_verdict
+) -> None:
+    s = synthetics_settings
+    request = ENDPOINTS[target.subject].request()
+    samples: list[Sample] = []
+
+    def sample_once() -> Sample:
+        sample = probe.request(request)
+        samples.append(sample)
+        return sample
+
+    benchmark.pedantic(sample_once, rounds=s.latency_samples, warmup_rounds=s.latency_warmup,
+                       iterations=1)
+    stats = getattr(benchmark, "stats", None)
+    if stats is None:  # benchmark disabled: it ran once; take the rest ourselves
+        while len(samples) < s.latency_samples:
+            sample_once()
+        times = None
+    else:
+        times = list(stats.stats.data)
+    timed = samples[-s.latency_samples:]
+    result = summarize(timed, times, s.latency_percentile, target.threshold or 0.0)
+    benchmark.extra_info.update(result.extra_info())
+    measured = (f"p{s.latency_percentile:g} {result.value_ms:.1f} ms"
+                if result.value_ms is not None else "no response")
+    record_verdict(measured=measured, threshold=f"< {target.threshold:g} ms",
+                   verdict="pass" if result.ok else "fail", detail=result.describe())
+    if not result.ok:
+        expect.fail(f"{request.describe()}: {result.describe()}")

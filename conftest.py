@@ -1,0 +1,1 @@
+"""Root conftest: intentionally empty. The checks' fixtures come from the `synthetics` plugin."""

@@ -1,0 +1,131 @@
+"""The `synthetics` command: run the checks with reports, serve the reference worker, show targets.
+
+`synthetics run [--target URL] [pytest args]` runs the checks and writes reports/report.html
+(self-contained), reports/junit.xml and reports/benchmark.json; its exit code is pytest's, so a
+pipeline can act on it (0 all targets met, 1 a check failed, 4 a usage error...).
+`synthetics serve` starts the reference worker, optionally with faults, for manual runs.
+`synthetics targets` prints the table of targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["checks_dir", "main"]
+
+EXIT_USAGE = 4  # pytest's own code for a usage error
+
+
+def checks_dir() -> Path:
+    """Where the checks live: ./checks, else the copy shipped in the wheel, else the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (Path.cwd() / "checks", here / "_checks", here.parent.parent / "checks"):
+        if (candidate / "test_health.py").is_file():
+            return candidate
+    raise FileNotFoundError("cannot find the checks: run from the project folder, or reinstall")
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    reports = Path(args.reports)
+    reports.mkdir(parents=True, exist_ok=True)
+    argv = [
+        str(checks_dir()),
+        "-p", "no:cacheprovider",
+        f"--html={reports / 'report.html'}",
+        "--self-contained-html",
+        f"--junitxml={reports / 'junit.xml'}",
+        f"--benchmark-json={reports / 'benchmark.json'}",
+        "--benchmark-columns=min,median,max,rounds",
+        "-o", "junit_family=xunit2",
+        "-rfEs",
+    ]
+    if args.target:
+        argv.append(f"--target={args.target}")
+    return int(pytest.main(argv + extra))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from synthetics.reference import ReferenceWorker
+
+    try:
+        worker = ReferenceWorker(args.faults, host=args.host, port=args.port,
+                                 faults_file=args.faults_file).start()
+    except ValueError as exc:
+        print(f"synthetics serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"synthetics serve: cannot listen on {args.host}:{args.port}: {exc}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    print(f"reference worker listening on {worker.url} (faults: {args.faults or 'none'})",
+          flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    worker.stop()
+    return 0
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from synthetics.targets import markdown_table
+
+    sys.stdout.write(markdown_table())
+    return 0
+
+
+def _faults(args: argparse.Namespace) -> int:
+    from synthetics.reference import FAULTS
+
+    for name, what in FAULTS.items():
+        print(f"{name:<24} {what}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synthetics", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the checks and write reports (extra args go to pytest)")
+    run.add_argument("--target", help="worker base URL (default: the built-in reference worker)")
+    run.add_argument("--reports", default=os.environ.get("SYNTHETICS_REPORTS", "reports"),
+                     help="folder for report.html, junit.xml and benchmark.json "
+                          "(default ./reports)")
+    run.set_defaults(func=_run)
+    serve = sub.add_parser("serve", help="serve the reference worker on loopback")
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 = any)")
+    serve.add_argument("--faults", default=None, help="comma-separated faults, e.g. slow_health")
+    serve.add_argument("--faults-file", default=None,
+                       help="file of faults re-read on every request (one per line)")
+    serve.set_defaults(func=_serve)
+    targets = sub.add_parser("targets", help="print the table of targets (Markdown)")
+    targets.set_defaults(func=_targets)
+    faults = sub.add_parser("faults", help="list the reference worker's named faults")
+    faults.set_defaults(func=_faults)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command != "run" and extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return int(args.func(args, extra) if args.command == "run" else args.func(args))
+    except FileNotFoundError as exc:
+        print(f"synthetics: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

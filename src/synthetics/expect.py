@@ -1,0 +1,73 @@
+"""What the checks use to judge a sample and to say, in one line, why it failed.
+
+A failed expectation calls `pytest.fail(reason, pytrace=False)`: the report shows the reason, not
+a traceback. Network trouble is never raised by the probe, so every failure — a timeout, a reset,
+a redirect, broken JSON — reaches the check as a sample and leaves here as a reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, NoReturn
+
+import pytest
+
+from synthetics.probe import Sample
+
+__all__ = ["fail", "field_equals", "json_object", "response", "valid_ipv4"]
+
+
+def fail(reason: str) -> NoReturn:
+    """Fail the running check with `reason` as its whole message."""
+    pytest.fail(reason, pytrace=False)
+
+
+def response(sample: Sample, status: int | tuple[int, ...] = 200) -> Sample:
+    """The sample got a complete response with the expected status, or the check fails."""
+    expected = (status,) if isinstance(status, int) else status
+    if sample.error is not None:
+        fail(sample.summary())
+    if sample.status not in expected:
+        want = " or ".join(str(s) for s in expected)
+        if sample.status is not None and 300 <= sample.status < 400:
+            where = sample.headers.get("location", "nowhere")
+            fail(f"{sample.request.describe()}: HTTP {sample.status} redirect to {where} "
+                 f"(not followed), expected {want}")
+        fail(f"{sample.request.describe()}: HTTP {sample.status}, expected {want}; "
+             f"body starts {sample.body[:80].decode('utf-8', 'replace')!r}")
+    return sample
+
+
+def json_object(sample: Sample) -> dict[str, Any]:
+    """The sample is a JSON response whose body is an object, or the check fails."""
+    content_type = sample.headers.get("content-type", "")
+    if "application/json" not in content_type:
+        fail(f"{sample.request.describe()}: Content-Type is {content_type or 'missing'!r}, "
+             "expected application/json")
+    try:
+        doc = sample.json()
+    except ValueError as exc:
+        fail(f"{sample.request.describe()}: {exc}")
+    if not isinstance(doc, dict):
+        fail(f"{sample.request.describe()}: JSON body is a {type(doc).__name__}, not an object")
+    return doc
+
+
+def field_equals(sample: Sample, doc: dict[str, Any], key: str, expected: Any) -> None:
+    """doc[key] == expected (and of the same type: True is not 1), or the check fails."""
+    if key not in doc:
+        fail(f"{sample.request.describe()}: field {key!r} is missing")
+    value = doc[key]
+    if value != expected or type(value) is not type(expected):
+        fail(f"{sample.request.describe()}: {key} is {value!r}, expected {expected!r}")
+
+
+def valid_ipv4(value: Any) -> bool:
+    """True for a dotted-quad IPv4 address string."""
+    if not isinstance(value, str):
+        return False
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,106 @@
+"""Latency verdicts: a percentile of timed samples against a budget, and which phase was slow.
+
+The times come from pytest-benchmark's raw data where it ran (it has no percentiles of its own),
+and the phase breakdown from the samples' httpx trace marks, so that a failure says whether the
+time went into connecting, TLS, the server's wait, or reading the body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from synthetics.probe import PHASES, Sample
+from synthetics.stats import percentile
+
+__all__ = ["LatencyResult", "summarize"]
+
+_PHASE_WORDS = {
+    "connect": "connect (TCP set-up)",
+    "tls": "TLS handshake",
+    "send": "sending the request",
+    "wait": "waiting for the first byte (server time)",
+    "receive": "reading the body",
+}
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """The judged latency of one endpoint."""
+
+    percentile: float
+    budget_ms: float
+    samples: int
+    failed: int
+    value_ms: float | None  # the percentile of the successful samples' times
+    p50_ms: float | None
+    p99_ms: float | None
+    phases_ms: dict[str, float] = field(default_factory=dict)  # each phase at the percentile
+    first_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.value_ms is not None and self.value_ms < self.budget_ms
+
+    @property
+    def slowest_phase(self) -> str | None:
+        if not self.phases_ms:
+            return None
+        return max(self.phases_ms, key=lambda k: self.phases_ms[k])
+
+    def describe(self) -> str:
+        label = f"p{self.percentile:g}"
+        if self.value_ms is None:
+            return f"no sample of {self.samples} got a response: {self.first_error}"
+        text = (f"{label} {self.value_ms:.1f} ms {'<' if self.ok else '>='} "
+                f"{self.budget_ms:g} ms budget over {self.samples - self.failed} samples "
+                f"(p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms)")
+        slowest = self.slowest_phase
+        if not self.ok and slowest is not None:
+            text += (f"; slowest phase: {_PHASE_WORDS[slowest]} at {label} "
+                     f"{self.phases_ms[slowest]:.1f} ms")
+        if self.failed:
+            text += f"; {self.failed} samples failed ({self.first_error})"
+        return text
+
+    def extra_info(self) -> dict[str, object]:
+        """The figures saved in the benchmark JSON."""
+        return {
+            "percentile": self.percentile, "budget_ms": self.budget_ms,
+            "value_ms": self.value_ms, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms,
+            "samples": self.samples, "failed": self.failed, "phases_ms": self.phases_ms,
+            "slowest_phase": self.slowest_phase, "ok": self.ok,
+        }
+
+
+def summarize(
+    samples: Sequence[Sample],
+    times_s: Sequence[float] | None,
+    q: float,
+    budget_ms: float,
+) -> LatencyResult:
+    """Judge `samples` (one per timed round) at percentile `q` against `budget_ms`.
+
+    `times_s` are the timer's raw readings for the same rounds (pytest-benchmark's data); when
+    absent, each sample's own total time is used. Failed samples are left out of the percentile
+    and counted; the error-rate checks judge them.
+    """
+    good = [i for i, s in enumerate(samples) if s.ok]
+    failed = len(samples) - len(good)
+    first_error = next((s.error for s in samples if not s.ok), None)
+    if not good:
+        return LatencyResult(q, budget_ms, len(samples), failed, None, None, None, {}, first_error)
+    if times_s is not None and len(times_s) == len(samples):
+        times = [times_s[i] * 1000 for i in good]
+    else:
+        times = [(samples[i].phases.total or 0.0) * 1000 for i in good]
+    phases: dict[str, float] = {}
+    for name in PHASES:
+        values = [getattr(samples[i].phases, name) for i in good]
+        present = [v * 1000 for v in values if v is not None]
+        if present:
+            phases[name] = percentile(present, q)
+    return LatencyResult(
+        q, budget_ms, len(samples), failed, percentile(times, q), percentile(times, 50),
+        percentile(times, 99), phases, first_error,
+    )

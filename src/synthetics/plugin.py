@@ -1,0 +1,218 @@
+"""The pytest plugin: options, fixtures, markers, and what the reports say about the target.
+
+Registered through the `pytest11` entry point, so `pytest checks` picks it up wherever the package
+is installed. It stays quiet until a check asks for a fixture: the built-in reference worker is
+started only when a check needs a target and none was given. Settings are resolved once into
+`config.stash[SETTINGS]`; verdicts travel on each report's `user_properties` (so they survive
+xdist) and are collected into `config.stash[VERDICTS]` for the terminal summary and the HTML
+report.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from synthetics import settings as settings_mod
+from synthetics.probe import Probe, Request, Sample
+from synthetics.reference import ReferenceWorker
+from synthetics.settings import Settings
+from synthetics.targets import AREAS, ENDPOINTS, MCP_DOMAINS, TARGETS, dns_endpoint
+
+SETTINGS = pytest.StashKey[Settings]()
+VERDICTS = pytest.StashKey[list[dict[str, Any]]]()
+TARGET_URL = pytest.StashKey[str]()
+
+VERDICT_PROPERTY = "synthetics_verdict"
+
+_AREA_HELP = {
+    "health": "GET /health answers healthy with the configured capacity",
+    "orchestration": "GET /mcp/orchestrate is operational with the configured capacity",
+    "dns": "the MCP DNS-resolve endpoint resolves the MCP domains",
+    "dashboard": "the dashboard page is served",
+    "cors": "CORS headers and preflight",
+    "latency": "latency percentiles within the documented budgets",
+    "error_rate": "5xx, timeout and DNS-failure rates within the documented targets",
+    "capacity": "agent registration, sector balance and memory targets",
+}
+
+
+@dataclass(frozen=True)
+class SyntheticTarget:
+    """The worker being checked."""
+
+    url: str
+    builtin: bool
+
+    def describe(self) -> str:
+        if self.builtin:
+            return (f"BUILT-IN REFERENCE WORKER at {self.url} (a local stand-in, NOT the "
+                    "production worker; pass --target URL to check a real one)")
+        return self.url
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings_mod.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SETTINGS] = settings_mod.resolve(config)
+    config.stash[VERDICTS] = []
+    for area in AREAS:
+        config.addinivalue_line("markers", f"{area}: {_AREA_HELP[area]}")
+    config.addinivalue_line("markers", "write: the check writes to the worker (opt-in only)")
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(_HtmlReport(config), "synthetics-html")
+    config.pluginmanager.register(_VerdictCollector(config), "synthetics-verdicts")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    s = config.stash[SETTINGS]
+    target = (s.target if s.target else
+              "BUILT-IN REFERENCE WORKER (a local stand-in started on loopback, NOT production; "
+              "pass --target URL to check a real worker)")
+    return [
+        f"synthetics target: {target}",
+        f"synthetics settings: p{s.latency_percentile:g} latency over {s.latency_samples} samples"
+        f", {s.error_samples} error-rate samples per endpoint at concurrency {s.concurrency}, "
+        f"request timeout {s.request_timeout:g} s",
+    ]
+
+
+@pytest.fixture(scope="session")
+def synthetics_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved settings of this session (command line, environment, ini, defaults)."""
+    return pytestconfig.stash[SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def synthetic_target(
+    pytestconfig: pytest.Config, synthetics_settings: Settings
+) -> Iterator[SyntheticTarget]:
+    """The worker under check: --target, or the built-in reference worker started on loopback."""
+    if synthetics_settings.target:
+        pytestconfig.stash[TARGET_URL] = synthetics_settings.target
+        yield SyntheticTarget(synthetics_settings.target, builtin=False)
+        return
+    with ReferenceWorker(agent_capacity=synthetics_settings.agent_capacity,
+                         sectors=synthetics_settings.sectors) as worker:
+        pytestconfig.stash[TARGET_URL] = worker.url
+        yield SyntheticTarget(worker.url, builtin=True)
+
+
+@pytest.fixture(scope="session")
+def probe(synthetic_target: SyntheticTarget, synthetics_settings: Settings) -> Iterator[Probe]:
+    """Takes samples of the target; every sample of the session lands in `probe.log`."""
+    s = synthetics_settings
+    instance = Probe(synthetic_target.url, timeout=s.request_timeout,
+                     max_body_bytes=s.max_body_bytes,
+                     max_consecutive_timeouts=s.max_consecutive_timeouts)
+    yield instance
+    instance.close()
+
+
+def sampled_requests(count: int) -> list[Request]:
+    """`count` requests to each sampled endpoint, interleaved; DNS alternates the MCP domains."""
+    requests: list[Request] = []
+    for i in range(count):
+        requests.append(ENDPOINTS["health"].request())
+        requests.append(ENDPOINTS["orchestrate"].request())
+        requests.append(dns_endpoint(MCP_DOMAINS[i % len(MCP_DOMAINS)]).request())
+    return requests
+
+
+@pytest.fixture(scope="session")
+def error_rate_samples(probe: Probe, synthetics_settings: Settings) -> list[Sample]:
+    """The error-rate sampling pass: --error-samples requests per endpoint, concurrently.
+
+    Taken once per session; the error-rate checks judge every sample the session took of their
+    endpoint, these included.
+    """
+    requests = sampled_requests(synthetics_settings.error_samples)
+    return probe.sample_many(requests, synthetics_settings.concurrency)
+
+
+@pytest.fixture
+def record_verdict(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Record a check's measured value and verdict for the reports.
+
+    Call as `record_verdict(measured="p95 12.3 ms", threshold="< 200 ms", verdict="pass",
+    detail="...")`; verdict is one of pass, fail, insufficient.
+    """
+
+    def record(*, measured: str, threshold: str, verdict: str, detail: str = "") -> None:
+        request.node.user_properties.append((VERDICT_PROPERTY, {
+            "check": request.node.name, "nodeid": request.node.nodeid, "measured": measured,
+            "threshold": threshold, "verdict": verdict, "detail": detail,
+        }))
+
+    return record
+
+
+class _VerdictCollector:
+    """Collects the verdicts that checks recorded, from every report (xdist workers' too)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.verdicts = config.stash[VERDICTS]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == VERDICT_PROPERTY and isinstance(value, dict):
+                self.verdicts.append(value)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    verdicts = config.stash.get(VERDICTS, [])
+    if not verdicts:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("synthetics verdicts")
+    url = config.stash.get(TARGET_URL, None)
+    builtin = config.stash[SETTINGS].builtin
+    if url:
+        write(f"target: {SyntheticTarget(url, builtin).describe()}")
+    for v in verdicts:
+        label = {"insufficient": "INSUFFICIENT EVIDENCE"}.get(v["verdict"], v["verdict"].upper())
+        write(f"{label:<22} {v['check']}: {v['measured']} (target {v['threshold']})"
+              + (f" — {v['detail']}" if v["detail"] else ""))
+
+
+class _HtmlReport:
+    """pytest-html additions: the target banner and the verdict table at the top."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = "Victory36 synthetic checks"
+
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str]) -> None:
+        url = self.config.stash.get(TARGET_URL, None)
+        builtin = self.config.stash[SETTINGS].builtin
+        if url is None:
+            url = self.config.stash[SETTINGS].target or "(not started: no check needed it)"
+        text = SyntheticTarget(url, builtin).describe()
+        style = "background:#fde68a;padding:8px;font-weight:bold" if builtin else "padding:8px"
+        prefix.append(f'<p id="synthetics-target" style="{style}">Target: {html.escape(text)}</p>')
+        rows = "".join(
+            f"<tr><td>{html.escape(v['check'])}</td><td>{html.escape(v['measured'])}</td>"
+            f"<td>{html.escape(v['threshold'])}</td><td>{html.escape(v['verdict'])}</td>"
+            f"<td>{html.escape(v['detail'])}</td></tr>"
+            for v in self.config.stash.get(VERDICTS, [])
+        )
+        if rows:
+            prefix.append(
+                '<table id="synthetics-verdicts"><thead><tr><th>check</th><th>measured</th>'
+                "<th>target</th><th>verdict</th><th>detail</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>"
+            )
+
+
+__all__ = ["SyntheticTarget", "sampled_requests", "TARGETS"]

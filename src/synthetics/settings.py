@@ -1,0 +1,251 @@
+"""Settings: every option is declared once and resolved once into an immutable `Settings`.
+
+Each setting can come from the command line, then an environment variable, then the pytest ini
+file, then its default (the order pytest-timeout uses). The help text is written once and used
+for both the option and the ini key. A bad value fails while parsing with `pytest.UsageError`
+and a sentence saying what to pass.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import pytest
+
+__all__ = [
+    "OPTIONS", "Option", "Settings", "add_options", "parse_target", "resolve", "resolve_values",
+]
+
+
+def parse_target(value: str) -> str:
+    """Validate a target URL and return it without a trailing slash."""
+    text = value.strip()
+    parsed = urllib.parse.urlsplit(text)
+    if parsed.scheme not in ("http", "https"):
+        raise ValueError(
+            f"target {value!r} must start with http:// or https:// "
+            "(e.g. https://wfa-orchestration-worker-production-production.pr-aef.workers.dev)"
+        )
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError(f"target {value!r} has an invalid port") from None
+    del port
+    if not parsed.hostname:
+        raise ValueError(f"target {value!r} has no host name")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"target {value!r} must be a base URL without a query or fragment")
+    if parsed.username or parsed.password:
+        raise ValueError(f"target {value!r} must not carry credentials")
+    return text.rstrip("/")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a number above 0")
+    return number
+
+
+def _percent(value: str) -> float:
+    number = float(value)
+    if not 0 < number < 100:
+        raise ValueError("must be a number between 0 and 100")
+    return number
+
+
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0 < number < 1:
+        raise ValueError("must be a number between 0 and 1")
+    return number
+
+
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _memory_field(value: str) -> str:
+    endpoint, sep, field = value.partition(":")
+    if not sep or endpoint not in ("health", "orchestrate") or not field:
+        raise ValueError("must look like health:fieldName or orchestrate:fieldName")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its names in every source, its default, its parser and its help."""
+
+    name: str  # the Settings attribute
+    flag: str  # command-line option
+    help: str
+    default: Any
+    parse: Callable[[str], Any] = str
+    is_flag: bool = False
+
+    @property
+    def env(self) -> str:
+        return "SYNTHETICS_" + self.name.upper()
+
+    @property
+    def ini(self) -> str:
+        return "synthetics_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("target", "--target",
+           "Base URL of the worker to check. Without one, the built-in reference worker is "
+           "started on a free loopback port.", None, parse_target),
+    Option("latency_percentile", "--latency-percentile",
+           "Percentile of the latency samples compared with each budget (default 95).",
+           95.0, _percent),
+    Option("latency_samples", "--latency-samples",
+           "Timed samples per latency check, after the warm-up (default 100).", 100,
+           _positive_int),
+    Option("latency_warmup", "--latency-warmup",
+           "Untimed warm-up requests before each latency check (default 5).", 5, int),
+    Option("error_samples", "--error-samples",
+           "Samples per endpoint for the error-rate checks (default 500: see stats notes).",
+           500, _positive_int),
+    Option("concurrency", "--concurrency",
+           "Requests in flight at once while sampling error rates (default 16).", 16,
+           _positive_int),
+    Option("request_timeout", "--request-timeout",
+           "Seconds a single request may take in all, body included (default 5, as the "
+           "operators' monitor).", 5.0, _positive_float),
+    Option("max_consecutive_timeouts", "--max-consecutive-timeouts",
+           "Consecutive timeouts on one endpoint after which its remaining samples are "
+           "abandoned and counted as failures (default 3).", 3, _positive_int),
+    Option("max_body_bytes", "--max-body-bytes",
+           "Largest response body read, in bytes; a larger one fails the check (default 1 MiB).",
+           1 << 20, _positive_int),
+    Option("pass_confidence", "--pass-confidence",
+           "Confidence needed to declare an error-rate target met (default 0.95).", 0.95,
+           _fraction),
+    Option("false_alarm_budget", "--false-alarm-budget",
+           "Chance per run that a healthy worker fails any error-rate check (default 0.001).",
+           0.001, _fraction),
+    Option("register_agents", "--register-agents",
+           "Opt in to the agent-registration check, which POSTs synthetic agents to "
+           "/mcp/agent/register (a write endpoint).", False, _flag, is_flag=True),
+    Option("registration_samples", "--registration-samples",
+           "Synthetic registrations made by the opt-in registration check (default 200).", 200,
+           _positive_int),
+    Option("memory_field", "--memory-field",
+           "Where the worker reports memory use in percent, as ENDPOINT:FIELD "
+           "(e.g. health:memoryUsagePercent). The worker exposes none today.", None,
+           _memory_field),
+    Option("agent_capacity", "--agent-capacity",
+           "AGENT_CAPACITY the worker is configured with (default 20000000, production).",
+           20_000_000, _positive_int),
+    Option("sectors", "--sectors",
+           "SECTORS the worker is configured with (default 200, production).", 200,
+           _positive_int),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one session."""
+
+    target: str | None
+    latency_percentile: float
+    latency_samples: int
+    latency_warmup: int
+    error_samples: int
+    concurrency: int
+    request_timeout: float
+    max_consecutive_timeouts: int
+    max_body_bytes: int
+    pass_confidence: float
+    false_alarm_budget: float
+    register_agents: bool
+    registration_samples: int
+    memory_field: str | None
+    agent_capacity: int
+    sectors: int
+
+    @property
+    def builtin(self) -> bool:
+        """True when no target was given and the built-in reference worker is checked."""
+        return self.target is None
+
+
+assert [f.name for f in fields(Settings)] == [o.name for o in OPTIONS]
+
+
+def add_options(
+    parser: pytest.Parser,
+    options: tuple[Option, ...] = OPTIONS,
+    group: str = "synthetics",
+    description: str = "synthetic checks of the Victory36 worker",
+) -> None:
+    """Register `options` on the command line and in the ini file, each help written once."""
+    group_obj = parser.getgroup(group, description)
+    for option in options:
+        env_help = f" [env {option.env}, ini {option.ini}]"
+        if option.is_flag:
+            group_obj.addoption(option.flag, action="store_const", const="true", default=None,
+                                dest="synthetics_" + option.name, help=option.help + env_help)
+        else:
+            group_obj.addoption(option.flag, action="store", default=None,
+                                dest="synthetics_" + option.name, help=option.help + env_help)
+        parser.addini(option.ini, option.help, default=None)
+
+
+def resolve_values(
+    config: pytest.Config, options: tuple[Option, ...], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Resolve `options`: command line, then environment, then ini, then default.
+
+    A value that does not parse raises `pytest.UsageError` naming where it came from.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in options:
+        raw: str | None = config.getoption("synthetics_" + option.name)
+        origin = option.flag
+        if raw is None and env.get(option.env) not in (None, ""):
+            raw, origin = env[option.env], option.env
+        if raw is None:
+            ini_value = config.getini(option.ini)
+            if ini_value not in (None, "", []):
+                raw, origin = str(ini_value), option.ini
+        if raw is None:
+            values[option.name] = option.default
+            continue
+        try:
+            values[option.name] = option.parse(raw)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{origin}={raw!r}: {exc}") from None
+    return values
+
+
+def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
+    """The session's `Settings`, resolved once."""
+    return Settings(**resolve_values(config, OPTIONS, environ))
+
+
+def markdown_table(options: tuple[Option, ...] = OPTIONS) -> str:
+    """The README's table of options, rendered from `options`."""
+    lines = ["| option | environment | ini | default |", "|---|---|---|---|"]
+    for o in options:
+        default = "—" if o.default is None else "off" if o.default is False else str(o.default)
+        lines.append(f"| `{o.flag}` | `{o.env}` | `{o.ini}` | {default} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,307 @@
+"""Statistics behind the verdicts: percentiles, exact binomial bounds, and the sector-balance test.
+
+Everything here is pure Python on the standard library so that a check's verdict never depends on
+an optional package. Rates are judged with Clopper–Pearson bounds computed from exact binomial
+tails; the sector balance is judged with a chi-square statistic against a *tolerated* imbalance
+(a non-central chi-square null), so that sampling noise alone never fails the check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+__all__ = [
+    "BalanceResult",
+    "RateVerdict",
+    "balance_test",
+    "binom_sf",
+    "binom_cdf",
+    "clopper_pearson",
+    "detection_power",
+    "failure_threshold",
+    "judge_rate",
+    "percentile",
+    "samples_to_show_holds",
+]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0–100) with linear interpolation between order statistics.
+
+    The same definition as numpy's default (Hyndman–Fan type 7), so figures agree with what a
+    user computes from the raw data in a notebook.
+    """
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile must be within [0, 100], got {q}")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    fraction = position - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+
+
+def _log_pmf(k: int, n: int, p: float) -> float:
+    if p <= 0.0:
+        return 0.0 if k == 0 else -math.inf
+    if p >= 1.0:
+        return 0.0 if k == n else -math.inf
+    return (
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + k * math.log(p)
+        + (n - k) * math.log1p(-p)
+    )
+
+
+def _sum_away_from(k: int, n: int, p: float, step: int) -> float:
+    """Sum the pmf from k outwards (step -1 or +1) until the terms stop mattering.
+
+    Called only on the side of the mode where the terms shrink, so the loop ends after a few
+    standard deviations' worth of terms even for n in the millions.
+    """
+    total = 0.0
+    log_first = _log_pmf(k, n, p)
+    if log_first == -math.inf:
+        return 0.0
+    i = k
+    while 0 <= i <= n:
+        term = math.exp(_log_pmf(i, n, p) - log_first)
+        total += term
+        if term < 1e-17 * total:
+            break
+        i += step
+    return math.exp(log_first) * total
+
+
+def binom_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    mode = math.floor((n + 1) * p)
+    if k < mode:
+        return min(1.0, _sum_away_from(k, n, p, -1))
+    return max(0.0, 1.0 - _sum_away_from(k + 1, n, p, +1))
+
+
+def binom_sf(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p)."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    mode = math.floor((n + 1) * p)
+    if k > mode:
+        return min(1.0, _sum_away_from(k, n, p, +1))
+    return max(0.0, 1.0 - _sum_away_from(k - 1, n, p, -1))
+
+
+def _bisect(predicate_is_low: object, lo: float = 0.0, hi: float = 1.0) -> float:
+    assert callable(predicate_is_low)
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if predicate_is_low(mid):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-15:
+            break
+    return (lo + hi) / 2
+
+
+def clopper_pearson(x: int, n: int, alpha: float) -> tuple[float, float]:
+    """One-sided Clopper–Pearson bounds: (lower, upper), each at confidence 1 - alpha.
+
+    lower is the smallest p with P(X >= x | p) > alpha; upper the largest p with
+    P(X <= x | p) > alpha. Exact and conservative: the true rate lies below `upper` (or above
+    `lower`) with probability at least 1 - alpha, whatever n is.
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= x <= n:
+        raise ValueError(f"count {x} outside [0, {n}]")
+    lower = 0.0 if x == 0 else _bisect(lambda p: binom_sf(x, n, p) <= alpha)
+    upper = 1.0 if x == n else _bisect(lambda p: binom_cdf(x, n, p) > alpha)
+    return lower, upper
+
+
+@dataclass(frozen=True)
+class RateVerdict:
+    """The outcome of judging an observed rate against a target rate."""
+
+    failures: int
+    samples: int
+    target: float
+    lower: float
+    upper: float
+    verdict: str  # "fail" | "pass" | "insufficient"
+    more_needed: int  # clean samples still needed to show the target holds (0 unless insufficient)
+
+    @property
+    def rate(self) -> float:
+        return self.failures / self.samples if self.samples else 0.0
+
+    def describe(self, what: str) -> str:
+        observed = f"{self.failures}/{self.samples} {what} ({self.rate:.3%})"
+        if self.verdict == "fail":
+            return (
+                f"{observed}: the rate is above the {self.target:.3%} target with confidence "
+                f"(lower bound {self.lower:.3%})"
+            )
+        if self.verdict == "pass":
+            return f"{observed}: shown below the {self.target:.3%} target (upper bound {self.upper:.3%})"
+        return (
+            f"{observed}: insufficient evidence: {self.more_needed} more clean samples needed "
+            f"to show < {self.target:.3%} (upper bound now {self.upper:.3%})"
+        )
+
+
+def samples_to_show_holds(failures: int, samples: int, target: float, alpha: float) -> int:
+    """How many more failure-free samples would bring the upper bound below `target`."""
+    _, upper = clopper_pearson(failures, samples, alpha)
+    if upper < target:
+        return 0
+    # The upper bound shrinks monotonically with n at fixed x: exponential then binary search.
+    step = 1
+    while clopper_pearson(failures, samples + step, alpha)[1] >= target:
+        step *= 2
+        if step > 10**12:
+            return step
+    lo, hi = step // 2, step
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        if clopper_pearson(failures, samples + mid, alpha)[1] < target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def judge_rate(
+    failures: int, samples: int, target: float, fail_alpha: float, pass_alpha: float
+) -> RateVerdict:
+    """Judge `failures` out of `samples` against the target rate `target`.
+
+    fail   the data show the rate is above target: the exact one-sided lower bound at
+           1 - fail_alpha exceeds it (a healthy target fails with probability <= fail_alpha);
+    pass   the data show it holds: the upper bound at 1 - pass_alpha is below the target;
+    insufficient   neither: the report says how many more clean samples would settle it.
+    """
+    lower, _ = clopper_pearson(failures, samples, fail_alpha)
+    _, upper = clopper_pearson(failures, samples, pass_alpha)
+    if samples > 0 and lower > target:
+        return RateVerdict(failures, samples, target, lower, upper, "fail", 0)
+    if samples > 0 and upper < target:
+        return RateVerdict(failures, samples, target, lower, upper, "pass", 0)
+    more = samples_to_show_holds(failures, samples, target, pass_alpha)
+    return RateVerdict(failures, samples, target, lower, upper, "insufficient", more)
+
+
+def failure_threshold(samples: int, target: float, fail_alpha: float) -> int:
+    """The smallest failure count that makes `judge_rate` fail at this sample size."""
+    k = math.floor(samples * target) + 1
+    while k <= samples and binom_sf(k, samples, target) > fail_alpha:
+        k += 1
+    return k
+
+
+def detection_power(samples: int, target: float, true_rate: float, fail_alpha: float) -> float:
+    """Probability that `judge_rate` fails a target whose true failure rate is `true_rate`."""
+    return binom_sf(failure_threshold(samples, target, fail_alpha), samples, true_rate)
+
+
+@dataclass(frozen=True)
+class BalanceResult:
+    """Chi-square test of how evenly values spread over `cells` equally likely cells."""
+
+    samples: int
+    cells: int
+    chi2: float
+    cv_estimate: float  # coefficient of variation of cell shares, sampling noise removed
+    critical: float  # chi2 above this shows the imbalance exceeds the tolerance
+    critical_low: float  # chi2 below this shows the imbalance is within the tolerance
+    tolerance: float
+    out_of_range: int
+
+    @property
+    def imbalanced(self) -> bool:
+        return self.out_of_range > 0 or self.chi2 > self.critical
+
+    @property
+    def verdict(self) -> str:
+        """fail (shown above the tolerance), pass (shown within it) or insufficient."""
+        if self.imbalanced:
+            return "fail"
+        return "pass" if self.chi2 < self.critical_low else "insufficient"
+
+    @property
+    def resolution(self) -> float:
+        """The smallest imbalance (CV) this many samples can tell from noise, roughly."""
+        inside = self.samples - self.out_of_range
+        return math.sqrt(math.sqrt(2 * (self.cells - 1)) / inside) if inside else math.inf
+
+    def describe(self) -> str:
+        if self.out_of_range:
+            return f"{self.out_of_range} of {self.samples} values outside [0, {self.cells})"
+        head = (
+            f"{self.samples} values over {self.cells} sectors: imbalance (CV of shares, noise "
+            f"removed) ≈ {self.cv_estimate:.1%} ± {self.resolution:.0%}, chi2 {self.chi2:.1f}"
+        )
+        if self.verdict == "fail":
+            return f"{head} > {self.critical:.1f}: shown above the {self.tolerance:.0%} tolerance"
+        if self.verdict == "pass":
+            return f"{head} < {self.critical_low:.1f}: shown within the {self.tolerance:.0%} tolerance"
+        return (f"{head}: insufficient evidence: not shown above the {self.tolerance:.0%} "
+                f"tolerance (that needs chi2 > {self.critical:.1f}), nor within it (chi2 < "
+                f"{self.critical_low:.1f}); more samples resolve finer imbalance")
+
+
+def _noncentral_chi2_quantile(q: float, df: float, nc: float) -> float:
+    """Quantile of a non-central chi-square via Patnaik's scaled chi-square and Wilson–Hilferty.
+
+    Accurate to well under 1% for the degrees of freedom used here (hundreds of sectors).
+    """
+    scale = (df + 2 * nc) / (df + nc)
+    h = (df + nc) ** 2 / (df + 2 * nc)
+    z = NormalDist().inv_cdf(q)
+    a = 2.0 / (9.0 * h)
+    return scale * h * (1.0 - a + z * math.sqrt(a)) ** 3
+
+
+def balance_test(values: Iterable[int], cells: int, tolerance: float, alpha: float) -> BalanceResult:
+    """Is the spread of `values` over range(cells) shown to be more uneven than `tolerance`?
+
+    Raw variance of the counts mostly measures sampling noise: with n values over k cells the
+    chi-square statistic has mean (k - 1) + n·CV² where CV is the true coefficient of variation
+    of the cell shares. So CV² is estimated as (chi2 - (k - 1)) / n, and the check fails only
+    when chi2 exceeds the 1 - alpha quantile of the statistic *under a true CV equal to the
+    tolerance* (non-central chi-square with λ = n·tolerance²); it passes outright only when chi2
+    is below that distribution's alpha quantile, and is otherwise undecided.
+    """
+    counts = [0] * cells
+    n = 0
+    out_of_range = 0
+    for value in values:
+        n += 1
+        if isinstance(value, int) and 0 <= value < cells:
+            counts[value] += 1
+        else:
+            out_of_range += 1
+    inside = n - out_of_range
+    if inside == 0:
+        return BalanceResult(n, cells, 0.0, 0.0, math.inf, 0.0, tolerance, out_of_range)
+    expected = inside / cells
+    chi2 = sum((c - expected) ** 2 for c in counts) / expected
+    cv = math.sqrt(max(0.0, chi2 - (cells - 1)) / inside)
+    nc = inside * tolerance**2
+    critical = _noncentral_chi2_quantile(1 - alpha, cells - 1, nc)
+    critical_low = _noncentral_chi2_quantile(alpha, cells - 1, nc)
+    return BalanceResult(n, cells, chi2, cv, critical, critical_low, tolerance, out_of_range)

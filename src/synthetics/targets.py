@@ -1,0 +1,174 @@
+"""The one table of targets: every documented expectation, written once, as data.
+
+Each row names the check function that enforces it, the subject it is parametrized over (an
+endpoint or a domain: that becomes the pytest id, `test_latency_within_budget[health]`), the
+threshold, and where in the operators' maintenance document (or the worker's contract) it comes
+from. The checks in `checks/` are parametrized from `params()`, the README's table is rendered by
+`markdown_table()`, and a test keeps the two in step. Changing a threshold is one edit here;
+adding an MCP domain is one line in `MCP_DOMAINS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from synthetics.probe import Request
+
+#: The production configuration (`[env.production]` vars of wrangler-production-simple.toml).
+AGENT_CAPACITY = 20_000_000
+SECTORS = 200
+#: The MCP domains the document tests in "DNS Resolution Issues › Diagnostic Steps".
+MCP_DOMAINS: tuple[str, ...] = ("mcp.aipub.2100.cool", "mcp.asoos.2100.cool")
+DASHBOARD_TITLE = "Victory36 MCP Orchestrator Dashboard"
+
+DOC = "maintenance-procedures.md"
+#: The areas; each is also a pytest marker, and every check's name carries one.
+AREAS = ("health", "orchestration", "dns", "dashboard", "cors", "latency", "error_rate", "capacity")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A path on the worker that checks probe, with the query it is probed with."""
+
+    name: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def url_path(self) -> str:
+        query = "&".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.path}?{query}" if query else self.path
+
+    def request(self, method: str = "GET", headers: tuple[tuple[str, str], ...] = ()) -> Request:
+        """A probe request to this endpoint; DNS requests carry their domain as the subject."""
+        return Request(self.name, self.url_path(), method=method, headers=headers,
+                       subject=dict(self.params).get("domain", ""))
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "health": Endpoint("health", "/health"),
+    "orchestrate": Endpoint("orchestrate", "/mcp/orchestrate"),
+    "dns": Endpoint("dns", "/mcp/dns/resolve", (("domain", MCP_DOMAINS[0]),)),
+    "dashboard": Endpoint("dashboard", "/"),
+}
+
+
+def dns_endpoint(domain: str) -> Endpoint:
+    """The DNS-resolve endpoint for one domain (sampled under the endpoint name `dns`)."""
+    return Endpoint("dns", "/mcp/dns/resolve", (("domain", domain),))
+
+
+@dataclass(frozen=True)
+class Target:
+    """One documented expectation on one subject."""
+
+    check: str  # the test function that enforces it
+    subject: str  # endpoint or domain: the pytest parameter id
+    expectation: str  # what must hold, in words
+    source: str  # where it is documented
+    threshold: float | None = None  # the number, in `unit`, where there is one
+    unit: str = ""
+
+    @property
+    def area(self) -> str:
+        """The area word the check's name carries (`latency`, `error_rate`, ...)."""
+        return next(a for a in AREAS if self.check.startswith(f"test_{a}_"))
+
+
+_RESPONSE_TIMES = f"{DOC} › Monitoring and Alerting › Key Metrics › 1. Response Times"
+_ERROR_RATES = f"{DOC} › Monitoring and Alerting › Key Metrics › 3. Error Rates"
+_CAPACITY = f"{DOC} › Monitoring and Alerting › Key Metrics › 2. System Capacity"
+_MORNING = f"{DOC} › Daily Maintenance Checklist › Morning Health Check (09:00 UTC)"
+_CORS = f"{DOC} › Weekly › Every Monday › 2. Security Audit (verify CORS headers)"
+_SAMPLED = ("health", "orchestrate", "dns")
+_CORS_ENDPOINTS = ("health", "orchestrate", "dns", "dashboard")
+
+TARGETS: tuple[Target, ...] = (
+    Target("test_health_reports_healthy", "health",
+           'GET /health is 200 JSON with status == "healthy"', f"{_MORNING}, step 1"),
+    Target("test_health_reports_capacity", "health",
+           f"agentCapacity == {AGENT_CAPACITY:,} and sectors == {SECTORS}",
+           f"{DOC} › title: 20M Agents, 200 Sectors"),
+    Target("test_orchestration_operational", "orchestrate",
+           'GET /mcp/orchestrate is 200 JSON, status == "operational", healingMode true',
+           f"{_MORNING}, step 2"),
+    Target("test_orchestration_capacity", "orchestrate",
+           "totalAgents and activeSectors equal the configured capacity and sectors",
+           f"{DOC} › Emergency › Agent Capacity Issues › 1. Capacity Check"),
+    *(
+        Target("test_dns_resolves", domain,
+               "200, resolved and mcpEnabled true, IPv4 ip, ttl > 0, recordType A, "
+               "sector in [0, sectors)",
+               f"{_MORNING}, step 3; {DOC} › DNS Resolution Issues › Diagnostic Steps")
+        for domain in MCP_DOMAINS
+    ),
+    Target("test_dns_requires_domain", "missing-domain",
+           "no domain → 400 with a JSON error, never a 5xx",
+           "worker-contract.md › /mcp/dns/resolve"),
+    Target("test_dashboard_head", "dashboard", "HEAD / is 200", f"{_MORNING}, step 4 (curl -I)"),
+    Target("test_dashboard_page", "dashboard",
+           f'GET / is text/html carrying "{DASHBOARD_TITLE}"', f"{_MORNING}, step 4"),
+    *(
+        Target("test_cors_allow_origin", name,
+               "the response carries Access-Control-Allow-Origin", _CORS)
+        for name in _CORS_ENDPOINTS
+    ),
+    *(
+        Target("test_cors_preflight", name,
+               "OPTIONS preflight is 2xx; allow-methods includes GET; allow-headers and "
+               "max-age present", _CORS)
+        for name in _SAMPLED
+    ),
+    Target("test_latency_within_budget", "health", "latency percentile < 200 ms",
+           _RESPONSE_TIMES, 200.0, "ms"),
+    Target("test_latency_within_budget", "orchestrate", "latency percentile < 500 ms",
+           _RESPONSE_TIMES, 500.0, "ms"),
+    Target("test_latency_within_budget", "dns", "latency percentile < 100 ms",
+           _RESPONSE_TIMES, 100.0, "ms"),
+    *(
+        Target("test_error_rate_5xx", name, "HTTP 5xx responses < 0.1%", _ERROR_RATES, 0.1, "%")
+        for name in _SAMPLED
+    ),
+    *(
+        Target("test_error_rate_timeouts", name, "timeouts < 0.05%", _ERROR_RATES, 0.05, "%")
+        for name in _SAMPLED
+    ),
+    *(
+        Target("test_error_rate_dns_failures", domain, "DNS resolution failures < 0.01%",
+               _ERROR_RATES, 0.01, "%")
+        for domain in MCP_DOMAINS
+    ),
+    Target("test_capacity_registration_success", "register",
+           "agent registration success > 99% (opt-in: --register-agents)", _CAPACITY, 99.0, "%"),
+    Target("test_capacity_sector_balance", "dns",
+           "sector distribution imbalance < 5% (CV of shares, chi-square test)", _CAPACITY,
+           5.0, "%"),
+    Target("test_capacity_memory", "memory",
+           "memory usage < 80% of allocated (needs --memory-field)", _CAPACITY, 80.0, "%"),
+)
+
+
+def targets_for(check: str) -> list[Target]:
+    """Every row enforced by the check function `check`."""
+    rows = [t for t in TARGETS if t.check == check]
+    if not rows:
+        raise LookupError(f"no target rows for {check}")
+    return rows
+
+
+def params(check: str) -> list[Any]:
+    """pytest parameters for `check`: one per row, with the subject as the readable id."""
+    return [pytest.param(t, id=t.subject) for t in targets_for(check)]
+
+
+def markdown_table() -> str:
+    """The README's table of targets, rendered from TARGETS."""
+    lines = [
+        "| check | subject | target | source |",
+        "|---|---|---|---|",
+    ]
+    for t in TARGETS:
+        lines.append(f"| `{t.check}` | `{t.subject}` | {t.expectation} | {t.source} |")
+    return "\n".join(lines) + "\n"
