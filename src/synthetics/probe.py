@@ -137,36 +137,50 @@ class SampleLog:
 
 
 class _Breakers:
-    """Consecutive-timeout breakers per endpoint, and one for the whole host."""
+    """Consecutive-timeout breakers per endpoint and method, and one for the whole host.
+
+    "Consecutive" is judged by when requests started, not when they ended: a timeout only counts
+    if no request to the same endpoint that started *later* has succeeded. Under concurrency the
+    slow failures of a healthy-but-flaky endpoint all finish last, and must not look like a run
+    of timeouts at the end.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._lock = threading.Lock()
-        self._consecutive: dict[str, int] = {}
-        self._tripped: set[str] = set()
+        self._streaks: dict[tuple[str, str], list[float]] = {}
+        self._last_ok: dict[tuple[str, str], float] = {}
+        self._tripped: set[tuple[str, str]] = set()
         self._host_answered = False
 
-    def reason(self, endpoint: str) -> str | None:
+    def reason(self, request: Request) -> str | None:
+        key = (request.endpoint, request.method)
         with self._lock:
-            if endpoint in self._tripped:
-                return (f"abandoned: {self.limit} consecutive timeouts on this endpoint "
-                        "earlier in this run")
-            if len(self._tripped) >= 2 and not self._host_answered:
+            if key in self._tripped:
+                return (f"abandoned: {self.limit} consecutive timeouts on {request.method} "
+                        f"{request.endpoint} earlier in this run")
+            endpoints = {endpoint for endpoint, _ in self._tripped}
+            if len(endpoints) >= 2 and not self._host_answered:
                 return ("abandoned: the target has not answered any request in this run "
-                        f"({', '.join(sorted(self._tripped))} timed out repeatedly)")
+                        f"({', '.join(sorted(endpoints))} timed out repeatedly)")
             return None
 
-    def record(self, endpoint: str, sample: Sample) -> None:
+    def record(self, sample: Sample) -> None:
+        key = (sample.request.endpoint, sample.request.method)
         with self._lock:
+            last_ok = self._last_ok.get(key, float("-inf"))
             if sample.is_timeout:
-                count = self._consecutive.get(endpoint, 0) + 1
-                self._consecutive[endpoint] = count
-                if count >= self.limit:
-                    self._tripped.add(endpoint)
-            else:
-                self._consecutive[endpoint] = 0
-                if sample.status is not None:
-                    self._host_answered = True
+                if sample.started > last_ok:
+                    streak = self._streaks.setdefault(key, [])
+                    streak.append(sample.started)
+                    if len(streak) >= self.limit:
+                        self._tripped.add(key)
+                return
+            if sample.status is not None:
+                self._host_answered = True
+            if sample.started > last_ok:
+                self._last_ok[key] = sample.started
+                self._streaks[key] = [t for t in self._streaks.get(key, []) if t > sample.started]
 
 
 def _classify(exc: Exception, timeout: float) -> tuple[str, str]:
@@ -232,12 +246,12 @@ class Probe:
     def request(self, request: Request, *, record: bool = True) -> Sample:
         """Send one request and describe what happened; never raises for network trouble."""
         sample = Sample(request=request, started=time.time())
-        reason = self._breakers.reason(request.endpoint)
+        reason = self._breakers.reason(request)
         if reason is not None:
             sample.error, sample.error_kind, sample.abandoned = reason, "timeout", True
         else:
             self._send(request, sample)
-            self._breakers.record(request.endpoint, sample)
+            self._breakers.record(sample)
         if record:
             self.log.add(sample)
         return sample

@@ -1,0 +1,81 @@
+"""Shared fixtures of the project's own tests: reference workers with faults, and a runner that
+runs `checks/` the way users do (a pytest subprocess) and reads back every check's outcome."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from synthetics.reference import ReferenceWorker
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKS = ROOT / "checks"
+
+
+@pytest.fixture
+def reference_worker() -> Iterator[Callable[..., ReferenceWorker]]:
+    """Factory: start a reference worker on loopback with the given faults; stopped afterwards."""
+    started: list[ReferenceWorker] = []
+
+    def start(faults: str | None = None, **kwargs: object) -> ReferenceWorker:
+        worker = ReferenceWorker(faults, **kwargs).start()  # type: ignore[arg-type]
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@dataclass
+class ChecksRun:
+    """The outcome of one run of checks/: exit code, output, and each check's outcome by id."""
+
+    ret: int
+    stdout: str
+    stderr: str
+    outcomes: dict[str, str]  # "test_latency_within_budget[health]" -> passed|failed|skipped|error
+    messages: dict[str, str]  # the failure message of each failed check
+
+    def ids(self, outcome: str) -> set[str]:
+        return {k for k, v in self.outcomes.items() if v == outcome}
+
+
+def _read_junit(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    outcomes: dict[str, str] = {}
+    messages: dict[str, str] = {}
+    if not path.exists():
+        return outcomes, messages
+    for case in ET.parse(path).getroot().iter("testcase"):
+        name = case.get("name", "")
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
+                messages[name] = child.get("message", "")
+                break
+        outcomes[name] = outcome
+    return outcomes, messages
+
+
+@pytest.fixture
+def run_checks(pytester: pytest.Pytester) -> Callable[..., ChecksRun]:
+    """Run checks/ in a pytest subprocess with the given arguments; read outcomes from JUnit."""
+
+    def run(*args: str, timeout: float = 300) -> ChecksRun:
+        junit = pytester.path / "junit.xml"
+        result = pytester.runpytest_subprocess(
+            str(CHECKS), "-p", "no:cacheprovider", f"--junitxml={junit}",
+            "-o", "junit_family=xunit2", "--benchmark-disable-gc", *args, timeout=timeout,
+        )
+        outcomes, messages = _read_junit(junit)
+        return ChecksRun(int(result.ret), result.stdout.str(), result.stderr.str(), outcomes,
+                         messages)
+
+    return run
