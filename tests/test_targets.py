@@ -1,0 +1,58 @@
+"""The one table of targets: the README shows it, the checks are parametrized from it, and every
+test id carries its area word and its subject."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from synthetics import settings, targets
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_shows_the_targets_table() -> None:
+    match = re.search(r"<!-- targets:begin -->\n(.*?)<!-- targets:end -->", README, re.S)
+    assert match, "README.md lost its targets markers"
+    assert match.group(1) == targets.markdown_table(), (
+        "README's table of targets is out of step: paste `synthetics targets` between the markers"
+    )
+
+
+def test_readme_shows_every_option() -> None:
+    assert settings.markdown_table() in README, (
+        "README's options table is out of step with synthetics.settings.OPTIONS"
+    )
+
+
+def test_every_target_row_has_a_check_and_every_check_has_rows(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(str(ROOT / "checks"), "--collect-only", "-q",
+                                           "-p", "no:cacheprovider")
+    collected = {line.split("::")[-1] for line in result.stdout.lines if "::" in line}
+    expected = {f"{t.check}[{t.subject}]" for t in targets.TARGETS}
+    assert collected == expected
+
+
+@pytest.mark.parametrize("target", targets.TARGETS, ids=lambda t: f"{t.check}[{t.subject}]")
+def test_ids_carry_area_and_subject(target: targets.Target) -> None:
+    assert target.area in targets.AREAS
+    assert f"_{target.area}_" in f"{target.check}_"
+    assert target.source, "every target says where it is documented"
+    if target.area in ("latency", "error_rate"):
+        assert target.threshold is not None and target.unit
+
+
+def test_every_documented_threshold_is_a_target() -> None:
+    """Each number of the document's Key Metrics appears as a target threshold."""
+    thresholds = {(t.area, t.subject, t.threshold) for t in targets.TARGETS}
+    for row in [("latency", "health", 200.0), ("latency", "orchestrate", 500.0),
+                ("latency", "dns", 100.0), ("error_rate", "health", 0.1),
+                ("error_rate", "health", 0.05), ("capacity", "register", 99.0),
+                ("capacity", "dns", 5.0), ("capacity", "memory", 80.0)]:
+        assert row in thresholds
+    for domain in targets.MCP_DOMAINS:
+        assert ("error_rate", domain, 0.01) in thresholds
+        assert ("dns", domain, None) in thresholds
