@@ -3,6 +3,8 @@
 Judged over every sample the run took of the endpoint with exact (Clopper–Pearson) bounds: a
 check fails only when the data show the target is broken, passes when they show it holds, and
 otherwise passes with "insufficient evidence: N more clean samples needed" in the reports.
+With history on (synthetics.history_plugin), each rate is also judged over the history window
+(default 24 h, this run included) and the verdict says how many samples and runs it rests on.
 
 Default sample count (--error-samples 500 per endpoint), from the two requirements:
 - false alarms: 8 error-rate checks share a 0.1% budget, so each fails a healthy target with
@@ -27,14 +29,31 @@ pytestmark = pytest.mark.error_rate
 
 
 def _judge(kind: str, what: str, samples: list[Sample], target: Target,
-           settings: Settings, record_verdict) -> None:
+           settings: Settings, record_verdict, window=None, where: dict | None = None) -> None:
     failures, total = count_failures(samples, kind)
     verdict = judge_rate(failures, total, (target.threshold or 0.0) / 100,
                          fail_alpha(settings.false_alarm_budget), 1 - settings.pass_confidence)
     text = verdict.describe(what)
-    record_verdict(measured=f"{failures}/{total} ({verdict.rate:.3%})",
-                   threshold=f"< {target.threshold:g}%", verdict=verdict.verdict, detail=text)
-    if verdict.verdict == "fail":
+    measured = f"{failures}/{total} ({verdict.rate:.3%})"
+    final = verdict.verdict
+    if window is not None:
+        # With history on, the rate is also judged over the window (this run included), so a
+        # 0.01% target becomes decidable over time; either verdict failing fails the check.
+        past = window.counts(**(where or {}))
+        key = {"5xx": "5xx", "timeouts": "timeouts", "dns_failures": "not_ok"}[kind]
+        wf, wt = failures + past[key], total + past["samples"]
+        wv = judge_rate(wf, wt, (target.threshold or 0.0) / 100,
+                        fail_alpha(settings.false_alarm_budget), 1 - settings.pass_confidence)
+        if past["samples"]:
+            text = (f"this run: {text}; last {window.hours:g} h, {wt} samples over "
+                    f"{past['runs'] + 1} runs: {wv.describe(what)}")
+            measured += f"; {window.hours:g} h: {wf}/{wt} ({wv.rate:.3%})"
+        else:
+            text += f" (no earlier samples in the last {window.hours:g} h of history)"
+        final = "fail" if "fail" in (verdict.verdict, wv.verdict) else wv.verdict
+    record_verdict(measured=measured, threshold=f"< {target.threshold:g}%", verdict=final,
+                   detail=text)
+    if final == "fail":
         first = next((s.summary() for s in samples if _counts(kind, s)), "")
         expect.fail(f"{target.subject}: {text}; e.g. {first}")
 
@@ -45,22 +64,27 @@ def _counts(kind: str, sample: Sample) -> bool:
 
 @pytest.mark.parametrize("target", params("test_error_rate_5xx"))
 def test_error_rate_5xx(target: Target, probe: Probe, error_rate_samples,
-                        synthetics_settings: Settings, record_verdict) -> None:
+                        synthetics_settings: Settings, record_verdict, history_window) -> None:
     samples = probe.log.for_endpoint(target.subject)
-    _judge("5xx", "5xx responses", samples, target, synthetics_settings, record_verdict)
+    _judge("5xx", "5xx responses", samples, target, synthetics_settings, record_verdict,
+           history_window, {"endpoint": target.subject})
 
 
 @pytest.mark.parametrize("target", params("test_error_rate_timeouts"))
 def test_error_rate_timeouts(target: Target, probe: Probe, error_rate_samples,
-                             synthetics_settings: Settings, record_verdict) -> None:
+                             synthetics_settings: Settings, record_verdict,
+                             history_window) -> None:
     samples = probe.log.for_endpoint(target.subject)
-    _judge("timeouts", "timeouts", samples, target, synthetics_settings, record_verdict)
+    _judge("timeouts", "timeouts", samples, target, synthetics_settings, record_verdict,
+           history_window, {"endpoint": target.subject})
 
 
 @pytest.mark.parametrize("target", params("test_error_rate_dns_failures"))
 def test_error_rate_dns_failures(target: Target, probe: Probe, error_rate_samples,
-                                 synthetics_settings: Settings, record_verdict) -> None:
+                                 synthetics_settings: Settings, record_verdict,
+                                 history_window) -> None:
     samples = [s for s in probe.log.for_endpoint("dns")
                if s.request.subject == target.subject and s.request.method == "GET"]
     _judge("dns_failures", "DNS resolution failures", samples, target, synthetics_settings,
-           record_verdict)
+           record_verdict, history_window,
+           {"endpoint": "dns", "subject": target.subject, "method": "GET"})

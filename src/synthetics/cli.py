@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     targets.set_defaults(func=_targets)
     faults = sub.add_parser("faults", help="list the reference worker's named faults")
     faults.set_defaults(func=_faults)
+    from synthetics.jobs import add_schedule_parser
+
+    add_schedule_parser(sub)
     return parser
 
 

@@ -26,6 +26,8 @@ from synthetics.targets import AREAS, ENDPOINTS, MCP_DOMAINS, TARGETS, dns_endpo
 SETTINGS = pytest.StashKey[Settings]()
 VERDICTS = pytest.StashKey[list[dict[str, Any]]]()
 TARGET_URL = pytest.StashKey[str]()
+#: Callables that get every Sample the `probe` fixture takes (other plugins append, e.g. history).
+SAMPLE_LISTENERS = pytest.StashKey[list[Callable[[Sample], None]]]()
 
 VERDICT_PROPERTY = "synthetics_verdict"
 
@@ -62,6 +64,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings_mod.resolve(config)
     config.stash[VERDICTS] = []
+    config.stash.setdefault(SAMPLE_LISTENERS, [])
     for area in AREAS:
         config.addinivalue_line("markers", f"{area}: {_AREA_HELP[area]}")
     config.addinivalue_line("markers", "write: the check writes to the worker (opt-in only)")
@@ -105,12 +108,14 @@ def synthetic_target(
 
 
 @pytest.fixture(scope="session")
-def probe(synthetic_target: SyntheticTarget, synthetics_settings: Settings) -> Iterator[Probe]:
+def probe(synthetic_target: SyntheticTarget, synthetics_settings: Settings,
+          pytestconfig: pytest.Config) -> Iterator[Probe]:
     """Takes samples of the target; every sample of the session lands in `probe.log`."""
     s = synthetics_settings
     instance = Probe(synthetic_target.url, timeout=s.request_timeout,
                      max_body_bytes=s.max_body_bytes,
                      max_consecutive_timeouts=s.max_consecutive_timeouts)
+    instance.log.listeners.extend(pytestconfig.stash.get(SAMPLE_LISTENERS, []))
     yield instance
     instance.close()
 

@@ -1,0 +1,333 @@
+"""The history plugin (pytest11 entry point `synthetics_history`): record, judge, alert.
+
+On by default: every sample the `probe` fixture takes and every check outcome is written to the
+history database (`--history PATH`, default .synthetics/history.sqlite3; `--history off` turns
+it off). Samples are committed in batches of at most `FLUSH_EVERY` samples or `FLUSH_SECONDS`,
+each batch one transaction, so a killed run keeps every batch it committed. At the end of the
+session (in the controller, once) the run is closed, old history pruned, the alert rules
+evaluated and their events sent to the sinks, and the terminal summary says what was recorded,
+how many of the job's intended runs happened, and what fired.
+
+The `history_window` fixture gives the error-rate checks the counts of the history window
+(default 24 h) so they can judge a 0.01% target over far more samples than one run takes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthetics import alerts as alerts_mod
+from synthetics.history import (
+    CheckRecord, Coverage, SampleRecord, SqliteHistory, coverage, record_from_sample,
+)
+from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, VERDICT_PROPERTY
+from synthetics.probe import Sample
+from synthetics.settings import Option, _flag, _positive_float, _positive_int, resolve_values
+
+__all__ = ["HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
+
+FLUSH_EVERY = 500
+FLUSH_SECONDS = 2.0
+DEFAULT_PATH = ".synthetics/history.sqlite3"
+OFF = ("off", "none", "no", "false", "0")
+
+
+def _history_path(value: str) -> str | None:
+    text = value.strip()
+    if text.lower() in OFF:
+        return None
+    if not text:
+        raise ValueError("must be a file path, or off")
+    return text
+
+
+def _due(value: str) -> float:
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be epoch seconds or an ISO 8601 time (UTC when no zone)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def _name(value: str) -> str:
+    text = value.strip()
+    if not text or not all(c.isalnum() or c in "-_." for c in text):
+        raise ValueError("must be a name of letters, digits, '-', '_' or '.'")
+    return text
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("history", "--history",
+           f"SQLite file that keeps every run's samples and check outcomes (default "
+           f"{DEFAULT_PATH}); 'off' records nothing.", DEFAULT_PATH, _history_path),
+    Option("history_retention_days", "--history-retention-days",
+           "Days of history kept; older samples are pruned at the end of each run (default 35).",
+           35.0, _positive_float),
+    Option("history_window_hours", "--history-window-hours",
+           "Hours of history the error-rate checks also judge over (default 24).", 24.0,
+           _positive_float),
+    Option("history_job", "--history-job",
+           "Name of the scheduled job this run belongs to (set by `synthetics schedule`; "
+           "default adhoc).", "adhoc", _name),
+    Option("history_due", "--history-due",
+           "When this run was due, as epoch seconds or ISO 8601 (default: when it started).",
+           None, _due),
+    Option("history_run", "--history-run",
+           "Id of a run already recorded by the scheduler, to record this session under.",
+           None, _positive_int),
+    Option("alerts", "--alerts",
+           "Evaluate the alert rules at the end of the run (default on with history).", True,
+           _flag),
+    Option("alert_log", "--alert-log",
+           "JSON-lines file alert events are appended to (default: alerts.jsonl next to the "
+           "history file).", None, str),
+    Option("alert_webhook", "--alert-webhook",
+           "URL alert events are POSTed to as a Slack-compatible JSON body (never logged).",
+           None, str),
+    Option("alert_reminder_minutes", "--alert-reminder-minutes",
+           "Minutes between reminders while an alert keeps firing (default 60).", 60.0,
+           _positive_float),
+)
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    """The resolved history and alert settings of one session."""
+
+    history: str | None
+    history_retention_days: float
+    history_window_hours: float
+    history_job: str
+    history_due: float | None
+    history_run: int | None
+    alerts: bool
+    alert_log: str | None
+    alert_webhook: str | None
+    alert_reminder_minutes: float
+
+
+@dataclass
+class _Recorder:
+    """Buffers samples and check outcomes; flushes them in transactions."""
+
+    store: SqliteHistory
+    run_id: int
+    target: str
+    controller: bool
+    started: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    samples: list[SampleRecord] = field(default_factory=list)
+    checks: list[CheckRecord] = field(default_factory=list)
+    last_flush: float = field(default_factory=time.monotonic)
+    recorded_samples: int = 0
+    recorded_checks: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def on_sample(self, sample: Sample) -> None:
+        record = record_from_sample(sample, self.target)
+        with self.lock:
+            self.samples.append(record)
+            due = (len(self.samples) >= FLUSH_EVERY
+                   or time.monotonic() - self.last_flush >= FLUSH_SECONDS)
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            samples, self.samples = self.samples, []
+            checks, self.checks = self.checks, []
+            self.last_flush = time.monotonic()
+            try:
+                self.store.add_samples(self.run_id, samples)
+                self.store.add_checks(self.run_id, checks)
+                self.recorded_samples += len(samples)
+                self.recorded_checks += len(checks)
+            except Exception as exc:  # noqa: BLE001 - a history failure must not fail checks
+                self.errors.append(f"history: could not record {len(samples)} samples: {exc}")
+
+
+HISTORY = pytest.StashKey[_Recorder]()
+HSETTINGS = pytest.StashKey[HistorySettings]()
+SUMMARY = pytest.StashKey[list[str]]()
+
+
+class HistoryWindow:
+    """What the history window holds for the error-rate checks (this run excluded)."""
+
+    def __init__(self, recorder: _Recorder, hours: float) -> None:
+        self.recorder = recorder
+        self.hours = hours
+
+    def counts(self, endpoint: str, subject: str | None = None,
+               method: str | None = None) -> dict[str, int]:
+        """samples, 5xx, timeouts, not_ok and runs over the window, excluding this run."""
+        self.recorder.flush()
+        now = time.time()
+        return self.recorder.store.failure_counts(
+            self.recorder.target, endpoint, now - self.hours * 3600, now, subject=subject,
+            method=method, exclude_run=self.recorder.run_id)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from synthetics.settings import add_options
+
+    add_options(parser, OPTIONS, "synthetics history",
+                "history, alert rules and coverage of the synthetic checks")
+
+
+def _target_label(config: pytest.Config) -> str:
+    target = config.stash[SETTINGS].target
+    return target if target else "builtin"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    hs = HistorySettings(**resolve_values(config, OPTIONS))
+    config.stash[HSETTINGS] = hs
+    config.stash[SUMMARY] = []
+    if hs.history is None or SETTINGS not in config.stash:
+        return
+    worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
+    try:
+        store = SqliteHistory(hs.history)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--history: {exc}") from None
+    now = time.time()
+    target = _target_label(config)
+    if worker_input is not None and "synthetics_history_run" in worker_input:
+        run_id, controller = int(worker_input["synthetics_history_run"]), False
+    elif hs.history_run is not None:
+        run_id, controller = hs.history_run, True
+    else:
+        due = hs.history_due if hs.history_due is not None else now
+        run_id = store.start_run(hs.history_job, target, due, now, late=False)
+        controller = True
+    recorder = _Recorder(store, run_id, target, controller, now)
+    config.stash[HISTORY] = recorder
+    config.stash.setdefault(SAMPLE_LISTENERS, []).append(recorder.on_sample)
+    config.pluginmanager.register(_Session(config, recorder, hs), "synthetics-history-session")
+
+
+@pytest.fixture(scope="session")
+def history_window(pytestconfig: pytest.Config) -> HistoryWindow | None:
+    """The history window the error-rate checks also judge over; None with --history off."""
+    recorder = pytestconfig.stash.get(HISTORY, None)
+    if recorder is None:
+        return None
+    return HistoryWindow(recorder, pytestconfig.stash[HSETTINGS].history_window_hours)
+
+
+class _Session:
+    """Per-session hooks: the xdist hand-over, check outcomes, and the end of the run."""
+
+    def __init__(self, config: pytest.Config, recorder: _Recorder, hs: HistorySettings) -> None:
+        self.config = config
+        self.recorder = recorder
+        self.hs = hs
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["synthetics_history_run"] = self.recorder.run_id
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.recorder.controller:
+            return
+        if report.when != "call" and not (report.failed or report.skipped):
+            return
+        outcome = "error" if report.failed and report.when != "call" else report.outcome
+        verdict: dict[str, Any] = {}
+        for name, value in report.user_properties:
+            if name == VERDICT_PROPERTY and isinstance(value, dict):
+                verdict = value
+        with self.recorder.lock:
+            self.recorder.checks.append(CheckRecord(
+                time.time(), report.nodeid, outcome, verdict.get("verdict"),
+                verdict.get("measured"), verdict.get("threshold"), verdict.get("detail")))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        rec, hs = self.recorder, self.hs
+        rec.flush()
+        lines = self.config.stash[SUMMARY]
+        if not rec.controller:
+            return
+        now = time.time()
+        store = rec.store
+        try:
+            store.finish_run(rec.run_id, now, "passed" if exitstatus == 0 else
+                             f"exit {int(exitstatus)}", target=rec.target)
+            pruned = store.prune(now - hs.history_retention_days * 86_400)
+        except Exception as exc:  # noqa: BLE001
+            lines.append(f"history: could not close the run: {exc}")
+            pruned = 0
+        lines.append(f"recorded {rec.recorded_samples} samples and {rec.recorded_checks} check "
+                     f"outcomes as run #{rec.run_id} ({hs.history_job}) in {hs.history}"
+                     + (f"; pruned {pruned} samples older than "
+                        f"{hs.history_retention_days:g} days" if pruned else ""))
+        lines.extend(rec.errors)
+        lines.extend(_coverage_lines(store, hs.history_job, now))
+        if hs.alerts:
+            lines.extend(run_alerts(store, rec.target, now, hs))
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.recorder.store.close()
+
+
+def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
+    from synthetics.scheduler import JOBS
+
+    spec = next((j for j in JOBS if j.name == job), None)
+    if spec is None:
+        n = len(store.runs(now - 86_400, job))
+        return [f"coverage: {n} '{job}' run(s) in the last 24 h (not a scheduled job, so there "
+                "is no intended count to compare with)"]
+    window = max(86_400.0, spec.interval)
+    cov: Coverage = coverage(store.runs(now - window, job), job, spec.interval, now - window,
+                             now)
+    return ["coverage: " + cov.describe("24 h" if window == 86_400 else
+                                        f"{window / 86_400:g} days")]
+
+
+def run_alerts(store: SqliteHistory, target: str, now: float, hs: HistorySettings,
+               write: Any = None) -> list[str]:
+    """Evaluate the rules, send the events, and return lines for a summary."""
+    config = alerts_mod.AlertConfig(reminder_seconds=hs.alert_reminder_minutes * 60)
+    try:
+        result = alerts_mod.evaluate(store, target, now, config)
+    except Exception as exc:  # noqa: BLE001 - alerting must not break the run
+        return [f"alerts: could not evaluate the rules: {exc}"]
+    log = hs.alert_log or (str(Path(hs.history or ".").parent / "alerts.jsonl"))
+    sinks = alerts_mod.default_sinks(log, hs.alert_webhook, write=write)
+    failures = alerts_mod.dispatch(result.events, sinks)
+    lines = [f"alert: {e.message}" for e in result.events]
+    lines += [f"still firing: {f}" for f in result.firing
+              if not any(e.event == "firing" for e in result.events)]
+    lines += [f"note: {n}" for n in result.notes]
+    lines += failures
+    if not result.events and not result.firing:
+        lines.append("alerts: no rule firing")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(SUMMARY, [])
+    if not lines:
+        return
+    terminalreporter.section("synthetics history")
+    for line in lines:
+        terminalreporter.write_line(line)
+

@@ -1,0 +1,247 @@
+"""`synthetics schedule` and the jobs of the maintenance table that are not plain check runs.
+
+Check jobs run `pytest checks -m MARKERS` in a subprocess, recorded in the history under the
+scheduler's run id. The others run `python -m synthetics.jobs NAME`:
+
+- `backup`: the weekly configuration backup (synthetics.backup).
+- `optimisation`: this week's latency per endpoint against last week's, from history.
+- `performance`: the monthly analysis: latency and error counts, this month against the last.
+- `drill`: the quarterly disaster-recovery drill: the rollback path in dry-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+from synthetics.scheduler import (
+    JOBS, JobSpec, Scheduler, SingleInstance, find_job, install_stop_signals, python_argv,
+)
+
+__all__ = ["add_schedule_parser", "main", "schedule_command"]
+
+DEFAULT_HISTORY = ".synthetics/history.sqlite3"
+DAY = 86_400.0
+
+
+# -- the `synthetics schedule` command -------------------------------------------------------
+def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("schedule", help="run the maintenance schedule (UTC) unattended")
+    p.add_argument("--list", action="store_true",
+                   help="show the table with each job's next run time, and exit")
+    p.add_argument("--run-now", metavar="JOB", help="run one job at once, and exit")
+    p.add_argument("--target", default=os.environ.get("SYNTHETICS_TARGET"),
+                   help="worker base URL (default: the built-in reference worker)")
+    p.add_argument("--history", default=os.environ.get("SYNTHETICS_HISTORY", DEFAULT_HISTORY),
+                   help=f"history database (default {DEFAULT_HISTORY})")
+    p.add_argument("--lock", default=None,
+                   help="single-instance lock file (default: next to the history database)")
+    p.add_argument("--backup-dir", default="backups", help="where backups go (default backups)")
+    p.add_argument("--backup-base", default=".",
+                   help="folder the configuration files are read from (default .)")
+    p.add_argument("--health-args", default=os.environ.get("SYNTHETICS_HEALTH_ARGS", ""),
+                   help="extra pytest arguments for the 15-minute health job, e.g. --redeploy")
+    p.add_argument("--alert-webhook", default=os.environ.get("SYNTHETICS_ALERT_WEBHOOK"),
+                   help="webhook for alert events (Slack-compatible; never logged)")
+    p.set_defaults(func=schedule_command)
+
+
+def _log(line: str) -> None:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    print(f"{stamp} UTC {line}", flush=True)
+
+
+def build_argv_for(args: argparse.Namespace) -> object:
+    from synthetics.cli import checks_dir
+
+    def build(spec: JobSpec, run_id: int | None) -> list[str]:
+        history = ["--history", args.history]
+        if spec.command[0] == "pytest":
+            argv = python_argv("pytest", str(checks_dir()), "-p", "no:cacheprovider", "-q",
+                               *spec.command[1:], *history, "--history-job", spec.name)
+            if run_id is not None:
+                argv += ["--history-run", str(run_id)]
+            if args.target:
+                argv.append(f"--target={args.target}")
+            if args.alert_webhook:
+                argv += ["--alert-webhook", args.alert_webhook]
+            if spec.name == "health" and args.health_args:
+                argv += args.health_args.split()
+            return argv
+        argv = python_argv("synthetics.jobs", spec.command[1], *history,
+                           "--backup-dir", args.backup_dir, "--backup-base", args.backup_base)
+        if args.target:
+            argv.append(f"--target={args.target}")
+        return argv
+
+    return build
+
+
+def schedule_command(args: argparse.Namespace) -> int:
+    from synthetics.history import SqliteHistory
+    from synthetics.history_plugin import OFF
+
+    history_on = args.history.lower() not in OFF
+    store = None
+    if history_on:
+        try:
+            store = SqliteHistory(args.history)
+        except ValueError as exc:
+            print(f"synthetics schedule: {exc}", file=sys.stderr)
+            return 4
+    target = args.target or "builtin"
+    scheduler = Scheduler(JOBS, build_argv_for(args),  # type: ignore[arg-type]
+                          store=store, target=target, log=_log)
+    if args.list:
+        return _list(scheduler, store)
+    if args.run_now:
+        try:
+            spec = find_job(args.run_now)
+        except ValueError as exc:
+            print(f"synthetics schedule: {exc}", file=sys.stderr)
+            return 4
+        scheduler.threaded = False
+        outcome: list[str] = []
+        scheduler.log = lambda line: (outcome.append(line), _log(line))  # type: ignore[func-returns-value]
+        scheduler.dispatch(spec, scheduler.clock())
+        return 0 if outcome and outcome[-1].endswith(": passed") else 1
+    lock = SingleInstance(args.lock or (args.history + ".scheduler.lock" if history_on
+                                        else ".synthetics/scheduler.lock"))
+    try:
+        lock.acquire()
+    except RuntimeError as exc:
+        print(f"synthetics schedule: {exc}", file=sys.stderr)
+        return 1
+    if store is not None:
+        scheduler.housekeeping = _alert_housekeeping(store, target, args)
+    install_stop_signals(scheduler)
+    _log(f"scheduler started (pid {os.getpid()}, target {target}, history "
+         f"{args.history if history_on else 'off'}); times are UTC")
+    for name, due in sorted(scheduler.next_runs().items(), key=lambda kv: kv[1]):
+        _log(f"  next {name}: {due:%Y-%m-%d %H:%M} UTC")
+    try:
+        scheduler.run()
+    finally:
+        lock.release()
+    _log("scheduler stopped")
+    return 0
+
+
+def _alert_housekeeping(store: object, target: str, args: argparse.Namespace) -> object:
+    from synthetics.history_plugin import HistorySettings, run_alerts
+
+    last = [0.0]
+    hs = HistorySettings(args.history, 35.0, 24.0, "scheduler", None, None, True, None,
+                         args.alert_webhook, 60.0)
+
+    def tick(now: _dt.datetime) -> None:
+        if now.timestamp() - last[0] < 60:
+            return
+        last[0] = now.timestamp()
+        for line in run_alerts(store, target, now.timestamp(), hs):  # type: ignore[arg-type]
+            if line.startswith("alert:") or "failed" in line:
+                _log(line)
+
+    return tick
+
+
+def _list(scheduler: Scheduler, store: object) -> int:
+    from synthetics.history import coverage
+
+    nexts = scheduler.next_runs()
+    now = scheduler.clock().timestamp()
+    print(f"{'job':<22}{"when":<43}{'next run (UTC)':<20}{'timeout':>9}  what")
+    for spec in scheduler.jobs:
+        print(f"{spec.name:<22}{spec.when:<43}{nexts[spec.name]:%Y-%m-%d %H:%M}    "
+              f"{spec.timeout / 60:>6.0f} min  {spec.description}")
+    if store is not None:
+        print("\ncoverage over the last 7 days (from history):")
+        runs = store.runs(now - 7 * DAY)  # type: ignore[attr-defined]
+        for spec in scheduler.jobs:
+            window = max(7 * DAY, spec.interval)
+            print("  " + coverage(runs, spec.name, spec.interval, now - window, now).describe(
+                f"{window / DAY:g} days"))
+    return 0
+
+
+# -- non-pytest jobs -------------------------------------------------------------------------
+def _latency_table(store: object, target: str, now: float, span: float) -> tuple[list[str], bool]:
+    lines, regressed = [], False
+    for endpoint in ("health", "orchestrate", "dns"):
+        this = store.totals(target, endpoint, now - span, now)  # type: ignore[attr-defined]
+        last = store.totals(target, endpoint, now - 2 * span, now - span)  # type: ignore[attr-defined]
+        if not this or not last:
+            lines.append(f"{endpoint:<12} not enough history ({len(this)} samples this period, "
+                         f"{len(last)} the period before)")
+            continue
+        a, b = statistics.median(this), statistics.median(last)
+        change = a / b - 1 if b else 0.0
+        flag = "  REGRESSION (> 20% slower)" if change > 0.2 else ""
+        regressed |= bool(flag)
+        lines.append(f"{endpoint:<12} median {a * 1000:7.1f} ms over {len(this):>7} samples, "
+                     f"before {b * 1000:7.1f} ms over {len(last):>7} ({change:+.0%}){flag}")
+    return lines, regressed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m synthetics.jobs")
+    parser.add_argument("job", choices=("backup", "optimisation", "performance", "drill"))
+    parser.add_argument("--history", default=DEFAULT_HISTORY)
+    parser.add_argument("--target", default=None)
+    parser.add_argument("--backup-dir", default="backups")
+    parser.add_argument("--backup-base", default=".")
+    parser.add_argument("--backup-retention-days", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    target = args.target or "builtin"
+    if args.job == "backup":
+        from synthetics.backup import DEFAULT_FILES, backup
+
+        result = backup(DEFAULT_FILES, args.backup_dir, base=args.backup_base,
+                        retention_days=args.backup_retention_days)
+        print("\n".join(result.lines()))
+        return 0 if result.copied else 1
+    if args.job == "drill":
+        return _drill(args)
+    from synthetics.history import SqliteHistory
+
+    store = SqliteHistory(args.history)
+    span = 7 * DAY if args.job == "optimisation" else 30 * DAY
+    title = "this week against last week" if span == 7 * DAY else \
+        "the last 30 days against the 30 before"
+    print(f"latency ({target}), {title}:")
+    lines, regressed = _latency_table(store, target, time.time(), span)
+    print("\n".join("  " + line for line in lines))
+    if args.job == "performance":
+        now = time.time()
+        print("error counts over the last 30 days:")
+        for endpoint in ("health", "orchestrate", "dns"):
+            c = store.failure_counts(target, endpoint, now - span, now)
+            print(f"  {endpoint:<12} {c['samples']} samples over {c['runs']} runs: "
+                  f"{c['5xx']} 5xx, {c['timeouts']} timeouts, {c['not_ok']} not ok")
+    store.close()
+    return 1 if regressed else 0
+
+
+def _drill(args: argparse.Namespace) -> int:
+    """Exercise the rollback path in dry-run: the checks with the redeploy plugin's dry run."""
+    import subprocess
+
+    from synthetics.cli import checks_dir
+
+    argv = python_argv("pytest", str(checks_dir()), "-p", "no:cacheprovider", "-q", "-m",
+                       "health", "--redeploy-dry-run", "--history", args.history,
+                       "--history-job", "dr-drill")
+    if args.target:
+        argv.append(f"--target={args.target}")
+    print("disaster-recovery drill (dry run): " + " ".join(argv[2:]), flush=True)
+    return subprocess.call(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
