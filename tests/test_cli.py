@@ -1,0 +1,101 @@
+"""The `synthetics` command as a user runs it: reports land in reports/, the built-in target is
+named where nobody can miss it, and bad input is a usage error with a sentence, not a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from synthetics.cli import checks_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent / "synthetics"
+
+
+def _run(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETICS_")}
+    return subprocess.run([str(BIN), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def test_run_against_the_builtin_worker_writes_reports(tmp_path: Path) -> None:
+    result = _run("run", "--reports", str(tmp_path / "reports"), cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "synthetics target: BUILT-IN REFERENCE WORKER" in result.stdout
+    reports = tmp_path / "reports"
+    html = (reports / "report.html").read_text()
+    assert "BUILT-IN REFERENCE WORKER" in html and "NOT the production worker" in html
+    suite = ET.parse(reports / "junit.xml").getroot()
+    cases = {c.get("name") for c in suite.iter("testcase")}
+    assert "test_latency_within_budget[health]" in cases
+    bench = json.loads((reports / "benchmark.json").read_text())
+    latency = {b["name"]: b["extra_info"] for b in bench["benchmarks"]}
+    info = latency["test_latency_within_budget[health]"]
+    assert info["budget_ms"] == 200 and info["value_ms"] is not None and info["ok"] is True
+    assert set(info["phases_ms"]) >= {"wait", "receive"}
+
+
+def test_run_passes_pytest_arguments_through(tmp_path: Path) -> None:
+    result = _run("run", "--reports", str(tmp_path), "-m", "health", "-q", cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "2 passed" in result.stdout
+
+
+def test_failing_target_exits_1_with_reasons(tmp_path: Path) -> None:
+    from synthetics.reference import ReferenceWorker
+
+    with ReferenceWorker("health_degraded") as worker:
+        result = _run("run", "--target", worker.url, "--reports", str(tmp_path), "-m", "health",
+                      cwd=ROOT)
+    assert result.returncode == 1
+    assert "GET /health: status is 'degraded', expected 'healthy'" in result.stdout
+
+
+@pytest.mark.parametrize("target", ["notaurl", "ftp://host", "http://host:port"])
+def test_bad_target_is_a_usage_error(tmp_path: Path, target: str) -> None:
+    result = _run("run", "--target", target, "--reports", str(tmp_path), cwd=ROOT)
+    assert result.returncode == 4
+    assert "ERROR: --target=" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_fault_is_a_usage_error() -> None:
+    result = _run("serve", "--faults", "nonsense", "--port", "0", cwd=ROOT)
+    assert result.returncode == 4 and "unknown fault 'nonsense'" in result.stderr
+
+
+def test_targets_and_faults_listings() -> None:
+    assert "| `test_latency_within_budget` | `health` |" in _run("targets", cwd=ROOT).stdout
+    assert "health_degraded" in _run("faults", cwd=ROOT).stdout
+
+
+def test_checks_are_found_from_any_folder(tmp_path: Path) -> None:
+    assert checks_dir().samefile(ROOT / "checks")
+    result = _run("run", "--reports", str(tmp_path / "r"), "-m", "dashboard", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "r" / "report.html").exists()
+
+
+def test_serve_answers_and_stops_on_sigterm() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        assert f"listening on http://127.0.0.1:{port}" in proc.stdout.readline()
+        import httpx
+
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "healthy"
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()

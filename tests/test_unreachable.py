@@ -1,0 +1,58 @@
+"""A target that never answers, or is not there at all: every affected check fails with a
+reason (never a pytest error), and the whole run ends in bounded time with the default settings."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def silent_target() -> Iterator[str]:
+    """A TCP port whose backlog accepts connections that nobody ever answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+@pytest.fixture
+def closed_target() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_never_answering_target_fails_every_network_check_within_two_minutes(
+    run_checks, silent_target: str
+) -> None:
+    started = time.monotonic()
+    run = run_checks(f"--target={silent_target}", timeout=180)
+    elapsed = time.monotonic() - started
+    assert run.ids("error") == set(), run.stdout[-3000:]
+    assert run.ids("passed") <= {
+        # judged on samples that never answered: no 5xx among them, and no evidence either way
+        "test_error_rate_5xx[health]", "test_error_rate_5xx[orchestrate]",
+        "test_error_rate_5xx[dns]",
+    }
+    assert len(run.ids("failed")) >= 20
+    assert all("timed out" in m or "abandoned" in m or "no sample" in m or "no DNS" in m
+               for m in (run.messages[t] for t in run.ids("failed"))), run.messages
+    assert elapsed < 120, f"took {elapsed:.0f} s"
+
+
+def test_closed_port_fails_fast_with_cannot_connect(run_checks, closed_target: str) -> None:
+    run = run_checks(f"--target={closed_target}", "-m", "health or dns or dashboard")
+    assert run.ret == 1 and run.ids("error") == set()
+    assert run.ids("failed") == {
+        "test_health_reports_healthy[health]", "test_health_reports_capacity[health]",
+        "test_dns_resolves[mcp.aipub.2100.cool]", "test_dns_resolves[mcp.asoos.2100.cool]",
+        "test_dns_requires_domain[missing-domain]", "test_dashboard_head[dashboard]",
+        "test_dashboard_page[dashboard]",
+    }
+    assert all("cannot connect" in m for m in run.messages.values())
