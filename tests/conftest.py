@@ -3,6 +3,7 @@ runs `checks/` the way users do (a pytest subprocess) and reads back every check
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,6 +14,11 @@ import pytest
 from synthetics.reference import ReferenceWorker
 
 pytest_plugins = ["pytester"]
+
+# The self-healing plugin's control URL defaults to a public status page. Every run the tests
+# start (pytester subprocesses inherit this) uses an unreachable loopback port unless a test
+# passes --control-url: the suite never reaches the real default.
+os.environ["SYNTHETICS_CONTROL_URL"] = "http://127.0.0.1:9/"
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "checks"

@@ -1,0 +1,456 @@
+"""Self-healing: a pytest plugin that redeploys the worker when its health is really down.
+
+Registered through its own `pytest11` entry point (`synthetics_redeploy`) and quiet until asked:
+nothing is deployed without `--redeploy` (or `--redeploy-dry-run`, which does everything but run
+the command). Only a failed check marked `health` triggers it — never latency, CORS or DNS, even
+when their test id mentions health. It acts once per session, only in the controller process
+(never in an xdist worker), at session end, before the HTML and JUnit reports are written: it
+runs the remediation ladder of `synthetics.remediation` (confirm, control URL, redeploy, verify,
+roll back, verify) through the `pytest_synthetics_deploy` hook (`synthetics.hookspec`), says what
+happened in the terminal summary and the HTML report, and leaves the outcome in
+`config.stash[REMEDIATION]` for other report writers. The checks' own results are never changed.
+
+Secrets: wrangler gets `CLOUDFLARE_API_TOKEN` / `CLOUDFLARE_ACCOUNT_ID` through its environment;
+everything this plugin writes is scrubbed (`synthetics.scrub`), and so is pytest-metadata's table
+(the HTML report's "Environment"), whether or not redeploying is on.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shlex
+import shutil
+import urllib.parse
+import uuid
+from collections.abc import Generator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from synthetics import hookspec
+from synthetics.plugin import SETTINGS, TARGET_URL
+from synthetics.probe import Probe
+from synthetics.remediation import Ladder, Outcome, StateStore, Step, StepResult, run_step
+from synthetics.scrub import scrub, scrub_data
+from synthetics.settings import Option, add_options, resolve_values
+from synthetics.targets import ENDPOINTS
+
+__all__ = ["OPTIONS", "REDEPLOY_SETTINGS", "REMEDIATION", "RedeploySettings",
+           "default_state_dir", "deploy_argv", "probe_control", "probe_health", "rollback_argv"]
+
+#: The session's remediation outcome (set at session end when redeploying is on).
+REMEDIATION = pytest.StashKey[Outcome]()
+REDEPLOY_SETTINGS = pytest.StashKey["RedeploySettings"]()
+DEFAULT_CONTROL_URL = "https://www.cloudflarestatus.com/"
+HEALTH_MARKER = "health"
+_REPORT_ATTR = "synthetics_health_check"  # set on reports of health-marked checks; survives xdist
+
+
+def _url(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.strip()
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError("must be a number of seconds, 0 or more")
+    return number
+
+
+def _positive_seconds(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a number of seconds above 0")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return number
+
+
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+def _args(value: str) -> tuple[str, ...]:
+    try:
+        return tuple(shlex.split(value))
+    except ValueError as exc:
+        raise ValueError(f"cannot split into arguments ({exc})") from None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("redeploy", "--redeploy",
+           "Self-healing: when a health check fails and /health stays down through the "
+           "confirmation window, redeploy the worker (then roll back if that does not help). "
+           "Off unless given.", False, _flag, is_flag=True),
+    Option("redeploy_dry_run", "--redeploy-dry-run",
+           "Do everything --redeploy does except run the deploy and rollback commands; print "
+           "the exact command lines instead.", False, _flag, is_flag=True),
+    Option("control_url", "--control-url",
+           "A URL that should always answer; when it is unreachable too the runner's own network "
+           f"is down and nothing is deployed (default {DEFAULT_CONTROL_URL}).",
+           DEFAULT_CONTROL_URL, _url),
+    Option("confirm_seconds", "--confirm-seconds",
+           "Seconds /health must stay down on re-probes before acting (default 60: the "
+           "document's 'health endpoint down for > 1 minute').", 60.0, _seconds),
+    Option("verify_seconds", "--verify-seconds",
+           "Seconds to wait for /health to answer healthy after a redeploy or rollback "
+           "(default 60).", 60.0, _seconds),
+    Option("cooldown_seconds", "--cooldown-seconds",
+           "Seconds after a remediation during which no run remediates the same target again "
+           "(default 600).", 600.0, _seconds),
+    Option("max_redeploys_per_hour", "--max-redeploys-per-hour",
+           "Remediations of one target allowed per rolling hour (default 3).", 3, _positive_int),
+    Option("state_dir", "--state-dir",
+           "Directory of the cooldown state, the lock and the audit log (audit.jsonl); "
+           "default $XDG_STATE_HOME/victory36-synthetics (~/.local/state/...).", None, str),
+    Option("reprobe_interval", "--reprobe-interval",
+           "Seconds between re-probes of /health in the confirmation and verification windows "
+           "(default 5).", 5.0, _positive_seconds),
+    Option("deploy_timeout", "--deploy-timeout",
+           "Seconds the deploy or rollback command may take before it is killed (default 300).",
+           300.0, _positive_seconds),
+    Option("wrangler", "--wrangler",
+           "The wrangler executable (default: wrangler on PATH).", "wrangler", _nonempty),
+    Option("deploy_config", "--deploy-config",
+           "wrangler --config of the deploy and rollback (default "
+           "wrangler-production-simple.toml).", "wrangler-production-simple.toml", _nonempty),
+    Option("deploy_env", "--deploy-env",
+           "wrangler --env of the deploy and rollback (default production).", "production",
+           _nonempty),
+    Option("deploy_args", "--deploy-args",
+           "Extra arguments appended to the deploy command, split like a shell "
+           "(e.g. \"--keep-vars\").", (), _args),
+    Option("rollback_message", "--rollback-message",
+           "The --message of the rollback.",
+           "synthetics: /health still down after a redeploy; automatic rollback", _nonempty),
+)
+
+
+@dataclass(frozen=True)
+class RedeploySettings:
+    """The resolved self-healing settings of one session."""
+
+    redeploy: bool
+    redeploy_dry_run: bool
+    control_url: str
+    confirm_seconds: float
+    verify_seconds: float
+    cooldown_seconds: float
+    max_redeploys_per_hour: int
+    state_dir: str | None
+    reprobe_interval: float
+    deploy_timeout: float
+    wrangler: str
+    deploy_config: str
+    deploy_env: str
+    deploy_args: tuple[str, ...]
+    rollback_message: str
+
+    @property
+    def enabled(self) -> bool:
+        return self.redeploy or self.redeploy_dry_run
+
+    @property
+    def state_path(self) -> Path:
+        path = Path(self.state_dir).expanduser() if self.state_dir else default_state_dir()
+        return path.absolute()
+
+
+assert [f.name for f in fields(RedeploySettings)] == [o.name for o in OPTIONS]
+
+
+def default_state_dir(environ: dict[str, str] | None = None) -> Path:
+    """$XDG_STATE_HOME/victory36-synthetics, else ~/.local/state/victory36-synthetics."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "victory36-synthetics"
+
+
+def deploy_argv(s: RedeploySettings) -> tuple[str, ...]:
+    """`wrangler deploy --config CONFIG --env ENV [extra args]` as an argv list."""
+    return (s.wrangler, "deploy", "--config", s.deploy_config, "--env", s.deploy_env,
+            *s.deploy_args)
+
+
+def rollback_argv(s: RedeploySettings) -> tuple[str, ...]:
+    """`wrangler rollback --config CONFIG --env ENV --message MSG --yes`: non-interactive, to the
+    previous version of the worker the same configuration deploys."""
+    return (s.wrangler, "rollback", "--config", s.deploy_config, "--env", s.deploy_env,
+            "--message", s.rollback_message, "--yes")
+
+
+def probe_health(url: str, timeout: float) -> tuple[bool, str]:
+    """One GET /health: healthy when HTTP 200 with JSON status "healthy"; never raises."""
+    probe = Probe(url, timeout=timeout, max_consecutive_timeouts=1 << 30)
+    try:
+        sample = probe.request(ENDPOINTS["health"].request(), record=False)
+    finally:
+        probe.close()
+    if not sample.ok:
+        return False, sample.summary()
+    if sample.status != 200:
+        return False, f"HTTP {sample.status}"
+    try:
+        doc = sample.json()
+    except ValueError as exc:
+        return False, str(exc)
+    status = doc.get("status") if isinstance(doc, dict) else None
+    return status == "healthy", f"HTTP 200, status {status!r}"
+
+
+def probe_control(url: str, timeout: float) -> tuple[bool, str]:
+    """HEAD the control URL (the document's `curl -I`): any HTTP answer means reachable."""
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            response = client.head(url)
+    except httpx.HTTPError as exc:
+        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return True, f"HTTP {response.status_code}"
+
+
+# --- module-level hooks -----------------------------------------------------------------------
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser, OPTIONS, "synthetics-redeploy",
+                "self-healing: redeploy the worker when /health is down (opt-in)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = RedeploySettings(**resolve_values(config, OPTIONS))
+    config.stash[REDEPLOY_SETTINGS] = settings
+    if settings.enabled:
+        config.pluginmanager.register(RedeployPlugin(config, settings), "synthetics-redeploy")
+
+
+def _scrub_in_place(metadata: dict[str, Any]) -> None:
+    cleaned = scrub_data(metadata)
+    metadata.clear()
+    metadata.update(cleaned)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
+    """Keep secrets out of pytest-metadata's table (the HTML report's Environment, -v header)."""
+    _scrub_in_place(metadata)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Anything added to the metadata after pytest_metadata ran, before pytest-html copies it.
+    plugin = session.config.pluginmanager.get_plugin("metadata")  # pytest-metadata's module
+    metadata_key = getattr(plugin, "metadata_key", None)
+    if metadata_key is None:
+        return
+    metadata = session.config.stash.get(metadata_key, None)
+    if isinstance(metadata, dict):
+        _scrub_in_place(metadata)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_synthetics_deploy(config: pytest.Config, step: Step) -> StepResult | None:
+    """The default: run the configured command (wrangler) with its timeout."""
+    return run_step(step)
+
+
+# --- the session plugin -----------------------------------------------------------------------
+
+class RedeployPlugin:
+    """Registered only when --redeploy or --redeploy-dry-run is on."""
+
+    def __init__(self, config: pytest.Config, settings: RedeploySettings) -> None:
+        self.config = config
+        self.settings = settings
+        self.controller = not hasattr(config, "workerinput")
+        self.failed: list[str] = []  # "nodeid: message" of failed health checks
+        self.outcome: Outcome | None = None
+        self._section_started = False
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if item.get_closest_marker(HEALTH_MARKER) is not None:
+            setattr(report, _REPORT_ATTR, True)
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.controller or report.when != "call" or not report.failed:
+            return
+        if getattr(report, _REPORT_ATTR, False):
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = str(getattr(crash, "message", "") or "").strip().splitlines()
+            if message and message[0].startswith("Failed: "):
+                message[0] = message[0][len("Failed: "):]
+            self.failed.append(f"{report.nodeid.split('::')[-1]}"
+                               + (f": {message[0][:200]}" if message else ""))
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        s = self.settings
+        mode = "DRY RUN (commands are printed, not run)" if not s.redeploy else "ON"
+        core = config.stash[SETTINGS]
+        lines = [
+            f"synthetics self-healing: {mode}; acts when a health check fails and /health stays "
+            f"down for {s.confirm_seconds:g} s; control URL {s.control_url}; cooldown "
+            f"{s.cooldown_seconds:g} s, at most {s.max_redeploys_per_hour} per hour; state "
+            f"dir {s.state_path}",
+            f"synthetics self-healing deploy: {scrub(shlex.join(deploy_argv(s)))}",
+        ]
+        if core.builtin:
+            lines.append("synthetics self-healing: the target is the built-in reference worker, "
+                         "which is never deployed")
+        elif shutil.which(s.wrangler) is None:
+            lines.append(f"synthetics self-healing: WARNING: {s.wrangler!r} not found on PATH "
+                         "(unless a pytest_synthetics_deploy hook replaces it)")
+        return lines
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.controller:
+            return
+        try:
+            outcome = self._decide(exitstatus)
+        except Exception as exc:  # never a traceback, never a changed result
+            outcome = Outcome("error", scrub(f"self-healing failed: {type(exc).__name__}: {exc};"
+                                             " nothing further was done"))
+        self.outcome = outcome
+        self.config.stash[REMEDIATION] = outcome
+        try:
+            self.config.hook.pytest_synthetics_remediation(config=self.config, outcome=outcome)
+        except Exception as exc:
+            outcome.details.append(scrub(f"a pytest_synthetics_remediation hook raised "
+                                         f"{type(exc).__name__}: {exc}"))
+
+    def _decide(self, exitstatus: int) -> Outcome:
+        s = self.settings
+        core = self.config.stash[SETTINGS]
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            return Outcome("interrupted", "the session was interrupted; not acting")
+        if not self.failed:
+            return Outcome("healthy", "no health check failed in this run; nothing to do")
+        reason = "health check(s) failed: " + "; ".join(self.failed)
+        target = core.target or self.config.stash.get(TARGET_URL, "")
+        if core.builtin:
+            return Outcome("builtin", (
+                "health checks failed, but the target is the built-in reference worker (a local "
+                "stand-in, not production): never deployed; pass --target URL"), reason=reason)
+        timeout = core.request_timeout
+        env = dict(os.environ)
+        run_id = uuid.uuid4().hex[:12]
+        ladder = Ladder(
+            target=target,
+            store=StateStore(s.state_path, target),
+            deploy=Step("deploy", deploy_argv(s), s.deploy_timeout, target, reason, env),
+            rollback=Step("rollback", rollback_argv(s), s.deploy_timeout, target, reason, env),
+            run=lambda step: self.config.hook.pytest_synthetics_deploy(config=self.config,
+                                                                        step=step),
+            health=lambda: probe_health(target, timeout),
+            control=lambda: probe_control(s.control_url, timeout),
+            control_url=s.control_url,
+            confirm_seconds=s.confirm_seconds, verify_seconds=s.verify_seconds,
+            interval=s.reprobe_interval, cooldown_seconds=s.cooldown_seconds,
+            max_per_hour=s.max_redeploys_per_hour, dry_run=not s.redeploy, run_id=run_id,
+            say=self._say,
+        )
+        try:
+            return ladder.remediate(scrub(reason))
+        except OSError as exc:
+            return Outcome("error", scrub(
+                f"cannot use the state dir {s.state_path}: {exc.strerror or exc}; not deploying "
+                "(pass --state-dir DIR)"), target=target, reason=reason)
+
+    def _say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        if not self._section_started:
+            reporter.write_line("")
+            self._section_started = True
+        reporter.write_line(f"self-healing: {scrub(line)}")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.outcome is None:
+            return
+        for line in summary_lines(self.outcome):
+            if line.startswith("== "):
+                terminalreporter.section(line[3:])
+            else:
+                terminalreporter.write_line(line)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str]) -> None:
+        if self.outcome is not None:
+            prefix.append(html_section(self.outcome))
+
+
+def summary_lines(outcome: Outcome, output_lines: int = 15) -> list[str]:
+    """The terminal summary of an outcome (already scrubbed)."""
+    data = outcome.as_dict()
+    lines = ["== synthetics self-healing",
+             f"{data['status'].upper()}: {data['headline']}"]
+    if data["reason"]:
+        lines.append(f"why: {data['reason']}")
+    lines.extend(data["details"])
+    for step in data["steps"]:
+        lines.append(f"{step['kind']}: {step['command']} → {step['result']}; {step['verify']}")
+        tail = [x for x in step["output"].splitlines() if x.strip()][-output_lines:]
+        lines.extend(f"  | {x}" for x in tail)
+    if data["audit_log"]:
+        lines.append(f"audit log: {data['audit_log']}")
+    return lines
+
+
+def html_section(outcome: Outcome) -> str:
+    """The HTML report's self-healing section (already scrubbed and escaped)."""
+    data = outcome.as_dict()
+    e = html.escape
+    colour = "#fecaca" if data["escalate"] else "#bbf7d0" if data["steps"] else "#e5e7eb"
+    parts = [f'<div id="synthetics-remediation"><h2>Self-healing</h2>'
+             f'<p style="background:{colour};padding:8px;font-weight:bold">'
+             f"{e(data['status'])}: {e(data['headline'])}</p>"]
+    if data["reason"]:
+        parts.append(f"<p>Why: {e(data['reason'])}</p>")
+    if data["details"]:
+        parts.append("<ul>" + "".join(f"<li>{e(d)}</li>" for d in data["details"]) + "</ul>")
+    if data["steps"]:
+        rows = "".join(
+            f"<tr><td>{e(s['kind'])}</td><td><code>{e(s['command'])}</code></td>"
+            f"<td>{e(str(s['exit_code']))}</td><td>{s['duration']:.1f} s</td>"
+            f"<td>{e(s['result'])}</td><td>{e(s['verify'])}</td></tr>"
+            f"<tr><td colspan=\"6\"><pre>{e(s['output'][-4000:])}</pre></td></tr>"
+            for s in data["steps"])
+        parts.append("<table><thead><tr><th>step</th><th>command</th><th>exit</th>"
+                     "<th>duration</th><th>result</th><th>after</th></tr></thead>"
+                     f"<tbody>{rows}</tbody></table>")
+    if data["audit_log"]:
+        parts.append(f"<p>Audit log: <code>{e(data['audit_log'])}</code></p>")
+    parts.append("</div>")
+    return "".join(parts)

@@ -1,0 +1,471 @@
+"""Remediation: the ladder that brings a worker whose /health is down back, and its guardrails.
+
+The ladder (`Ladder.remediate`): take the target's cross-process lock (or leave it to the run that
+holds it); refuse inside the cooldown or over the hourly cap (`StateStore`, a state file that
+survives restarts); re-probe /health over a confirmation window (one healthy answer ends it: a
+transient failure); probe a control URL (unreachable too → the runner's own network is down, so
+do nothing); then redeploy, verify, roll back if still unhealthy, verify again, and report the
+outcome. Every decision taken on a failing target and every command run lands in an append-only
+JSON-lines audit log. Commands run through `run_step`: an argv list (never a shell string) with a
+timeout, output kept but scrubbed of secrets, and a one-line error instead of a traceback.
+
+There is no pytest here: `synthetics.redeploy` wires this into a session. Clocks, sleepers,
+probes and the step runner are passed in, so tests drive them directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from synthetics.scrub import scrub, scrub_data
+
+__all__ = [
+    "Ladder", "Outcome", "StateStore", "Step", "StepRecord", "StepResult", "describe_result",
+    "guardrail", "run_step",
+]
+
+#: How much of a command's output is kept (its tail: the end says what went wrong).
+MAX_OUTPUT_CHARS = 20_000
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+_NOT_AUTHENTICATED = re.compile(
+    r"necessary to set a CLOUDFLARE_API_TOKEN|not (?:logged in|authenticated)|"
+    r"Authentication error|Invalid API Token|You are not authenticated", re.IGNORECASE)
+HOUR = 3600.0
+
+
+def iso(epoch: float) -> str:
+    """An epoch time as ISO 8601 UTC, to the second."""
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rung of the ladder to carry out: the redeploy or the rollback."""
+
+    kind: str  # "deploy" | "rollback"
+    argv: tuple[str, ...]  # the configured command
+    timeout: float  # seconds it may take
+    target: str = ""  # the worker's base URL
+    reason: str = ""  # why the plugin is acting, one line
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
+    cwd: str | None = None
+
+    @property
+    def command(self) -> str:
+        """The command as a shell would show it (for people; it is never run through a shell)."""
+        return shlex.join(self.argv)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How a step went. `error` is a one-line problem that kept it from completing (not found,
+    timed out, ...); a command that ran and failed has an `exit_code` other than 0 instead."""
+
+    exit_code: int | None
+    output: str = ""
+    duration: float = 0.0
+    error: str | None = None
+    command: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.exit_code == 0
+
+
+def describe_result(result: StepResult) -> str:
+    """One line: how the step ended, with a hint when wrangler is not authenticated."""
+    if result.error is not None:
+        text = result.error
+    elif result.exit_code == 0:
+        text = f"exit 0 in {result.duration:.1f} s"
+    else:
+        text = f"FAILED: exit {result.exit_code} in {result.duration:.1f} s"
+    if not result.ok and _NOT_AUTHENTICATED.search(result.output):
+        text += (" — wrangler is not authenticated: set CLOUDFLARE_API_TOKEN (and "
+                 "CLOUDFLARE_ACCOUNT_ID) in the job's environment")
+    return text
+
+
+def _clean_output(raw: bytes, env: Mapping[str, str]) -> str:
+    text = _ANSI.sub("", raw.decode("utf-8", "replace")).replace("\r\n", "\n")
+    text = scrub(scrub(text, env))  # the step's environment, then the process's own
+    if len(text) > MAX_OUTPUT_CHARS:
+        cut = len(text) - MAX_OUTPUT_CHARS
+        text = f"[… {cut} characters cut …]\n" + text[-MAX_OUTPUT_CHARS:]
+    return text
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_step(step: Step, *, clock: Callable[[], float] = time.monotonic) -> StepResult:
+    """Run `step.argv` with `step.env`, stdin closed, for at most `step.timeout` seconds.
+
+    Never raises for a missing or failing command: the result carries a one-line `error` or a
+    non-zero `exit_code`. On timeout the command's whole process group is killed. Output (stdout
+    and stderr together) is kept, stripped of colour codes and scrubbed of secrets.
+    """
+    command = scrub(step.command, step.env)
+    if not step.argv:
+        return StepResult(None, error="no command configured", command=command)
+    exe = step.argv[0]
+    path = step.env.get("PATH", os.defpath)
+    if shutil.which(exe, path=path) is None:
+        where = "" if os.sep in exe else " on PATH"
+        return StepResult(None, command=command, error=(
+            f"{exe!r} not found{where}: install wrangler (npm install -g wrangler) or pass "
+            "--wrangler /path/to/wrangler"))
+    started = clock()
+    try:
+        proc = subprocess.Popen(list(step.argv), env=dict(step.env), cwd=step.cwd,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        return StepResult(None, command=command, duration=clock() - started,
+                          error=f"cannot run {exe!r}: {exc.strerror or exc}")
+    try:
+        raw, _ = proc.communicate(timeout=step.timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raw, _ = proc.communicate()
+        return StepResult(None, output=_clean_output(raw or b"", step.env), command=command,
+                          duration=clock() - started,
+                          error=f"timed out after {step.timeout:g} s (killed)")
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    return StepResult(proc.returncode, output=_clean_output(raw or b"", step.env),
+                      duration=clock() - started, command=command)
+
+
+@dataclass
+class StepRecord:
+    """A step as carried out, and what re-probing /health found afterwards."""
+
+    kind: str
+    command: str
+    exit_code: int | None
+    duration: float
+    result: str  # describe_result()
+    output: str
+    healthy_after: bool | None = None  # None: not verified (the step failed)
+    verify: str = ""
+
+    def as_dict(self, with_output: bool = True) -> dict[str, Any]:
+        data = asdict(self)
+        if not with_output:
+            del data["output"]
+        return data
+
+
+#: Every outcome, and whether someone has to look (escalate).
+STATUSES: dict[str, bool] = {
+    "healthy": False, "builtin": False, "interrupted": False, "transient": False,
+    "locked": False, "cooldown": False, "hourly-cap": True, "network-down": True,
+    "dry-run": False, "recovered-by-redeploy": False, "recovered-by-rollback": False,
+    "still-down": True, "error": True,
+}
+
+
+@dataclass
+class Outcome:
+    """What the self-healing plugin decided and did in one session."""
+
+    status: str  # a key of STATUSES
+    headline: str  # one line for people
+    target: str = ""
+    reason: str = ""  # why it considered acting: the failed health checks
+    details: list[str] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+    dry_run: bool = False
+    audit_log: str | None = None
+    started: str = ""
+    finished: str = ""
+
+    @property
+    def escalate(self) -> bool:
+        """True when a person has to act (still down, hourly cap reached, runner network down)."""
+        return STATUSES.get(self.status, True)
+
+    @property
+    def acted(self) -> bool:
+        """True when a deploy or rollback command was run."""
+        return bool(self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready and scrubbed of secrets."""
+        data = {
+            "status": self.status, "headline": self.headline, "escalate": self.escalate,
+            "target": self.target, "reason": self.reason, "details": list(self.details),
+            "steps": [s.as_dict() for s in self.steps], "dry_run": self.dry_run,
+            "audit_log": self.audit_log, "started": self.started, "finished": self.finished,
+        }
+        result: dict[str, Any] = scrub_data(data)
+        return result
+
+
+def guardrail(attempts: list[float], now: float, cooldown: float, per_hour: int) -> str | None:
+    """Why a remediation may not start now (cooldown, hourly cap), or None when it may."""
+    if attempts and now - max(attempts) < cooldown:
+        last = max(attempts)
+        return (f"cooldown: the last remediation of this target started at {iso(last)} "
+                f"({now - last:.0f} s ago); the next is allowed from {iso(last + cooldown)} "
+                f"(--cooldown-seconds {cooldown:g})")
+    recent = sorted(t for t in attempts if now - t < HOUR)
+    if len(recent) >= per_hour:
+        return (f"hourly cap: {len(recent)} remediations of this target in the last hour "
+                f"(--max-redeploys-per-hour {per_hour}); the next is allowed from "
+                f"{iso(recent[-per_hour] + HOUR)}")
+    return None
+
+
+class StateStore:
+    """The state directory: per-target state file and lock, and the shared audit log.
+
+    `state-<key>.json` keeps the start times of recent remediations (cooldown, hourly cap) and is
+    replaced atomically; `redeploy-<key>.lock` is held with `fcntl.flock` while a run remediates,
+    so concurrent runs (overlapping schedules, CI jobs, xdist) act at most once; `audit.jsonl` is
+    only ever appended to, one JSON object per line, under its own short lock.
+    """
+
+    def __init__(self, directory: Path, target: str) -> None:
+        self.directory = Path(directory)
+        key = hashlib.sha256(target.encode()).hexdigest()[:12]
+        self.target = target
+        self.state_path = self.directory / f"state-{key}.json"
+        self.lock_path = self.directory / f"redeploy-{key}.lock"
+        self.audit_path = self.directory / "audit.jsonl"
+        self._lock_file: IO[str] | None = None
+
+    def ensure(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def try_lock(self, holder: str) -> bool:
+        """Take the target's lock without waiting; False when another process holds it."""
+        handle = open(self.lock_path, "a+")  # noqa: SIM115 - held open while locked
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(holder + "\n")
+        handle.flush()
+        self._lock_file = handle
+        return True
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def holder(self) -> str:
+        """Who holds the lock, as its holder wrote it (best effort)."""
+        try:
+            return self.lock_path.read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
+
+    def attempts(self) -> list[float]:
+        """Start times (epoch) of the target's recorded remediations; [] if none or unreadable."""
+        try:
+            data = json.loads(self.state_path.read_text())
+            return [float(t) for t in data.get("attempts", [])]
+        except (OSError, ValueError, TypeError, AttributeError):
+            return []
+
+    def record_attempt(self, when: float) -> None:
+        kept = [t for t in self.attempts() if when - t < 24 * HOUR] + [when]
+        data = {"target": self.target, "attempts": kept,
+                "attempts_utc": [iso(t) for t in kept]}
+        tmp = self.state_path.with_name(self.state_path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, self.state_path)
+
+    def audit(self, record: dict[str, Any]) -> None:
+        """Append one record (scrubbed) to the audit log."""
+        line = json.dumps(scrub_data(record), ensure_ascii=False, sort_keys=False)
+        with open(self.audit_path, "a", encoding="utf-8") as log:
+            fcntl.flock(log, fcntl.LOCK_EX)
+            try:
+                log.write(line + "\n")
+                log.flush()
+            finally:
+                fcntl.flock(log, fcntl.LOCK_UN)
+
+
+HealthProbe = Callable[[], tuple[bool, str]]
+
+
+@dataclass
+class Ladder:
+    """The remediation of one target in one session. Call `remediate(reason)` once."""
+
+    target: str
+    store: StateStore
+    deploy: Step
+    rollback: Step
+    run: Callable[[Step], StepResult | None]  # the deploy hook
+    health: HealthProbe  # one /health probe: (healthy, one-line detail)
+    control: HealthProbe  # one control-URL probe: (reachable, one-line detail)
+    control_url: str = ""
+    confirm_seconds: float = 60.0
+    verify_seconds: float = 60.0
+    interval: float = 5.0
+    cooldown_seconds: float = 600.0
+    max_per_hour: int = 3
+    dry_run: bool = False
+    run_id: str = ""
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    say: Callable[[str], None] = lambda line: None
+
+    def remediate(self, reason: str) -> Outcome:
+        outcome = Outcome("error", "", target=self.target, reason=reason, dry_run=self.dry_run,
+                          started=iso(self.clock()), audit_log=str(self.store.audit_path))
+        self.store.ensure()
+        holder = f"pid {os.getpid()} on {os.uname().nodename}, run {self.run_id}, since " \
+                 f"{iso(self.clock())}"
+        if not self.store.try_lock(holder):
+            return self._finish(outcome, "locked", (
+                f"not deploying: another run is remediating this target right now "
+                f"({self.store.holder()}); it acts for this run too"))
+        try:
+            return self._climb(outcome)
+        except KeyboardInterrupt:
+            done = ", ".join(f"{s.kind} ({s.result})" for s in outcome.steps) or "nothing run"
+            return self._finish(outcome, "interrupted",
+                                f"interrupted during remediation; done so far: {done}")
+        finally:
+            self.store.unlock()
+
+    def _climb(self, outcome: Outcome) -> Outcome:
+        refusal = guardrail(self.store.attempts(), self.clock(), self.cooldown_seconds,
+                            self.max_per_hour)
+        if refusal is not None:
+            status = "cooldown" if refusal.startswith("cooldown") else "hourly-cap"
+            return self._finish(outcome, status, f"not deploying: {refusal}")
+
+        self.say(f"/health failed; confirming it stays down: re-probing for "
+                 f"{self.confirm_seconds:g} s")
+        healthy, probes, detail = self._window(self.confirm_seconds)
+        outcome.details.append(f"confirmation window ({self.confirm_seconds:g} s): "
+                               f"{probes} probe(s); last: {detail}")
+        if healthy:
+            return self._finish(outcome, "transient", (
+                f"not deploying: /health recovered inside the confirmation window "
+                f"(healthy on re-probe {probes}): a transient failure"))
+
+        reachable, control_detail = self.control()
+        outcome.details.append(f"control {self.control_url}: "
+                               f"{'reachable' if reachable else 'UNREACHABLE'} ({control_detail})")
+        if not reachable:
+            return self._finish(outcome, "network-down", (
+                f"not deploying: runner network down — the control URL {self.control_url} is "
+                f"unreachable too ({control_detail}), so the failure may be ours, not the "
+                "worker's"))
+
+        if self.dry_run:
+            outcome.details.append(f"would run: {scrub(self.deploy.command, self.deploy.env)}")
+            outcome.details.append(f"then, if /health is still down after "
+                                   f"{self.verify_seconds:g} s, would run: "
+                                   f"{scrub(self.rollback.command, self.rollback.env)}")
+            return self._finish(outcome, "dry-run", (
+                f"dry run: /health down for {self.confirm_seconds:g} s and the control URL "
+                f"reachable; would run: {scrub(self.deploy.command, self.deploy.env)}"))
+
+        self.store.record_attempt(self.clock())
+        deploy = self._step(self.deploy, outcome)
+        if deploy.healthy_after:
+            return self._finish(outcome, "recovered-by-redeploy",
+                                "/health is healthy again after the redeploy")
+        rollback = self._step(self.rollback, outcome)
+        if rollback.healthy_after:
+            return self._finish(outcome, "recovered-by-rollback",
+                                "the redeploy did not help; /health is healthy again after the "
+                                "rollback")
+        return self._finish(outcome, "still-down", (
+            "escalate — neither the redeploy nor the rollback brought /health back "
+            f"(deploy: {deploy.result}; rollback: {rollback.result})"))
+
+    def _window(self, seconds: float) -> tuple[bool, int, str]:
+        """Probe /health until healthy or `seconds` have passed: (healthy, probes, last detail)."""
+        deadline = self.clock() + seconds
+        probes = 0
+        while True:
+            healthy, detail = self.health()
+            probes += 1
+            if healthy:
+                return True, probes, detail
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return False, probes, detail
+            self.sleep(min(self.interval, remaining))
+
+    def _step(self, step: Step, outcome: Outcome) -> StepRecord:
+        self.say(f"running {scrub(step.command, step.env)} (timeout {step.timeout:g} s)")
+        started = time.monotonic()
+        try:
+            result = self.run(step)
+        except Exception as exc:  # a third-party hook must not break the session
+            result = StepResult(None, command=step.command, duration=time.monotonic() - started,
+                                error=f"pytest_synthetics_deploy raised {type(exc).__name__}: "
+                                      f"{exc}")
+        if result is None:
+            result = StepResult(None, command=step.command,
+                                error="no pytest_synthetics_deploy implementation ran it")
+        env = step.env
+        record = StepRecord(
+            kind=step.kind, command=scrub(result.command or step.command, env),
+            exit_code=result.exit_code, duration=round(result.duration, 3),
+            result=scrub(describe_result(result), env), output=scrub(result.output, env))
+        self.say(f"{step.kind}: {record.result}")
+        if result.ok:
+            self.say(f"verifying: re-probing /health for up to {self.verify_seconds:g} s")
+            healthy, probes, detail = self._window(self.verify_seconds)
+            record.healthy_after = healthy
+            record.verify = (f"healthy after {probes} probe(s)" if healthy else
+                             f"still down after {self.verify_seconds:g} s ({probes} probe(s); "
+                             f"last: {detail})")
+        else:
+            record.verify = f"not verified: the {step.kind} did not complete"
+        outcome.steps.append(record)
+        self.store.audit({
+            "time": iso(self.clock()), "event": step.kind, "run": self.run_id,
+            "target": self.target, "why": outcome.reason, **record.as_dict(),
+        })
+        return record
+
+    def _finish(self, outcome: Outcome, status: str, headline: str) -> Outcome:
+        outcome.status, outcome.headline = status, headline
+        outcome.finished = iso(self.clock())
+        self.say(f"{status.upper()}: {headline}")
+        self.store.audit({
+            "time": outcome.finished, "event": "outcome", "run": self.run_id,
+            "target": self.target, "status": status, "escalate": outcome.escalate,
+            "headline": headline, "why": outcome.reason, "details": outcome.details,
+            "dry_run": self.dry_run, "started": outcome.started,
+            "steps": [s.as_dict(with_output=False) for s in outcome.steps],
+        })
+        return outcome

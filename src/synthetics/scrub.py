@@ -1,0 +1,94 @@
+"""Secret scrubbing for everything the project writes: terminal lines, reports, state files.
+
+Deploying needs `CLOUDFLARE_API_TOKEN` (and usually `CLOUDFLARE_ACCOUNT_ID`) in wrangler's
+environment, and nowhere else. Any writer that may echo text it did not compose itself — wrangler's
+output, an exception message, a report's metadata table — passes it through `scrub()` first, which
+replaces the *values* of secret environment variables with a label naming the variable. A variable
+is secret when it is one of `SECRET_ENV_NAMES` or its name ends like a credential (`_TOKEN`,
+`_SECRET`, `_PASSWORD`, `_API_KEY`, ...). Values shorter than `MIN_SECRET_LENGTH` are left alone:
+scrubbing "1" or "true" everywhere would mangle reports without protecting anything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "MIN_SECRET_LENGTH", "SECRET_ENV_NAMES", "is_secret_name", "scrub", "scrub_data",
+    "secret_values",
+]
+
+#: Variables that are always treated as secret (wrangler's and Cloudflare's credentials).
+SECRET_ENV_NAMES: frozenset[str] = frozenset({
+    "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL",
+    "CF_API_TOKEN", "CF_ACCOUNT_ID", "CF_API_KEY", "CF_EMAIL",
+    "WRANGLER_CF_AUTHORIZATION_TOKEN", "CLOUDFLARE_API_BASE_URL_TOKEN",
+})
+
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:TOKEN|SECRET|SECRETS|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|PRIVATE_KEY|"
+    r"ACCESS_KEY|CREDENTIALS?|AUTH|WEBHOOK_URL|ACCOUNT_ID)$",
+    re.IGNORECASE,
+)
+
+MIN_SECRET_LENGTH = 6
+
+
+def is_secret_name(name: str) -> bool:
+    """True when an environment variable (or metadata key) of this name holds a secret."""
+    return name.upper() in SECRET_ENV_NAMES or bool(_SECRET_NAME.search(name))
+
+
+def secret_values(environ: Mapping[str, str] | None = None,
+                  extra: Iterable[str] = ()) -> dict[str, str]:
+    """{secret value: label} for the secret variables set in `environ` (default os.environ)."""
+    env = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    for name, value in env.items():
+        if is_secret_name(name) and len(value.strip()) >= MIN_SECRET_LENGTH:
+            found.setdefault(value, f"[{name} redacted]")
+            stripped = value.strip()
+            if stripped != value:
+                found.setdefault(stripped, f"[{name} redacted]")
+    for value in extra:
+        if len(value) >= MIN_SECRET_LENGTH:
+            found.setdefault(value, "[secret redacted]")
+    return found
+
+
+def scrub(text: str, environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> str:
+    """`text` with every secret value (see `secret_values`) replaced by a label naming it."""
+    secrets = secret_values(environ, extra)
+    if not secrets or not text:
+        return text
+    # Longest first, so a secret that contains another is replaced whole.
+    for value in sorted(secrets, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, secrets[value])
+    return text
+
+
+def scrub_data(data: Any, environ: Mapping[str, str] | None = None,
+               extra: Iterable[str] = ()) -> Any:
+    """A copy of JSON-like `data` with secrets scrubbed from every string, and the value of every
+    key that names a secret (e.g. a metadata entry `CLOUDFLARE_API_TOKEN`) replaced whole."""
+    secrets = secret_values(environ, extra)
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in sorted(secrets, key=len, reverse=True):
+                if secret in value:
+                    value = value.replace(secret, secrets[secret])
+            return value
+        if isinstance(value, Mapping):
+            return {k: ("[redacted]" if isinstance(k, str) and is_secret_name(k)
+                        and isinstance(v, str) and v else walk(v))
+                    for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(walk(v) for v in value)
+        return value
+
+    return walk(data)

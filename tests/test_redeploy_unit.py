@@ -1,0 +1,390 @@
+"""The self-healing building blocks in-process: secret scrubbing, the guardrails, the state store
+and its lock, the remediation ladder driven by a fake clock, and the step runner driving the fake
+`wrangler` in tests/fakes (ok, fail, unauthenticated, hang, missing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from synthetics.redeploy import (
+    DEFAULT_CONTROL_URL,
+    OPTIONS,
+    RedeploySettings,
+    default_state_dir,
+    deploy_argv,
+    rollback_argv,
+)
+from synthetics.remediation import (
+    Ladder,
+    StateStore,
+    Step,
+    StepResult,
+    describe_result,
+    guardrail,
+    run_step,
+)
+from synthetics.scrub import is_secret_name, scrub, scrub_data, secret_values
+
+FAKES = Path(__file__).resolve().parent / "fakes"
+TOKEN = "tok-UNITCANARY-7f3a9c1e5b"
+ACCOUNT = "acct-UNITCANARY-0042"
+TARGET = "https://worker.example.test"
+
+
+# --- scrubbing -------------------------------------------------------------------------------
+
+def test_scrub_replaces_secret_values_with_their_name() -> None:
+    env = {"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_ACCOUNT_ID": ACCOUNT, "HOME": "/root"}
+    text = f"using {TOKEN} for account {ACCOUNT} in /root"
+    cleaned = scrub(text, env)
+    assert TOKEN not in cleaned and ACCOUNT not in cleaned
+    assert "[CLOUDFLARE_API_TOKEN redacted]" in cleaned
+    assert "/root" in cleaned  # not a secret: left alone
+
+
+def test_secret_names_cover_credentials_not_ordinary_variables() -> None:
+    for name in ("CLOUDFLARE_API_TOKEN", "CF_API_TOKEN", "GITHUB_TOKEN", "SLACK_WEBHOOK_URL",
+                 "DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "MY_API_KEY", "CLOUDFLARE_ACCOUNT_ID"):
+        assert is_secret_name(name), name
+    for name in ("PATH", "HOME", "SSH_AUTH_SOCK", "TOKENIZER_MODE", "CI"):
+        assert not is_secret_name(name), name
+
+
+def test_short_values_are_not_treated_as_secrets() -> None:
+    assert secret_values({"GITHUB_TOKEN": "1"}) == {}
+    assert scrub("1 2 3", {"GITHUB_TOKEN": "1"}) == "1 2 3"
+
+
+def test_scrub_data_scrubs_nested_strings_and_secret_keys() -> None:
+    env = {"CLOUDFLARE_API_TOKEN": TOKEN}
+    data = {"GIT_URL": f"https://ci:{TOKEN}@git.example/repo.git",
+            "nested": [{"out": f"token={TOKEN}"}], "MY_PASSWORD": "not-from-env-hunter2",
+            "count": 3}
+    cleaned = scrub_data(data, env)
+    assert TOKEN not in json.dumps(cleaned)
+    assert cleaned["MY_PASSWORD"] == "[redacted]"
+    assert cleaned["count"] == 3
+    assert data["nested"][0]["out"] == f"token={TOKEN}"  # the input is not modified
+
+
+# --- options and commands --------------------------------------------------------------------
+
+def settings(**overrides: object) -> RedeploySettings:
+    values = {o.name: o.default for o in OPTIONS}
+    values.update(overrides)
+    return RedeploySettings(**values)  # type: ignore[arg-type]
+
+
+def test_defaults_follow_the_maintenance_document() -> None:
+    s = settings()
+    assert not s.enabled
+    assert s.control_url == DEFAULT_CONTROL_URL == "https://www.cloudflarestatus.com/"
+    assert (s.confirm_seconds, s.cooldown_seconds) == (60.0, 600.0)
+    assert deploy_argv(s) == ("wrangler", "deploy", "--config", "wrangler-production-simple.toml",
+                              "--env", "production")
+    assert rollback_argv(s)[:6] == ("wrangler", "rollback", "--config",
+                                    "wrangler-production-simple.toml", "--env", "production")
+    assert "--yes" in rollback_argv(s) and "--message" in rollback_argv(s)
+
+
+def test_deploy_args_are_appended_as_separate_arguments() -> None:
+    s = settings(deploy_args=("--keep-vars", "--var", "A:b c"))
+    assert deploy_argv(s)[-3:] == ("--keep-vars", "--var", "A:b c")
+
+
+def test_default_state_dir_follows_xdg() -> None:
+    assert default_state_dir({"XDG_STATE_HOME": "/var/lib/x"}) == Path(
+        "/var/lib/x/victory36-synthetics")
+
+
+# --- guardrails and state --------------------------------------------------------------------
+
+def test_guardrail_cooldown_and_hourly_cap() -> None:
+    now = 1_700_000_000.0
+    assert guardrail([], now, 600, 3) is None
+    refusal = guardrail([now - 100], now, 600, 3)
+    assert refusal is not None and refusal.startswith("cooldown") and "100 s ago" in refusal
+    assert guardrail([now - 700], now, 600, 3) is None
+    cap = guardrail([now - 3000, now - 2000, now - 1000], now, 600, 3)
+    assert cap is not None and cap.startswith("hourly cap")
+    assert guardrail([now - 4000, now - 2000, now - 1000], now, 600, 3) is None
+
+
+def test_state_survives_a_new_store(tmp_path: Path) -> None:
+    StateStore(tmp_path, TARGET).record_attempt(1000.0)
+    assert StateStore(tmp_path, TARGET).attempts() == [1000.0]
+    assert StateStore(tmp_path, "https://other.example.test").attempts() == []
+
+
+def test_corrupt_state_file_counts_as_no_history(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, TARGET)
+    store.state_path.write_text("{not json")
+    assert store.attempts() == []
+
+
+def test_lock_is_exclusive_until_released(tmp_path: Path) -> None:
+    first, second = StateStore(tmp_path, TARGET), StateStore(tmp_path, TARGET)
+    assert first.try_lock("first holder")
+    assert not second.try_lock("second holder")
+    assert second.holder() == "first holder"
+    first.unlock()
+    assert second.try_lock("second holder")
+    second.unlock()
+
+
+# --- the ladder, on a fake clock ---------------------------------------------------------------
+
+class World:
+    """A worker whose health the fake deploy and rollback can change, on a fake clock."""
+
+    def __init__(self, tmp_path: Path, *, healthy: bool = False, control: bool = True,
+                 deploy: str = "ok", rollback: str = "ok", heal_on_probe: int | None = None):
+        self.now = 1_700_000_000.0
+        self.healthy = healthy
+        self.control_ok = control
+        self.plan = {"deploy": deploy, "rollback": rollback}
+        self.heal_on_probe = heal_on_probe
+        self.probes = 0
+        self.ran: list[str] = []
+        self.store = StateStore(tmp_path / "state", TARGET)
+        self.said: list[str] = []
+
+    def health(self) -> tuple[bool, str]:
+        self.probes += 1
+        if self.heal_on_probe is not None and self.probes >= self.heal_on_probe:
+            self.healthy = True
+        return self.healthy, "HTTP 200, status 'healthy'" if self.healthy else "status 'degraded'"
+
+    def run(self, step: Step) -> StepResult:
+        self.ran.append(step.kind)
+        self.now += 3
+        mode = self.plan[step.kind]
+        if mode == "raise":
+            raise RuntimeError("deploy webhook unreachable")
+        if mode == "heal":
+            self.healthy = True
+        return StepResult(1 if mode == "fail" else 0, output=f"{step.kind} output",
+                          duration=3.0, command=step.command)
+
+    def ladder(self, **kw: object) -> Ladder:
+        def sleep(seconds: float) -> None:
+            self.now += seconds
+
+        args: dict[str, object] = dict(
+            target=TARGET, store=self.store,
+            deploy=Step("deploy", ("wrangler", "deploy"), 30, TARGET, "why", {}),
+            rollback=Step("rollback", ("wrangler", "rollback"), 30, TARGET, "why", {}),
+            run=self.run, health=self.health, control=lambda: (self.control_ok, "HTTP 200"),
+            control_url="http://127.0.0.1:9/", confirm_seconds=60, verify_seconds=30,
+            interval=5, cooldown_seconds=600, max_per_hour=3, run_id="test",
+            clock=lambda: self.now, sleep=sleep, say=self.said.append)
+        args.update(kw)
+        return Ladder(**args)  # type: ignore[arg-type]
+
+    def audit(self) -> list[dict[str, object]]:
+        path = self.store.audit_path
+        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_recovered_by_redeploy(tmp_path: Path) -> None:
+    world = World(tmp_path, deploy="heal")
+    outcome = world.ladder().remediate("test_health_reports_healthy failed")
+    assert outcome.status == "recovered-by-redeploy" and not outcome.escalate
+    assert world.ran == ["deploy"]
+    assert world.probes == 13 + 1  # 60 s window at 5 s: 13 failing probes, then one healthy
+    assert [r["event"] for r in world.audit()] == ["deploy", "outcome"]
+    assert world.audit()[0]["exit_code"] == 0 and world.audit()[0]["output"] == "deploy output"
+    assert len(world.store.attempts()) == 1
+
+
+def test_recovered_by_rollback(tmp_path: Path) -> None:
+    world = World(tmp_path, deploy="ok", rollback="heal")
+    outcome = world.ladder().remediate("why")
+    assert outcome.status == "recovered-by-rollback"
+    assert world.ran == ["deploy", "rollback"]
+    assert outcome.steps[0].healthy_after is False and outcome.steps[1].healthy_after is True
+
+
+def test_still_down_escalates(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    outcome = world.ladder().remediate("why")
+    assert outcome.status == "still-down" and outcome.escalate
+    assert "escalate" in outcome.headline
+    assert world.audit()[-1]["status"] == "still-down"
+
+
+def test_failed_deploy_goes_straight_to_rollback(tmp_path: Path) -> None:
+    world = World(tmp_path, deploy="fail", rollback="heal")
+    outcome = world.ladder().remediate("why")
+    assert outcome.status == "recovered-by-rollback"
+    assert outcome.steps[0].result.startswith("FAILED: exit 1")
+    assert outcome.steps[0].healthy_after is None  # not verified: nothing was deployed
+
+
+def test_a_raising_hook_is_a_failed_step_not_a_crash(tmp_path: Path) -> None:
+    world = World(tmp_path, deploy="raise", rollback="raise")
+    outcome = world.ladder().remediate("why")
+    assert outcome.status == "still-down"
+    assert "raised RuntimeError: deploy webhook unreachable" in outcome.steps[0].result
+
+
+def test_transient_failure_is_not_deployed(tmp_path: Path) -> None:
+    world = World(tmp_path, heal_on_probe=2)
+    outcome = world.ladder().remediate("why")
+    assert outcome.status == "transient" and world.ran == []
+    assert world.store.attempts() == []  # no cooldown is started by doing nothing
+
+
+def test_control_down_means_runner_network_down(tmp_path: Path) -> None:
+    world = World(tmp_path, control=False)
+    outcome = world.ladder().remediate("why")
+    assert outcome.status == "network-down" and world.ran == []
+    assert "runner network down" in outcome.headline
+
+
+def test_second_run_inside_cooldown_deploys_nothing(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    assert world.ladder().remediate("why").status == "still-down"
+    world.now += 120
+    second = world.ladder().remediate("why")
+    assert second.status == "cooldown" and "cooldown" in second.headline
+    assert world.ran == ["deploy", "rollback"]
+    world.now += 600
+    assert world.ladder().remediate("why").status == "still-down"  # the cooldown is over
+
+
+def test_hourly_cap(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    for _ in range(2):
+        assert world.ladder(cooldown_seconds=0, max_per_hour=2).remediate("why").status == \
+            "still-down"
+    capped = world.ladder(cooldown_seconds=0, max_per_hour=2).remediate("why")
+    assert capped.status == "hourly-cap" and capped.escalate
+
+
+def test_held_lock_means_another_run_acts(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    other = StateStore(tmp_path / "state", TARGET)
+    other.ensure()
+    assert other.try_lock("pid 1 elsewhere")
+    outcome = world.ladder().remediate("why")
+    other.unlock()
+    assert outcome.status == "locked" and world.ran == []
+    assert "pid 1 elsewhere" in outcome.headline
+
+
+def test_dry_run_prints_the_commands_and_runs_nothing(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    outcome = world.ladder(dry_run=True).remediate("why")
+    assert outcome.status == "dry-run" and world.ran == []
+    assert "would run: wrangler deploy" in outcome.headline
+    assert any(d.startswith("then, if /health is still down") and "wrangler rollback" in d
+               for d in outcome.details)
+    assert world.store.attempts() == []
+
+
+# --- the step runner, with the fake wrangler ---------------------------------------------------
+
+def fake_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["FAKE_WRANGLER_LOG"] = str(tmp_path / "wrangler-calls.jsonl")
+    env.update(extra)
+    return env
+
+
+def calls(tmp_path: Path) -> list[dict[str, object]]:
+    path = tmp_path / "wrangler-calls.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def step(env: dict[str, str], *argv: str, timeout: float = 20) -> Step:
+    return Step("deploy", ("wrangler", *argv) if argv else ("wrangler", "deploy"), timeout,
+                TARGET, "why", env)
+
+
+def test_runner_passes_argv_and_environment(tmp_path: Path) -> None:
+    env = fake_env(tmp_path, CLOUDFLARE_API_TOKEN=TOKEN)
+    result = run_step(step(env, "deploy", "--config", "w.toml", "--env", "production"))
+    assert result.ok, result
+    assert "Uploaded wfa-orchestration-worker-production" in result.output
+    assert "\x1b[" not in result.output  # colour codes stripped
+    (call,) = calls(tmp_path)
+    assert call["argv"] == ["deploy", "--config", "w.toml", "--env", "production"]
+    assert call["env"]["CLOUDFLARE_API_TOKEN"] == TOKEN  # type: ignore[index]
+
+
+def test_runner_reports_a_failing_command(tmp_path: Path) -> None:
+    result = run_step(step(fake_env(tmp_path, FAKE_WRANGLER_PLAN="deploy=fail")))
+    assert result.exit_code == 1 and not result.ok and result.error is None
+    assert "upload rejected" in result.output
+    assert describe_result(result).startswith("FAILED: exit 1")
+
+
+def test_runner_explains_missing_authentication(tmp_path: Path) -> None:
+    result = run_step(step(fake_env(tmp_path, FAKE_WRANGLER_PLAN="deploy=unauth")))
+    assert "not authenticated: set CLOUDFLARE_API_TOKEN" in describe_result(result)
+
+
+def _group_alive(pgid: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def test_runner_kills_a_hanging_command_and_its_children(tmp_path: Path) -> None:
+    result = run_step(step(fake_env(tmp_path, FAKE_WRANGLER_PLAN="deploy=hang"), timeout=1.5))
+    assert result.error == "timed out after 1.5 s (killed)" and result.exit_code is None
+    assert "Uploading..." in result.output  # what it printed before hanging is kept
+    (call,) = calls(tmp_path)
+    assert not _group_alive(int(call["pid"]))  # type: ignore[call-overload]
+
+
+def test_runner_reports_missing_wrangler(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=str(tmp_path))
+    result = run_step(step(env))
+    assert result.error is not None and "'wrangler' not found on PATH" in result.error
+    assert "--wrangler" in result.error
+    missing = run_step(Step("deploy", (str(tmp_path / "nope"), "deploy"), 5, env=env))
+    assert missing.error is not None and "not found:" in missing.error
+
+
+def test_runner_scrubs_secrets_from_the_output(tmp_path: Path) -> None:
+    env = fake_env(tmp_path, CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_ACCOUNT_ID=ACCOUNT,
+                   FAKE_WRANGLER_ECHO_SECRETS="1")
+    result = run_step(step(env))
+    assert result.ok
+    assert TOKEN not in result.output and ACCOUNT not in result.output
+    assert "[CLOUDFLARE_API_TOKEN redacted]" in result.output
+
+
+@pytest.mark.parametrize("bad", [
+    ("--confirm-seconds", "-1"), ("--control-url", "ftp://x"), ("--max-redeploys-per-hour", "0"),
+    ("--deploy-args", "'unbalanced"),
+])
+def test_bad_option_values_are_one_line_usage_errors(
+    pytester: pytest.Pytester, bad: tuple[str, str]
+) -> None:
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"{bad[0]}={bad[1]}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert bad[0] in err and "Traceback" not in err
+
+
+def test_help_lists_the_option_names_scripts_rely_on(pytester: pytest.Pytester) -> None:
+    out = pytester.runpytest_subprocess("--help").stdout.str()
+    for flag in ("--redeploy", "--redeploy-dry-run", "--control-url", "--confirm-seconds",
+                 "--verify-seconds", "--cooldown-seconds", "--state-dir"):
+        assert f"  {flag}" in out, flag
+
+
