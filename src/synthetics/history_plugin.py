@@ -122,22 +122,47 @@ class HistorySettings:
 
 @dataclass
 class _Recorder:
-    """Buffers samples and check outcomes; flushes them in transactions."""
+    """Buffers samples and check outcomes; flushes them in transactions.
 
-    store: SqliteHistory
-    run_id: int
+    Quiet until asked: the database and the run are opened at the first sample, so a session
+    that probes nothing (the project's own tests, --collect-only) records and prints nothing.
+    """
+
+    path: str
+    job: str
+    due: float | None
+    given_run: int | None
     target: str
-    controller: bool
-    started: float
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    store: SqliteHistory | None = None
+    run_id: int | None = None
     samples: list[SampleRecord] = field(default_factory=list)
     checks: list[CheckRecord] = field(default_factory=list)
     last_flush: float = field(default_factory=time.monotonic)
     recorded_samples: int = 0
     recorded_checks: int = 0
     errors: list[str] = field(default_factory=list)
+    broken: bool = False
+
+    def ensure_open(self) -> bool:
+        with self.lock:
+            if self.store is not None or self.broken:
+                return self.store is not None
+            try:
+                self.store = SqliteHistory(self.path)
+                now = time.time()
+                self.run_id = self.given_run if self.given_run is not None else \
+                    self.store.start_run(self.job, self.target,
+                                         self.due if self.due is not None else now, now, False)
+            except Exception as exc:  # noqa: BLE001 - history must never break the checks
+                self.broken = True
+                self.errors.append(f"history off for this run: {exc}")
+                return False
+            return True
 
     def on_sample(self, sample: Sample) -> None:
+        if not self.ensure_open():
+            return
         record = record_from_sample(sample, self.target)
         with self.lock:
             self.samples.append(record)
@@ -148,6 +173,8 @@ class _Recorder:
 
     def flush(self) -> None:
         with self.lock:
+            if self.store is None or self.run_id is None:
+                return
             samples, self.samples = self.samples, []
             checks, self.checks = self.checks, []
             self.last_flush = time.monotonic()
@@ -175,11 +202,19 @@ class HistoryWindow:
     def counts(self, endpoint: str, subject: str | None = None,
                method: str | None = None) -> dict[str, int]:
         """samples, 5xx, timeouts, not_ok and runs over the window, excluding this run."""
-        self.recorder.flush()
+        rec = self.recorder
+        empty = {"samples": 0, "5xx": 0, "timeouts": 0, "not_ok": 0, "runs": 0}
+        if not rec.ensure_open() or rec.store is None:
+            return empty
+        rec.flush()
         now = time.time()
-        return self.recorder.store.failure_counts(
-            self.recorder.target, endpoint, now - self.hours * 3600, now, subject=subject,
-            method=method, exclude_run=self.recorder.run_id)
+        try:
+            return rec.store.failure_counts(rec.target, endpoint, now - self.hours * 3600, now,
+                                            subject=subject, method=method,
+                                            exclude_run=rec.run_id)
+        except Exception as exc:  # noqa: BLE001
+            rec.errors.append(f"history: could not read the window: {exc}")
+            return empty
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -201,22 +236,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SUMMARY] = []
     if hs.history is None or SETTINGS not in config.stash:
         return
-    worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
-    try:
-        store = SqliteHistory(hs.history)
-    except ValueError as exc:
-        raise pytest.UsageError(f"--history: {exc}") from None
-    now = time.time()
-    target = _target_label(config)
-    if worker_input is not None and "synthetics_history_run" in worker_input:
-        run_id, controller = int(worker_input["synthetics_history_run"]), False
-    elif hs.history_run is not None:
-        run_id, controller = hs.history_run, True
-    else:
-        due = hs.history_due if hs.history_due is not None else now
-        run_id = store.start_run(hs.history_job, target, due, now, late=False)
-        controller = True
-    recorder = _Recorder(store, run_id, target, controller, now)
+    recorder = _Recorder(hs.history, hs.history_job, hs.history_due, hs.history_run,
+                         _target_label(config))
     config.stash[HISTORY] = recorder
     config.stash.setdefault(SAMPLE_LISTENERS, []).append(recorder.on_sample)
     config.pluginmanager.register(_Session(config, recorder, hs), "synthetics-history-session")
@@ -239,13 +260,7 @@ class _Session:
         self.recorder = recorder
         self.hs = hs
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["synthetics_history_run"] = self.recorder.run_id
-
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not self.recorder.controller:
-            return
         if report.when != "call" and not (report.failed or report.skipped):
             return
         outcome = "error" if report.failed and report.when != "call" else report.outcome
@@ -261,12 +276,13 @@ class _Session:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         rec, hs = self.recorder, self.hs
-        rec.flush()
         lines = self.config.stash[SUMMARY]
-        if not rec.controller:
-            return
-        now = time.time()
+        if rec.store is None or rec.run_id is None:
+            lines.extend(rec.errors)
+            return  # nothing was probed: nothing to record
+        rec.flush()
         store = rec.store
+        now = time.time()
         try:
             store.finish_run(rec.run_id, now, "passed" if exitstatus == 0 else
                              f"exit {int(exitstatus)}", target=rec.target)
@@ -284,7 +300,8 @@ class _Session:
             lines.extend(run_alerts(store, rec.target, now, hs))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self.recorder.store.close()
+        if self.recorder.store is not None:
+            self.recorder.store.close()
 
 
 def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:

@@ -155,7 +155,7 @@ def _list(scheduler: Scheduler, store: object) -> int:
 
     nexts = scheduler.next_runs()
     now = scheduler.clock().timestamp()
-    print(f"{'job':<22}{"when":<43}{'next run (UTC)':<20}{'timeout':>9}  what")
+    print(f"{'job':<22}{'when':<43}{'next run (UTC)':<20}{'timeout':>9}  what")
     for spec in scheduler.jobs:
         print(f"{spec.name:<22}{spec.when:<43}{nexts[spec.name]:%Y-%m-%d %H:%M}    "
               f"{spec.timeout / 60:>6.0f} min  {spec.description}")

@@ -40,6 +40,7 @@ _AREA_HELP = {
     "latency": "latency percentiles within the documented budgets",
     "error_rate": "5xx, timeout and DNS-failure rates within the documented targets",
     "capacity": "agent registration, sector balance and memory targets",
+    "review": "the evening review through wrangler (opt-in: --review)",
 }
 
 

@@ -88,7 +88,7 @@ JOBS: tuple[JobSpec, ...] = (
             ("pytest", "-m", "health or orchestration or dns or dashboard"), 900),
     JobSpec("evening-review", "daily", "21:00",
             "evening review: wrangler whoami, deployments, a bounded tail sample",
-            ("pytest", "-m", "review"), 900),
+            ("pytest", "-m", "review", "--review"), 900),
     JobSpec("security-audit", "weekly", "10:00", "security audit: CORS headers, DNS requests",
             ("pytest", "-m", "cors or dns"), 1800, weekday="monday"),
     JobSpec("config-backup", "weekly", "10:00", "configuration backup into backups/YYYYMMDD/",

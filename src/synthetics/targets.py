@@ -26,7 +26,8 @@ DASHBOARD_TITLE = "Victory36 MCP Orchestrator Dashboard"
 
 DOC = "maintenance-procedures.md"
 #: The areas; each is also a pytest marker, and every check's name carries one.
-AREAS = ("health", "orchestration", "dns", "dashboard", "cors", "latency", "error_rate", "capacity")
+AREAS = ("health", "orchestration", "dns", "dashboard", "cors", "latency", "error_rate", "capacity",
+         "review")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ _RESPONSE_TIMES = f"{DOC} › Monitoring and Alerting › Key Metrics › 1. Res
 _ERROR_RATES = f"{DOC} › Monitoring and Alerting › Key Metrics › 3. Error Rates"
 _CAPACITY = f"{DOC} › Monitoring and Alerting › Key Metrics › 2. System Capacity"
 _MORNING = f"{DOC} › Daily Maintenance Checklist › Morning Health Check (09:00 UTC)"
+_EVENING = f"{DOC} › Daily Maintenance Checklist › Evening System Review (21:00 UTC)"
 _CORS = f"{DOC} › Weekly › Every Monday › 2. Security Audit (verify CORS headers)"
 _SAMPLED = ("health", "orchestrate", "dns")
 _CORS_ENDPOINTS = ("health", "orchestrate", "dns", "dashboard")
@@ -147,6 +149,15 @@ TARGETS: tuple[Target, ...] = (
            5.0, "%"),
     Target("test_capacity_memory", "memory",
            "memory usage < 80% of allocated (needs --memory-field)", _CAPACITY, 80.0, "%"),
+    Target("test_review_whoami", "whoami",
+           "wrangler whoami --json reports an authenticated account (opt-in: --review)",
+           f"{_EVENING}, step 1"),
+    Target("test_review_deployments", "deployments",
+           "wrangler deployments list --json shows a deployment in the last 30 days "
+           "(opt-in: --review)", f"{_EVENING}, step 2"),
+    Target("test_review_tail", "tail",
+           "a bounded wrangler tail --format json sample has no exceptions or error outcomes "
+           "(opt-in: --review)", f"{_EVENING}, step 3"),
 )
 
 

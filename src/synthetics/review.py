@@ -1,0 +1,264 @@
+"""The evening review (the document's 21:00 steps), as checks that drive wrangler.
+
+pytest11 entry point `synthetics_review`: options, and the `wrangler_cli` fixture the checks in
+checks/test_review.py use. The review is opt-in (`--review`; the scheduler's 21:00 job passes
+it) because it reads account data from Cloudflare and samples the live log for a while.
+
+What each step relies on, from wrangler 4 itself:
+- `wrangler whoami --json` prints `{"loggedIn": true, ...}` or `{"loggedIn": false}` and exits 1
+  when not authenticated; the plain `wrangler whoami` exits 0 even then, so it is never used.
+- `wrangler deployments list --name NAME --json` prints a JSON array of deployments (oldest
+  first), each with `created_on` and `versions`.
+- `wrangler tail NAME --format json` prints each event as a pretty-printed JSON object over many
+  lines (not one object per line) until it is stopped; the sample is bounded in time and the
+  stream is parsed object by object.
+
+With no wrangler on PATH or no Cloudflare credentials (CLOUDFLARE_API_TOKEN, CLOUDFLARE_API_KEY,
+or a `wrangler login` OAuth file), the checks are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthetics.settings import Option, _flag, _positive_float, resolve_values
+
+__all__ = ["OPTIONS", "ReviewSettings", "Wrangler", "credentials_source", "parse_json_stream",
+           "tail_problems"]
+
+WORKER_NAME = "wfa-orchestration-worker-production"
+
+OPTIONS: tuple[Option, ...] = (
+    Option("review", "--review",
+           "Run the evening-review checks (wrangler whoami, deployments, a bounded tail "
+           "sample); they read account data from Cloudflare.", False, _flag, is_flag=True),
+    Option("review_wrangler", "--review-wrangler",
+           "The wrangler command the evening review runs (default: wrangler on PATH).",
+           "wrangler", str),
+    Option("review_worker", "--review-worker",
+           f"Name of the deployed worker (default {WORKER_NAME}).", WORKER_NAME, str),
+    Option("review_tail_seconds", "--review-tail-seconds",
+           "Seconds of `wrangler tail` sampled by the evening review (default 20).", 20.0,
+           _positive_float),
+    Option("review_deployment_days", "--review-deployment-days",
+           "A deployment at most this many days old counts as recent (default 30).", 30.0,
+           _positive_float),
+    Option("review_timeout", "--review-timeout",
+           "Seconds each wrangler command may take (default 60).", 60.0, _positive_float),
+)
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    review: bool
+    review_wrangler: str
+    review_worker: str
+    review_tail_seconds: float
+    review_deployment_days: float
+    review_timeout: float
+
+
+REVIEW_SETTINGS = pytest.StashKey[ReviewSettings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from synthetics.settings import add_options
+
+    add_options(parser, OPTIONS, "synthetics review", "the evening review through wrangler")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[REVIEW_SETTINGS] = ReviewSettings(**resolve_values(config, OPTIONS))
+
+
+def credentials_source(environ: Mapping[str, str], home: Path) -> str | None:
+    """Where wrangler would find credentials, or None (never the credentials themselves)."""
+    if environ.get("CLOUDFLARE_API_TOKEN"):
+        return "CLOUDFLARE_API_TOKEN"
+    if environ.get("CLOUDFLARE_API_KEY") and environ.get("CLOUDFLARE_EMAIL"):
+        return "CLOUDFLARE_API_KEY"
+    xdg = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
+    for path in (xdg / ".wrangler" / "config" / "default.toml",
+                 home / ".wrangler" / "config" / "default.toml"):
+        if path.is_file():
+            return f"wrangler login ({path})"
+    return None
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+    def reason(self) -> str:
+        """The last meaningful line of stderr/stdout, for a one-line failure."""
+        for text in (self.stderr, self.stdout):
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            if lines:
+                return lines[-1][:300]
+        return f"exit code {self.code}"
+
+
+class Wrangler:
+    """Runs wrangler with metrics off; every command has a deadline."""
+
+    def __init__(self, command: str, timeout: float, environ: Mapping[str, str]) -> None:
+        self.command = command
+        self.timeout = timeout
+        self.env = dict(environ)
+        self.env["WRANGLER_SEND_METRICS"] = "false"
+        self.env.setdefault("NO_COLOR", "1")
+
+    def run(self, *args: str) -> Result:
+        try:
+            proc = subprocess.run([self.command, *args], capture_output=True, text=True,
+                                  timeout=self.timeout, env=self.env, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            return Result(None, _text(exc.stdout), _text(exc.stderr), timed_out=True)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def sample(self, seconds: float, *args: str) -> Result:
+        """Run a command that streams until stopped; stop it after `seconds`."""
+        proc = subprocess.Popen([self.command, *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=seconds)
+            return Result(proc.returncode, out, err)
+        except subprocess.TimeoutExpired:
+            pass
+        for sig, wait in ((signal.SIGINT, 5.0), (signal.SIGKILL, None)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                out, err = proc.communicate(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:  # pragma: no cover
+            out, err = proc.communicate()
+        return Result(proc.returncode, out, err, timed_out=True)
+
+
+def _text(data: Any) -> str:
+    if data is None:
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+
+@pytest.fixture(scope="session")
+def wrangler_cli(pytestconfig: pytest.Config) -> Wrangler:
+    """wrangler, ready for the evening review; skips with the reason when it cannot run."""
+    s = pytestconfig.stash[REVIEW_SETTINGS]
+    if not s.review:
+        pytest.skip("the evening review runs with --review (the scheduler's 21:00 job passes "
+                    "it): it reads account data from Cloudflare")
+    found = shutil.which(s.review_wrangler)
+    if found is None:
+        pytest.skip(f"no wrangler: {s.review_wrangler!r} is not on PATH (npm install -g wrangler, or "
+                    "pass --review-wrangler PATH)")
+    if credentials_source(os.environ, Path.home()) is None:
+        pytest.skip("no Cloudflare credentials: set CLOUDFLARE_API_TOKEN or run `wrangler "
+                    "login` on this machine")
+    return Wrangler(found, s.review_timeout, os.environ)
+
+
+@pytest.fixture(scope="session")
+def review_settings(pytestconfig: pytest.Config) -> ReviewSettings:
+    """The resolved evening-review settings."""
+    return pytestconfig.stash[REVIEW_SETTINGS]
+
+
+# -- parsing -------------------------------------------------------------------------------
+def parse_json_stream(text: str) -> tuple[list[Any], list[str]]:
+    """Every JSON value in `text` (pretty-printed objects back to back), and any stray text."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    stray: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            break
+        if text[i] in "{[":
+            try:
+                value, end = decoder.raw_decode(text, i)
+            except ValueError:
+                end = text.find("\n", i)
+                end = n if end < 0 else end
+                stray.append(text[i:end])
+            else:
+                values.append(value)
+            i = end
+        else:
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            stray.append(text[i:end].strip())
+            i = end
+    return values, [s for s in stray if s]
+
+
+ERROR_OUTCOMES = {"exception", "exceededCpu", "exceededMemory", "unknown", "scriptNotFound"}
+
+
+def tail_problems(events: Sequence[Any]) -> list[str]:
+    """One line per tail event that shows an exception or an error outcome."""
+    problems = []
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        request = (event.get("event") or {}).get("request") or {}
+        where = f"{request.get('method', '')} {request.get('url', '')}".strip() or "an event"
+        outcome = event.get("outcome")
+        for exc in event.get("exceptions") or []:
+            if isinstance(exc, dict):
+                problems.append(f"{where}: exception {exc.get('name', 'Error')}: "
+                                f"{exc.get('message', '')}"[:300])
+        if outcome in ERROR_OUTCOMES and not event.get("exceptions"):
+            problems.append(f"{where}: outcome {outcome}")
+        for log in event.get("logs") or []:
+            if isinstance(log, dict) and log.get("level") == "error":
+                message = " ".join(str(m) for m in log.get("message") or [])
+                problems.append(f"{where}: console.error {message}"[:300])
+        status = ((event.get("event") or {}).get("response") or {}).get("status")
+        if isinstance(status, int) and status >= 500:
+            problems.append(f"{where}: HTTP {status}")
+    return problems
+
+
+def latest_deployment(deployments: Sequence[Any]) -> tuple[_dt.datetime, dict[str, Any]] | None:
+    """The most recent deployment and its time, or None."""
+    best: tuple[_dt.datetime, dict[str, Any]] | None = None
+    for d in deployments:
+        if not isinstance(d, dict) or not isinstance(d.get("created_on"), str):
+            continue
+        try:
+            when = _dt.datetime.fromisoformat(d["created_on"].replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        if best is None or when > best[0]:
+            best = (when, d)
+    return best
+
+
+def now_utc() -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(time.time(), _dt.timezone.utc)
