@@ -18,7 +18,8 @@ pytestmark = pytest.mark.latency
 
 @pytest.mark.parametrize("target", params("test_latency_within_budget"))
 def test_latency_within_budget(
-    target: Target, probe: Probe, benchmark, synthetics_settings: Settings, record_verdict
+    target: Target, probe: Probe, benchmark, synthetics_settings: Settings, record_verdict,
+    record_latency,
 ) -> None:
     s = synthetics_settings
     request = ENDPOINTS[target.subject].request()
@@ -41,6 +42,7 @@ def test_latency_within_budget(
     timed = samples[-s.latency_samples:]
     result = summarize(timed, times, s.latency_percentile, target.threshold or 0.0)
     benchmark.extra_info.update(result.extra_info())
+    record_latency(timed, times, result)
     measured = (f"p{s.latency_percentile:g} {result.value_ms:.1f} ms"
                 if result.value_ms is not None else "no response")
     record_verdict(measured=measured, threshold=f"< {target.threshold:g} ms",

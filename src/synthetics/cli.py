@@ -1,7 +1,8 @@
 """The `synthetics` command: run the checks with reports, serve the reference worker, show targets.
 
 `synthetics run [--target URL] [pytest args]` runs the checks and writes reports/report.html
-(self-contained), reports/junit.xml and reports/benchmark.json; its exit code is pytest's, so a
+(self-contained), reports/junit.xml, reports/benchmark.json and reports/summary.json (every
+check's measured value and verdict, for other tools); its exit code is pytest's, so a
 pipeline can act on it (0 all targets met, 1 a check failed, 4 a usage error...).
 `synthetics serve` starts the reference worker, optionally with faults, for manual runs.
 `synthetics targets` prints the table of targets.
@@ -43,6 +44,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         "--self-contained-html",
         f"--junitxml={reports / 'junit.xml'}",
         f"--benchmark-json={reports / 'benchmark.json'}",
+        f"--summary-json={reports / 'summary.json'}",
         "--benchmark-columns=min,median,max,rounds",
         "-o", "junit_family=xunit2",
         "-rfEs",

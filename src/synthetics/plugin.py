@@ -10,7 +10,6 @@ report.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +68,6 @@ def pytest_configure(config: pytest.Config) -> None:
     for area in AREAS:
         config.addinivalue_line("markers", f"{area}: {_AREA_HELP[area]}")
     config.addinivalue_line("markers", "write: the check writes to the worker (opt-in only)")
-    if config.pluginmanager.hasplugin("html"):
-        config.pluginmanager.register(_HtmlReport(config), "synthetics-html")
     config.pluginmanager.register(_VerdictCollector(config), "synthetics-verdicts")
 
 
@@ -187,38 +184,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         label = {"insufficient": "INSUFFICIENT EVIDENCE"}.get(v["verdict"], v["verdict"].upper())
         write(f"{label:<22} {v['check']}: {v['measured']} (target {v['threshold']})"
               + (f" — {v['detail']}" if v["detail"] else ""))
-
-
-class _HtmlReport:
-    """pytest-html additions: the target banner and the verdict table at the top."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    def pytest_html_report_title(self, report: Any) -> None:
-        report.title = "Victory36 synthetic checks"
-
-    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
-                                    postfix: list[str]) -> None:
-        url = self.config.stash.get(TARGET_URL, None)
-        builtin = self.config.stash[SETTINGS].builtin
-        if url is None:
-            url = self.config.stash[SETTINGS].target or "(not started: no check needed it)"
-        text = SyntheticTarget(url, builtin).describe()
-        style = "background:#fde68a;padding:8px;font-weight:bold" if builtin else "padding:8px"
-        prefix.append(f'<p id="synthetics-target" style="{style}">Target: {html.escape(text)}</p>')
-        rows = "".join(
-            f"<tr><td>{html.escape(v['check'])}</td><td>{html.escape(v['measured'])}</td>"
-            f"<td>{html.escape(v['threshold'])}</td><td>{html.escape(v['verdict'])}</td>"
-            f"<td>{html.escape(v['detail'])}</td></tr>"
-            for v in self.config.stash.get(VERDICTS, [])
-        )
-        if rows:
-            prefix.append(
-                '<table id="synthetics-verdicts"><thead><tr><th>check</th><th>measured</th>'
-                "<th>target</th><th>verdict</th><th>detail</th></tr></thead>"
-                f"<tbody>{rows}</tbody></table>"
-            )
 
 
 __all__ = ["SyntheticTarget", "sampled_requests", "TARGETS"]

@@ -1,0 +1,212 @@
+"""GitHub Actions output (pytest11 entry point `synthetics_github`): the step summary and error
+annotations, written only when `GITHUB_ACTIONS=true` and only by the controller process.
+
+- The Markdown summary goes to the file named by `$GITHUB_STEP_SUMMARY`: the run's verdict, the
+  target, a table of every documented target with its measured value against its threshold, the
+  failed checks with their reasons, what the history plugin recorded and which alerts fired, and
+  any remediation the redeploy plugin carried out. GitHub drops a step's summary whole when it is
+  over 1 MiB (1,048,576 bytes, the file as a whole), so the summary is cut to fit what is left of
+  that budget: failing rows are kept first and a line says how many rows were left out.
+- Each failed check becomes one `::error` workflow command. GitHub shows at most 10 error
+  annotations per step (and 50 per job); beyond `ERROR_ANNOTATIONS_PER_STEP - 1` failures the
+  last annotation names how many more failed, so nothing fails silently.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthetics.results import CheckResult, Results
+from synthetics.scrub import scrub
+
+__all__ = [
+    "ERROR_ANNOTATIONS_PER_STEP", "STEP_SUMMARY_LIMIT_BYTES", "error_annotations", "escape_data",
+    "escape_property", "step_summary", "write_step_summary",
+]
+
+#: GitHub's limit on one step's summary file ("supports content up to a size of 1024k").
+STEP_SUMMARY_LIMIT_BYTES = 1024 * 1024
+#: GitHub shows at most 10 error annotations per step (and 50 annotations per job).
+ERROR_ANNOTATIONS_PER_STEP = 10
+#: Longest annotation message written; GitHub truncates long ones anyway.
+ANNOTATION_MESSAGE_CHARS = 4000
+
+_ICON = {"pass": "✅ pass", "fail": "❌ fail", "insufficient": "⚠️ insufficient evidence",
+         "skipped": "⏭️ skipped", "not run": "— not run"}
+
+
+def escape_data(text: str) -> str:
+    """Escape a workflow command's message (%, CR, LF) as the runner expects."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """Escape a workflow command's property value (also : and ,)."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def error_annotations(failed: Sequence[CheckResult],
+                limit: int = ERROR_ANNOTATIONS_PER_STEP) -> list[str]:
+    """`::error` lines for the failed checks, at most `limit` of them."""
+    lines = []
+    shown = failed if len(failed) <= limit else failed[: limit - 1]
+    for c in shown:
+        message = scrub(c.message or "failed")[:ANNOTATION_MESSAGE_CHARS]
+        lines.append(f"::error file={escape_property(_file_of(c.nodeid))},"
+                     f"title={escape_property('synthetic check failed: ' + c.name)}::"
+                     f"{escape_data(message)}")
+    rest = failed[len(shown):]
+    if rest:
+        names = ", ".join(c.name for c in rest)
+        if len(names) > ANNOTATION_MESSAGE_CHARS:
+            names = names[: ANNOTATION_MESSAGE_CHARS - 1] + "…"
+        title = escape_property(f"{len(rest)} more synthetic checks failed")
+        text = (f"GitHub shows {limit} error annotations per step; also failed: {names}. "
+                "See the step summary and the report artifact.")
+        lines.append(f"::error title={title}::{escape_data(text)}")
+    return lines
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def step_summary(results: Results, notes: Sequence[str] = (),
+                 remediation: Mapping[str, Any] | None = None,
+                 budget: int = STEP_SUMMARY_LIMIT_BYTES) -> str:
+    """The Markdown step summary, at most `budget` bytes (UTF-8)."""
+    failed = results.failed
+    ok = not failed
+    head = [f"## {'✅' if ok else '❌'} Victory36 synthetic checks: "
+            f"{'all targets met' if ok else f'{len(failed)} failed'}", ""]
+    target = results.target_url or "(not started)"
+    if results.builtin:
+        head.append(f"Target: **built-in reference worker** at `{target}` — a local stand-in, "
+                    "**not production**.")
+    else:
+        head.append(f"Target: `{scrub(target)}`")
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(
+        {c.status: sum(1 for d in results.checks.values() if d.status == c.status)
+         for c in results.checks.values()}.items()))
+    head += [f"Checks: {counts or 'none ran'}", ""]
+    if remediation:
+        head += ["### Remediation", "", f"**{_cell(remediation.get('status', ''))}**: "
+                 f"{_cell(remediation.get('headline', ''))}", ""]
+        head += [f"- {_cell(d)}" for d in remediation.get("details", [])[:20]] + [""]
+    table_head = ["### Targets", "", "| verdict | check | subject | measured | threshold |",
+                  "|---|---|---|---|---|"]
+    rows = results.target_rows()
+    rows.sort(key=lambda r: r["verdict"] != "fail")  # failing rows survive a cut
+    lines = [f"| {_ICON.get(r['verdict'], r['verdict'])} | `{r['check']}` | `{r['subject']}` "
+             f"| {_cell(r['measured'])} | {_cell(r['threshold'])} |" for r in rows]
+    tail: list[str] = []
+    if failed:
+        tail += ["", "### Failed checks", ""]
+        tail += [f"- `{c.name}`: {_cell(scrub(c.message))}" for c in failed]
+    if notes:
+        tail += ["", "### History and alerts", ""] + [f"- {_cell(scrub(n))}" for n in notes]
+    tail.append("")
+
+    def size(parts: Sequence[str]) -> int:
+        return len("\n".join(parts).encode("utf-8")) + 1
+
+    cut_note = "_{} rows left out to stay within GitHub's 1 MiB step-summary limit; " \
+               "see summary.json and the report artifact._"
+    fixed = size(head + table_head + tail) + size([cut_note.format(10 ** 6)])
+    if fixed > budget:  # even the frame is too big: keep the head and the first failures
+        tail = tail[: max(0, len(tail) // 4)]
+        fixed = size(head + table_head + tail) + size([cut_note.format(10 ** 6)])
+    kept: list[str] = []
+    used = fixed
+    for line in lines:
+        cost = len(line.encode("utf-8")) + 1
+        if used + cost > budget:
+            break
+        kept.append(line)
+        used += cost
+    body = head + table_head + kept
+    if len(kept) < len(lines):
+        body.append(cut_note.format(len(lines) - len(kept)))
+    text = "\n".join(body + tail) + "\n"
+    encoded = text.encode("utf-8")
+    if len(encoded) > budget:  # only when even the head is over budget
+        text = encoded[: max(0, budget - 4)].decode("utf-8", "ignore") + "…\n"
+    return text
+
+
+def write_step_summary(path: str | os.PathLike[str], text: str) -> None:
+    """Append `text` to the step summary file (other steps' tools may have written to it)."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _notes(config: pytest.Config) -> list[str]:
+    try:
+        from synthetics import history_plugin
+    except ImportError:  # pragma: no cover - ships with the package
+        return []
+    notes = config.stash.get(history_plugin.SUMMARY, None)
+    return list(notes) if notes else []
+
+
+def _remediation(config: pytest.Config) -> dict[str, Any] | None:
+    try:
+        from synthetics import redeploy
+    except ImportError:  # pragma: no cover - ships with the package
+        return None
+    key = getattr(redeploy, "REMEDIATION", None)
+    outcome = config.stash.get(key, None) if key is not None else None
+    if outcome is None:
+        return None
+    data = outcome.as_dict()
+    return data if isinstance(data, dict) else None
+
+
+def report(config: pytest.Config, results: Results, environ: Mapping[str, str],
+           write: Callable[[str], None]) -> None:
+    """Write the step summary and the annotations when running in GitHub Actions."""
+    if environ.get("GITHUB_ACTIONS") != "true" or hasattr(config, "workerinput"):
+        return
+    for line in error_annotations(results.failed):
+        write(line)
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        used = Path(path).stat().st_size
+    except OSError:
+        used = 0
+    budget = STEP_SUMMARY_LIMIT_BYTES - used
+    if budget < 1024:
+        write("synthetics: the step summary is already near GitHub's 1 MiB limit; "
+              "nothing added")
+        return
+    write_step_summary(path, step_summary(results, _notes(config), _remediation(config),
+                                          budget))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    from synthetics.report import RESULTS
+
+    results = config.stash.get(RESULTS, None)
+    if results is None:
+        return
+
+    def write(line: str) -> None:  # workflow commands must start a line of stdout
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    terminalreporter.ensure_newline()
+    report(config, results, os.environ, write)

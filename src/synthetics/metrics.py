@@ -1,0 +1,212 @@
+"""Prometheus export (pytest11 entry point `synthetics_metrics`): every run's figures as a textfile
+for node_exporter's textfile collector and/or a push to a Pushgateway, with the official client.
+
+Off unless `--metrics-textfile PATH` or `--pushgateway URL` is given. Written once, by the
+controller, at the end of the session. Names follow Prometheus conventions (base units in the
+name, `_seconds`, counters end in `_total`); every series carries `target` and `region` labels,
+so runs from several regions land side by side in one Prometheus (the Pushgateway groups by
+job and region, so one region's push never replaces another's).
+
+- `synthetics_check_success{check,subject,area}`: gauge, 1 pass / 0 fail
+- `synthetics_check_insufficient_evidence{check,subject,area}`: gauge, 1 when the data could
+  not show the target met
+- `synthetics_latency_seconds{endpoint,percentile}`: gauge, the judged percentile
+- `synthetics_latency_budget_seconds{endpoint}`: gauge, the documented budget
+- `synthetics_request_duration_seconds{endpoint}`: histogram of this run's successful samples
+- `synthetics_requests_total{endpoint,result}`: counter of this run's samples by result
+  (ok, 5xx, timeout, error)
+- `synthetics_checks{status}`: gauge, the run's checks by status
+- `synthetics_run_success`, `synthetics_run_duration_seconds`,
+  `synthetics_run_last_completion_timestamp_seconds`: gauges of the run
+
+Samples are counted in the process that took them: under pytest-xdist the request counts and
+histogram cover the controller only, while check results and latency figures cover every worker.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import push_to_gateway, write_to_textfile
+
+from synthetics.results import Results
+from synthetics.settings import Option, add_options, resolve_values
+
+__all__ = ["MetricsSettings", "build_registry", "export"]
+
+#: Buckets of `synthetics_request_duration_seconds`, around the documented budgets (0.1-0.5 s).
+BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
+
+
+def _gateway(value: str) -> str:
+    text = value.strip().rstrip("/")
+    parsed = urllib.parse.urlsplit(text if "://" in text else "http://" + text)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError("must be a Pushgateway URL such as http://127.0.0.1:9091")
+    return urllib.parse.urlunsplit(parsed)
+
+
+def _label(value: str) -> str:
+    text = value.strip()
+    if not text or len(text) > 128 or any(c in text for c in "/\n"):
+        raise ValueError("must be a short name without '/' (e.g. us-east)")
+    return text
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a number of seconds above 0")
+    return number
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("metrics_textfile", "--metrics-textfile",
+           "Write the run's figures in Prometheus text format to this file (e.g. "
+           "/var/lib/node_exporter/textfile/synthetics.prom), atomically.", None, str),
+    Option("pushgateway", "--pushgateway",
+           "Push the run's figures to this Prometheus Pushgateway (e.g. http://127.0.0.1:9091).",
+           None, _gateway),
+    Option("metrics_job", "--metrics-job",
+           "The Pushgateway job name (default synthetics).", "synthetics", _label),
+    Option("region", "--region",
+           "Where the checks ran from: the `region` label and the Pushgateway grouping key "
+           "(default: the host name).", None, _label),
+    Option("push_timeout", "--push-timeout",
+           "Seconds a push to the Pushgateway may take (default 10).", 10.0, _seconds),
+)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """The resolved metrics settings of one session."""
+
+    metrics_textfile: str | None
+    pushgateway: str | None
+    metrics_job: str
+    region: str | None
+    push_timeout: float
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser, OPTIONS, "synthetics metrics", "Prometheus export of the run's figures")
+
+
+METRICS_SETTINGS = pytest.StashKey[MetricsSettings]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[METRICS_SETTINGS] = MetricsSettings(**resolve_values(config, OPTIONS))
+
+
+def build_registry(results: Results, region: str, target: str) -> CollectorRegistry:
+    """A registry holding this run's figures."""
+    registry = CollectorRegistry()
+    base = {"target": target, "region": region}
+    names = ["target", "region"]
+    success = Gauge("synthetics_check_success", "1 when the check passed, 0 when it failed.",
+                    names + ["check", "subject", "area"], registry=registry)
+    unsure = Gauge("synthetics_check_insufficient_evidence",
+                   "1 when the check passed without enough data to show the target is met.",
+                   names + ["check", "subject", "area"], registry=registry)
+    for c in results.checks.values():
+        if c.status == "skipped":
+            continue
+        labels = dict(base, check=c.check, subject=c.subject, area=c.area)
+        success.labels(**labels).set(0 if c.status == "fail" else 1)
+        unsure.labels(**labels).set(1 if c.status == "insufficient" else 0)
+    latency = Gauge("synthetics_latency_seconds",
+                    "The judged latency percentile of the endpoint in this run.",
+                    names + ["endpoint", "percentile"], registry=registry)
+    budget = Gauge("synthetics_latency_budget_seconds", "The documented latency budget.",
+                   names + ["endpoint"], registry=registry)
+    for c in results.checks.values():
+        rec = c.latency
+        if not rec:
+            continue
+        endpoint = str(rec.get("endpoint") or c.subject)
+        if rec.get("value_ms") is not None:
+            latency.labels(**base, endpoint=endpoint, percentile=f"{rec['percentile']:g}").set(
+                float(rec["value_ms"]) / 1000)
+        budget.labels(**base, endpoint=endpoint).set(float(rec.get("budget_ms") or 0) / 1000)
+    durations = Histogram("synthetics_request_duration_seconds",
+                          "Time of each successful sample of this run, request to body read.",
+                          names + ["endpoint"], buckets=BUCKETS, registry=registry)
+    requests = Counter("synthetics_requests", "Samples this run took, by result.",
+                       names + ["endpoint", "result"], registry=registry)
+    for endpoint, counts in sorted(results.endpoints.items()):
+        for seconds in counts.durations_s:
+            durations.labels(**base, endpoint=endpoint).observe(seconds)
+        other_errors = counts.errors - counts.timeouts
+        ok_not_5xx = counts.ok - counts.status_5xx
+        for result, n in (("ok", ok_not_5xx), ("5xx", counts.status_5xx),
+                          ("timeout", counts.timeouts), ("error", other_errors)):
+            requests.labels(**base, endpoint=endpoint, result=result).inc(max(0, n))
+    checks = Gauge("synthetics_checks", "Checks of this run by status.", names + ["status"],
+                   registry=registry)
+    for status in ("pass", "fail", "insufficient", "skipped"):
+        checks.labels(**base, status=status).set(
+            sum(1 for c in results.checks.values() if c.status == status))
+    Gauge("synthetics_run_success", "1 when every check of the run passed.", names,
+          registry=registry).labels(**base).set(0 if results.failed else 1)
+    finished = results.finished or results.started
+    Gauge("synthetics_run_duration_seconds", "How long the run took.", names,
+          registry=registry).labels(**base).set(max(0.0, finished - results.started))
+    Gauge("synthetics_run_last_completion_timestamp_seconds",
+          "When the run finished, in epoch seconds.", names,
+          registry=registry).labels(**base).set(finished)
+    return registry
+
+
+def export(settings: MetricsSettings, results: Results,
+           push: Callable[..., None] = push_to_gateway,
+           hostname: Callable[[], str] = socket.gethostname) -> list[str]:
+    """Write the textfile and push to the Pushgateway as configured; one line per thing done
+    or failed (a metrics failure never fails the checks)."""
+    region = settings.region or hostname()
+    target = results.target_url or ("builtin" if results.builtin else "")
+    if results.builtin:
+        target = "builtin"
+    registry = build_registry(results, region, target)
+    lines = []
+    if settings.metrics_textfile:
+        try:
+            directory = os.path.dirname(os.path.abspath(settings.metrics_textfile))
+            os.makedirs(directory, exist_ok=True)
+            write_to_textfile(settings.metrics_textfile, registry)
+            lines.append(f"metrics written to {settings.metrics_textfile}")
+        except OSError as exc:
+            lines.append(f"metrics: could not write {settings.metrics_textfile}: {exc}")
+    if settings.pushgateway:
+        try:
+            push(settings.pushgateway, job=settings.metrics_job, registry=registry,
+                 grouping_key={"region": region}, timeout=settings.push_timeout)
+            lines.append(f"metrics pushed to {settings.pushgateway} "
+                         f"(job {settings.metrics_job}, region {region})")
+        except Exception as exc:  # noqa: BLE001 - any push failure is one line, not a traceback
+            lines.append(f"metrics: push to {settings.pushgateway} failed: "
+                         f"{type(exc).__name__}: {exc}")
+    return lines
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    from synthetics.report import RESULTS
+
+    settings = config.stash.get(METRICS_SETTINGS, None)
+    results = config.stash.get(RESULTS, None)
+    if settings is None or results is None or hasattr(config, "workerinput"):
+        return
+    if not (settings.metrics_textfile or settings.pushgateway):
+        return
+    for line in export(settings, results):
+        terminalreporter.write_line(line)
+

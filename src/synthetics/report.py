@@ -1,0 +1,456 @@
+"""Reports (pytest11 entry point `synthetics_report`): the results collector, the JSON summary,
+and what the HTML report shows.
+
+The collector fills `config.stash[RESULTS]` (a `synthetics.results.Results`) from every check's
+report, in every process; for a failed check it keeps the request and response the check was
+judged on, scrubbed of secrets. The controller then writes the JSON summary (`--summary-json`)
+and, with pytest-html, opens the report with:
+
+- a banner naming the target (the built-in reference worker is flagged as not production);
+- the summary of targets: every documented target, its measured value, its threshold and its
+  verdict (pass / fail / insufficient evidence), from the verdicts the checks recorded;
+- per latency check, a plot of the sample distribution with the budget and the percentile drawn
+  on it, and the phase breakdown (connect, TLS, send, server wait, body);
+- with history, a trend plot of each endpoint's latency over the last `--trend-days` days;
+- each failed check's request and response (status, headers, the first part of the body).
+
+Plots are drawn with matplotlib's Agg backend (no display, no global pyplot state) and embedded
+as base64 PNG, so the single HTML file can be mailed or uploaded as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from synthetics.latency import LatencyResult
+from synthetics.plugin import SETTINGS, TARGET_URL, SyntheticTarget
+from synthetics.probe import PHASES, Probe, Sample
+from synthetics.results import (
+    EXCHANGE_PROPERTY,
+    LATENCY_PROPERTY,
+    CheckResult,
+    Results,
+    exchange,
+    latency_record,
+)
+from synthetics.settings import Option, add_options, resolve_values
+from synthetics.stats import percentile
+from synthetics.targets import ENDPOINTS, TARGETS
+
+__all__ = ["RESULTS", "ReportSettings", "latency_figure", "trend_figure"]
+
+RESULTS = pytest.StashKey[Results]()
+REPORT_SETTINGS = pytest.StashKey["ReportSettings"]()
+
+
+def _trend_days(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 366:
+        raise ValueError("must be a number of days above 0 and at most 366")
+    return number
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("summary_json", "--summary-json",
+           "Write a machine-readable JSON summary of every check's measured value and verdict "
+           "to this file (`synthetics run` writes reports/summary.json).", None, str),
+    Option("trend_days", "--trend-days",
+           "Days of history the HTML report's trend plot covers (default 7).", 7.0, _trend_days),
+)
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The resolved report settings of one session."""
+
+    summary_json: str | None
+    trend_days: float
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser, OPTIONS, "synthetics reports", "reports of the synthetic checks")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[REPORT_SETTINGS] = ReportSettings(**resolve_values(config, OPTIONS))
+    results = Results()
+    if SETTINGS in config.stash:
+        results.builtin = config.stash[SETTINGS].builtin
+        results.target_url = config.stash[SETTINGS].target
+    config.stash[RESULTS] = results
+    config.pluginmanager.register(_Collector(config, results), "synthetics-results")
+    if config.pluginmanager.hasplugin("html") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(HtmlReport(config, results), "synthetics-html-report")
+
+
+@pytest.fixture
+def record_latency(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Record a latency check's timed samples for the report's plots.
+
+    Call as `record_latency(samples, times_s, result)`: the timed samples, the timer's raw
+    readings in seconds for the same rounds (None to use each sample's own total time), and the
+    `LatencyResult` they were judged to.
+    """
+
+    def record(samples: Sequence[Sample], times_s: Sequence[float] | None,
+               result: LatencyResult) -> None:
+        if times_s is not None and len(times_s) == len(samples):
+            times = [t * 1000 for t, s in zip(times_s, samples, strict=True) if s.ok]
+        else:
+            times = [(s.phases.total or 0.0) * 1000 for s in samples if s.ok]
+        endpoint = samples[0].request.endpoint if samples else ""
+        request.node.user_properties.append((LATENCY_PROPERTY, latency_record(
+            samples, times, result.percentile, result.budget_ms, result.value_ms, endpoint)))
+
+    return record
+
+
+def _is_bad(sample: Sample) -> bool:
+    return not sample.ok or sample.is_5xx
+
+
+def choose_sample(taken: Sequence[Sample], endpoint_log: Sequence[Sample]) -> Sample | None:
+    """The sample a failed check is best explained by.
+
+    Samples the check took itself come first (a functional check fails on the response it just
+    read; the last bad one, else the last one). A check that judged samples taken earlier (the
+    error rates) is explained by the first bad sample of its endpoint, else its last sample.
+    """
+    if taken:
+        return next((s for s in reversed(taken) if _is_bad(s)), taken[-1])
+    if endpoint_log:
+        return next((s for s in endpoint_log if _is_bad(s)), endpoint_log[-1])
+    return None
+
+
+def _endpoint_of(subject: str) -> str:
+    if subject in ENDPOINTS:
+        return subject
+    return "dns" if "." in subject else subject
+
+
+class _Collector:
+    """Fills `Results` from check reports; keeps a failed check's request and response."""
+
+    def __init__(self, config: pytest.Config, results: Results) -> None:
+        self.config = config
+        self.results = results
+        self.taken: dict[str, list[Sample]] = {}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any],
+                             request: pytest.FixtureRequest) -> Generator[None, Any, Any]:
+        value = yield
+        if fixturedef.argname == "probe" and isinstance(value, Probe):
+            value.log.listeners.append(self.results.add_sample)
+        return value
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        probe = getattr(item, "funcargs", {}).get("probe")
+        if not isinstance(probe, Probe):
+            return (yield)
+        taken: list[Sample] = []
+        self.taken[item.nodeid] = taken
+        probe.log.listeners.append(taken.append)
+        try:
+            return (yield)
+        finally:
+            probe.log.listeners.remove(taken.append)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        report: pytest.TestReport = yield
+        if call.when != "call":
+            return report
+        taken = self.taken.pop(item.nodeid, [])
+        if not report.failed:
+            return report
+        probe = getattr(item, "funcargs", {}).get("probe")
+        if not isinstance(probe, Probe):
+            return report
+        subject = item.name.partition("[")[2].rstrip("]")
+        sample = choose_sample(taken, probe.log.for_endpoint(_endpoint_of(subject)))
+        if sample is not None:
+            report.user_properties.append((EXCHANGE_PROPERTY, exchange(sample, probe.base_url)))
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed) or (
+                report.when == "teardown" and report.failed):
+            outcome = report.outcome if report.when == "call" else (
+                "skipped" if report.skipped else "error")
+            if report.when == "call" and hasattr(report, "wasxfail"):
+                outcome = "skipped"
+            name = report.nodeid.rpartition("::")[2]
+            self.results.record(report.nodeid, name, outcome, _message(report),
+                                report.duration, report.user_properties)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.results.finished = time.time()
+        self.results.exitstatus = int(exitstatus)
+        url = self.config.stash.get(TARGET_URL, None)
+        if url is not None:
+            self.results.target_url = url
+        path = self.config.stash[REPORT_SETTINGS].summary_json
+        if path and not hasattr(self.config, "workerinput"):
+            self.results.write_summary(path)
+
+
+def _message(report: pytest.TestReport) -> str:
+    """The one-line reason of a failed or skipped check."""
+    longrepr = report.longrepr
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # skipped: (file, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    text = str(crash.message) if crash is not None else str(longrepr)
+    return text.removeprefix("Failed: ").strip().splitlines()[0] if text.strip() else ""
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=96, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+_PHASE_COLORS = {"connect": "#6366f1", "tls": "#a855f7", "send": "#f59e0b",
+                 "wait": "#10b981", "receive": "#3b82f6"}
+
+
+def latency_figure(name: str, record: dict[str, Any]) -> str:
+    """A base64 PNG: the distribution of one latency check's samples with the budget and the
+    percentile drawn on it, and beside it the phase breakdown at p50 and at the percentile."""
+    times: list[float] = list(record.get("times_ms", []))
+    budget = float(record.get("budget_ms") or 0.0)
+    q = float(record.get("percentile") or 95.0)
+    fig = _figure(9.0, 3.0)
+    dist, phases = fig.subplots(1, 2, width_ratios=[3, 2])
+    if times:
+        dist.hist(times, bins=min(40, max(5, len(times) // 3)), color="#93c5fd",
+                  edgecolor="#1d4ed8", linewidth=0.5)
+        value = record.get("value_ms")
+        if value is not None:
+            dist.axvline(float(value), color="#1f2937", linestyle=":",
+                         label=f"p{q:g} {float(value):.1f} ms")
+    else:
+        dist.text(0.5, 0.5, "no sample got a response", ha="center", va="center",
+                  transform=dist.transAxes)
+    dist.axvline(budget, color="#dc2626", linestyle="--", linewidth=2,
+                 label=f"budget {budget:g} ms")
+    dist.set_xlabel("response time (ms)")
+    dist.set_ylabel("samples")
+    dist.set_title(f"{name}: {len(times)} samples", fontsize=10)
+    dist.legend(fontsize=8, loc="upper right")
+    series: dict[str, list[float]] = {
+        p: [v for v in record.get("phases_ms", {}).get(p, []) if v is not None] for p in PHASES}
+    labels = ["p50", f"p{q:g}"]
+    left = [0.0, 0.0]
+    for phase in PHASES:
+        values = series[phase]
+        widths = [percentile(values, 50), percentile(values, q)] if values else [0.0, 0.0]
+        phases.barh(labels, widths, left=left, color=_PHASE_COLORS[phase], label=phase)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    phases.set_xlabel("ms, by phase")
+    phases.set_title("phase breakdown", fontsize=10)
+    phases.legend(fontsize=7, ncols=3, loc="lower right")
+    return _png(fig)
+
+
+def trend_figure(series: dict[str, list[tuple[float, float]]], budgets: dict[str, float],
+                 days: float, q: float) -> str:
+    """A base64 PNG: each endpoint's latency percentile per hour over the last `days` days,
+    with its budget as a dashed line of the same colour. `series` maps an endpoint to
+    (epoch seconds, ms) points."""
+    from datetime import datetime, timezone
+
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    fig = _figure(9.0, 3.2)
+    ax = fig.subplots()
+    colors = ["#2563eb", "#16a34a", "#ea580c", "#9333ea"]
+    for i, (endpoint, points) in enumerate(sorted(series.items())):
+        color = colors[i % len(colors)]
+        xs = [datetime.fromtimestamp(t, timezone.utc) for t, _ in points]
+        ax.plot(xs, [v for _, v in points], marker="o", markersize=3, color=color,
+                label=f"{endpoint} p{q:g}")
+        if endpoint in budgets:
+            ax.axhline(budgets[endpoint], color=color, linestyle="--", linewidth=1,
+                       label=f"{endpoint} budget {budgets[endpoint]:g} ms")
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    ax.set_ylabel("ms")
+    ax.set_xlabel("UTC")
+    ax.set_title(f"latency per hour, last {days:g} days", fontsize=10)
+    ax.legend(fontsize=7, ncols=2)
+    return _png(fig)
+
+
+def hourly_percentiles(samples: Sequence[Any], q: float) -> list[tuple[float, float]]:
+    """(hour start, percentile of total ms) for the successful samples, one point per hour."""
+    buckets: dict[float, list[float]] = {}
+    for s in samples:
+        if s.ok and s.total is not None:
+            buckets.setdefault(s.t - s.t % 3600, []).append(s.total * 1000)
+    return [(hour, percentile(values, q)) for hour, values in sorted(buckets.items())]
+
+
+def history_trend(config: pytest.Config, days: float, q: float,
+                  now: float | None = None) -> dict[str, list[tuple[float, float]]] | None:
+    """Hourly latency percentiles per sampled endpoint from the history database, or None when
+    the history plugin is absent or off."""
+    try:
+        from synthetics import history_plugin
+    except ImportError:  # pragma: no cover - the history plugin ships with the package
+        return None
+    recorder = config.stash.get(history_plugin.HISTORY, None)
+    if recorder is None:
+        return None
+    recorder.flush()
+    end = time.time() if now is None else now
+    out: dict[str, list[tuple[float, float]]] = {}
+    for endpoint in ("health", "orchestrate", "dns"):
+        points = hourly_percentiles(
+            recorder.store.samples(recorder.target, endpoint, end - days * 86400, end), q)
+        if points:
+            out[endpoint] = points
+    return out
+
+
+# --- the HTML report ---------------------------------------------------------------------------
+
+_VERDICT_STYLE = {
+    "pass": ("PASS", "#dcfce7"), "fail": ("FAIL", "#fee2e2"),
+    "insufficient": ("INSUFFICIENT EVIDENCE", "#fef9c3"), "skipped": ("SKIPPED", "#f3f4f6"),
+    "not run": ("NOT RUN", "#f3f4f6"),
+}
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def summary_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The summary of targets as an HTML table."""
+    body = []
+    for r in rows:
+        label, color = _VERDICT_STYLE.get(r["verdict"], (r["verdict"].upper(), "#fff"))
+        body.append(
+            f'<tr class="verdict-{_esc(r["verdict"]).replace(" ", "-")}" '
+            f'data-check="{_esc(r["check"])}[{_esc(r["subject"])}]">'
+            f"<td><code>{_esc(r['check'])}</code></td><td><code>{_esc(r['subject'])}</code></td>"
+            f"<td>{_esc(r['target'])}</td><td>{_esc(r['measured'])}</td>"
+            f"<td>{_esc(r['threshold'])}</td>"
+            f'<td style="background:{color};font-weight:bold">{_esc(label)}</td>'
+            f"<td>{_esc(r['detail'])}</td></tr>")
+    return ('<h2>Targets</h2><table id="synthetics-summary" style="border-collapse:collapse">'
+            "<thead><tr><th>check</th><th>subject</th><th>documented target</th>"
+            "<th>measured</th><th>threshold</th><th>verdict</th><th>detail</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def exchange_html(check: CheckResult) -> str:
+    """A failed check's request and response, as the report shows them."""
+    ex = check.exchange or {}
+    req, resp = ex.get("request", {}), ex.get("response", {})
+
+    def headers(items: Sequence[Sequence[str]]) -> str:
+        return "\n".join(f"{_esc(k)}: {_esc(v)}" for k, v in items)
+
+    status = resp.get("status")
+    status_line = f"HTTP {status}" if status is not None else f"no response: {resp.get('error')}"
+    more = (f"\n… ({resp.get('body_bytes')} bytes in all)" if resp.get("truncated") else "")
+    return (
+        f'<details class="synthetics-exchange" open><summary><code>{_esc(check.name)}</code>: '
+        f"{_esc(check.message)}</summary>"
+        f"<pre>{_esc(req.get('method'))} {_esc(req.get('url'))}\n{headers(req.get('headers', []))}"
+        f"{chr(10) + _esc(req.get('body')) if req.get('body') else ''}</pre>"
+        f"<pre>{_esc(status_line)}\n{headers(resp.get('headers', []))}\n\n"
+        f"{_esc(resp.get('body', ''))}{_esc(more)}</pre></details>")
+
+
+class HtmlReport:
+    """pytest-html additions: banner, summary of targets, plots, failed exchanges."""
+
+    def __init__(self, config: pytest.Config, results: Results) -> None:
+        self.config = config
+        self.results = results
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = "Victory36 synthetic checks"
+
+    def banner(self) -> str:
+        settings = self.config.stash[SETTINGS]
+        url = self.config.stash.get(TARGET_URL, None)
+        if url is None:
+            url = settings.target or "(not started: no check needed it)"
+        text = SyntheticTarget(url, settings.builtin).describe()
+        style = ("background:#fde68a;padding:8px;font-weight:bold" if settings.builtin
+                 else "padding:8px")
+        return f'<p id="synthetics-target" style="{style}">Target: {_esc(text)}</p>'
+
+    def sections(self) -> list[str]:
+        parts = [self.banner(), summary_table(self.results.target_rows())]
+        latency = [c for c in self.results.checks.values() if c.latency]
+        if latency:
+            parts.append('<h2>Latency</h2><div id="synthetics-latency-plots">')
+            for c in latency:
+                png = latency_figure(c.name, c.latency or {})
+                parts.append(f'<figure><img class="synthetics-plot" alt="latency of '
+                             f'{_esc(c.name)}" src="data:image/png;base64,{png}"></figure>')
+            parts.append("</div>")
+        parts.append(self.trend())
+        failed = [c for c in self.results.failed if c.exchange]
+        if failed:
+            parts.append('<h2>Failed checks: request and response</h2>'
+                         '<div id="synthetics-failures">')
+            parts.extend(exchange_html(c) for c in failed)
+            parts.append("</div>")
+        return parts
+
+    def trend(self) -> str:
+        days = self.config.stash[REPORT_SETTINGS].trend_days
+        q = self.config.stash[SETTINGS].latency_percentile
+        try:
+            series = history_trend(self.config, days, q)
+        except Exception as exc:  # noqa: BLE001 - a broken history must not lose the report
+            return (f'<p id="synthetics-trend">No trend: history could not be read '
+                    f"({_esc(exc)}).</p>")
+        if series is None:
+            return ('<p id="synthetics-trend">No trend: history is off '
+                    "(run with --history PATH to keep one).</p>")
+        if not series:
+            return '<p id="synthetics-trend">No trend yet: history holds no latency samples.</p>'
+        budgets = {t.subject: float(t.threshold) for t in TARGETS
+                   if t.check == "test_latency_within_budget" and t.threshold is not None}
+        png = trend_figure(series, budgets, days, q)
+        return (f'<h2>Trend</h2><figure id="synthetics-trend"><img class="synthetics-plot" '
+                f'alt="latency trend" src="data:image/png;base64,{png}"></figure>')
+
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str]) -> None:
+        prefix.extend(self.sections())

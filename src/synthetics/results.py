@@ -1,0 +1,266 @@
+"""Results of one run, gathered once for every output: the HTML report, the JSON summary, the
+GitHub Actions step summary and annotations, and the Prometheus metrics.
+
+A collector plugin (registered by `synthetics.report`) reads each check's report: its outcome, its
+one-line failure reason, the verdict it recorded, the latency samples the latency check recorded,
+and, for a failed check, the request and response it was judged on (scrubbed of secrets). All of
+it travels on `user_properties`, so it survives pytest-xdist. Samples seen by the probe in this
+process are also counted per endpoint for the metrics. `Results.summary()` is the machine-readable
+summary (`reports/summary.json`): one entry per documented target, with its measured value and
+verdict, plus every check's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synthetics.probe import PHASES, Sample
+from synthetics.scrub import scrub
+from synthetics.targets import AREAS, TARGETS
+
+__all__ = [
+    "EXCHANGE_PROPERTY", "LATENCY_PROPERTY", "SCHEMA", "CheckResult", "EndpointCounts",
+    "Results", "exchange", "latency_record", "split_name",
+]
+
+LATENCY_PROPERTY = "synthetics_latency"
+EXCHANGE_PROPERTY = "synthetics_exchange"
+VERDICT_PROPERTY = "synthetics_verdict"  # written by synthetics.plugin's record_verdict
+SCHEMA = "victory36-synthetics/summary/v1"
+
+#: Bytes of a failed response's body shown in the report.
+BODY_PREVIEW_BYTES = 2048
+#: Request and response headers whose values are never shown, whatever they hold.
+SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token",
+    "cf-access-client-secret", "cf-access-jwt-assertion", "x-amz-security-token",
+})
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """`test_x[subject]` → (`test_x`, `subject`); no brackets → (name, "")."""
+    if name.endswith("]") and "[" in name:
+        check, _, rest = name.partition("[")
+        return check, rest[:-1]
+    return name, ""
+
+
+def _area(check: str) -> str:
+    return next((a for a in AREAS if check.startswith(f"test_{a}_")), "")
+
+
+def _headers(headers: Sequence[tuple[str, str]] | Mapping[str, str]) -> list[list[str]]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [[k, "[redacted]" if k.lower() in SECRET_HEADERS else scrub(v)] for k, v in items]
+
+
+def exchange(sample: Sample, base_url: str) -> dict[str, Any]:
+    """The request and response of `sample` as the report shows them, scrubbed of secrets.
+
+    Secret header values are replaced whole; every other value, the URL and the first
+    `BODY_PREVIEW_BYTES` of the body pass through `synthetics.scrub.scrub`, which replaces the
+    values of secret environment variables (CLOUDFLARE_API_TOKEN, ...).
+    """
+    req = sample.request
+    body = sample.body[:BODY_PREVIEW_BYTES].decode("utf-8", "replace")
+    request_body = "" if req.json_body is None else json.dumps(req.json_body)[:BODY_PREVIEW_BYTES]
+    return {
+        "request": {
+            "method": req.method, "url": scrub(base_url.rstrip("/") + req.path),
+            "headers": _headers(req.headers), "body": scrub(request_body),
+        },
+        "response": {
+            "status": sample.status, "headers": _headers(sample.headers),
+            "body": scrub(body), "body_bytes": len(sample.body),
+            "truncated": len(sample.body) > BODY_PREVIEW_BYTES,
+            "error": scrub(sample.error) if sample.error else None,
+        },
+        "started": sample.started,
+        "phases_ms": {k: (None if v is None else round(v * 1000, 3))
+                      for k, v in sample.phases.as_dict().items()},
+    }
+
+
+def latency_record(samples: Sequence[Sample], times_ms: Sequence[float], percentile: float,
+                   budget_ms: float, value_ms: float | None, endpoint: str) -> dict[str, Any]:
+    """What the latency check records for the report's plots: every timed sample's time and
+    phases (ms), the percentile, the budget and the measured value."""
+    phases: dict[str, list[float | None]] = {name: [] for name in PHASES}
+    for s in samples:
+        if s.ok:
+            for name in PHASES:
+                value = getattr(s.phases, name)
+                phases[name].append(None if value is None else round(value * 1000, 3))
+    return {
+        "endpoint": endpoint, "percentile": percentile, "budget_ms": budget_ms,
+        "value_ms": value_ms, "times_ms": [round(t, 3) for t in times_ms],
+        "failed": sum(1 for s in samples if not s.ok), "phases_ms": phases,
+    }
+
+
+@dataclass
+class CheckResult:
+    """One check's outcome and everything recorded about it."""
+
+    nodeid: str
+    name: str  # test_latency_within_budget[health]
+    check: str  # test_latency_within_budget
+    subject: str  # health
+    area: str
+    outcome: str  # passed | failed | skipped | error
+    message: str = ""
+    duration: float = 0.0
+    verdict: dict[str, Any] | None = None
+    latency: dict[str, Any] | None = None
+    exchange: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> str:
+        """pass | fail | insufficient | skipped: the verdict where one was recorded."""
+        if self.outcome in ("failed", "error"):
+            return "fail"
+        if self.outcome == "skipped":
+            return "skipped"
+        if self.verdict is not None:
+            return str(self.verdict.get("verdict", "pass"))
+        return "pass"
+
+
+@dataclass
+class EndpointCounts:
+    """Samples this process took of one endpoint, for the metrics."""
+
+    requests: int = 0
+    ok: int = 0
+    status_5xx: int = 0
+    timeouts: int = 0
+    errors: int = 0  # no complete response (timeouts included)
+    durations_s: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Results:
+    """Everything one run found out, in the order the checks finished."""
+
+    started: float = field(default_factory=time.time)
+    target_url: str | None = None
+    builtin: bool = True
+    checks: dict[str, CheckResult] = field(default_factory=dict)
+    endpoints: dict[str, EndpointCounts] = field(default_factory=dict)
+    finished: float | None = None
+    exitstatus: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_sample(self, sample: Sample) -> None:
+        with self._lock:
+            counts = self.endpoints.setdefault(sample.request.endpoint, EndpointCounts())
+            counts.requests += 1
+            if sample.ok:
+                counts.ok += 1
+                if sample.phases.total is not None:
+                    counts.durations_s.append(sample.phases.total)
+            else:
+                counts.errors += 1
+                if sample.is_timeout:
+                    counts.timeouts += 1
+            if sample.is_5xx:
+                counts.status_5xx += 1
+
+    def record(self, nodeid: str, name: str, outcome: str, message: str, duration: float,
+               properties: Sequence[tuple[str, object]]) -> CheckResult:
+        """Add (or update, for an error in teardown) the result of one check."""
+        check, subject = split_name(name)
+        result = self.checks.get(nodeid)
+        if result is None:
+            result = CheckResult(nodeid, name, check, subject, _area(check), outcome, message,
+                                 duration)
+            self.checks[nodeid] = result
+        elif outcome in ("failed", "error") and result.outcome not in ("failed", "error"):
+            result.outcome, result.message = outcome, message
+        for key, value in properties:
+            if not isinstance(value, dict):
+                continue
+            if key == VERDICT_PROPERTY:
+                result.verdict = value
+            elif key == LATENCY_PROPERTY:
+                result.latency = value
+            elif key == EXCHANGE_PROPERTY:
+                result.exchange = value
+        return result
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks.values() if c.status == "fail"]
+
+    def target_rows(self) -> list[dict[str, Any]]:
+        """One row per documented target (TARGETS): measured value, threshold and verdict.
+
+        A target whose check did not run this time says so (`not run`); checks that verify a
+        fact rather than measure a number show their outcome as the measured value.
+        """
+        by_name = {c.name: c for c in self.checks.values()}
+        rows = []
+        for t in TARGETS:
+            c = by_name.get(f"{t.check}[{t.subject}]")
+            threshold = (c.verdict or {}).get("threshold") if c else None
+            measured = (c.verdict or {}).get("measured") if c else None
+            if c is None:
+                status, measured = "not run", "—"
+            else:
+                status = c.status
+                if measured is None:
+                    measured = {"pass": "as expected", "fail": c.message or "failed",
+                                "skipped": f"skipped: {c.message}"}.get(status, status)
+            rows.append({
+                "check": t.check, "subject": t.subject, "area": t.area,
+                "target": t.expectation,
+                "threshold": threshold or (f"{t.threshold:g} {t.unit}".strip()
+                                           if t.threshold is not None else "—"),
+                "measured": scrub(str(measured)), "verdict": status,
+                "detail": scrub(str((c.verdict or {}).get("detail", "")) if c else ""),
+                "source": t.source, "nodeid": c.nodeid if c else None,
+            })
+        return rows
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable summary of the run (see reports/summary.json)."""
+        counts: dict[str, int] = {}
+        for c in self.checks.values():
+            counts[c.status] = counts.get(c.status, 0) + 1
+        checks = []
+        for c in self.checks.values():
+            entry = {k: v for k, v in asdict(c).items() if k not in ("latency", "exchange")}
+            entry["verdict"] = c.status
+            entry["message"] = scrub(c.message)
+            entry["measured"] = (c.verdict or {}).get("measured")
+            entry["threshold"] = (c.verdict or {}).get("threshold")
+            entry["detail"] = scrub(str((c.verdict or {}).get("detail", "")))
+            if c.latency:
+                entry["latency"] = {k: c.latency.get(k) for k in
+                                    ("endpoint", "percentile", "budget_ms", "value_ms", "failed")}
+                entry["latency"]["samples"] = len(c.latency.get("times_ms", []))
+            checks.append(entry)
+        return {
+            "schema": SCHEMA,
+            "target": scrub(self.target_url or ""), "builtin_reference_worker": self.builtin,
+            "started": self.started, "finished": self.finished,
+            "exit_status": self.exitstatus, "ok": not self.failed,
+            "counts": counts, "targets": self.target_rows(), "checks": checks,
+        }
+
+    def write_summary(self, path: str | os.PathLike[str]) -> Path:
+        """Write `summary()` as JSON to `path` (atomically: a reader never sees half a file)."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(self.summary(), indent=2, default=str) + "\n",
+                       encoding="utf-8")
+        tmp.replace(out)
+        return out

@@ -1,0 +1,248 @@
+"""The reports: the JSON summary, the HTML report's summary of targets, plots, trend and failed
+exchanges, opened in headless Chromium; and the scrubbing of a failed check's request/response.
+
+The browser is Debian's chromium driven through Debian's chromium-driver with Selenium (W3C
+WebDriver): its `goog:loggingPrefs` capability returns the page's console messages, and the
+driver is given both binaries' paths so Selenium Manager never runs (it would try to download a
+driver). The DevTools protocol directly would need a hand-written websocket client for the same
+three things (load, console, screenshot).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthetics.history import SampleRecord, SqliteHistory
+from synthetics.probe import Phases, Request, Sample
+from synthetics.reference import ReferenceWorker
+from synthetics.report import choose_sample, hourly_percentiles, latency_figure, trend_figure
+from synthetics.results import Results, exchange, latency_record
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+FAULTS = "slow_health=250,health_degraded,dashboard_down"
+DAILY_AREAS = {"health", "orchestration", "dns", "dashboard", "cors", "latency", "error_rate",
+               "capacity"}
+FAILING = {"test_latency_within_budget[health]", "test_health_reports_healthy[health]",
+           "test_dashboard_head[dashboard]", "test_dashboard_page[dashboard]"}
+
+
+def _seed_history(path: Path, target: str, now: float) -> None:
+    """Three days of hourly samples: the trend plot has something to draw."""
+    store = SqliteHistory(path)
+    run = store.start_run("scheduled", target, now - 3 * 86400, now - 3 * 86400, late=False)
+    records = []
+    for hour in range(72):
+        t = now - (72 - hour) * 3600
+        for endpoint, base in (("health", 0.04), ("orchestrate", 0.09), ("dns", 0.03)):
+            for i in range(5):
+                total = base * (1 + 0.1 * i) + (0.02 if hour % 24 < 3 else 0.0)
+                records.append(SampleRecord(t + i, target, endpoint, "", "GET", 200, True, None,
+                                            total=total, wait=total * 0.8))
+    store.add_samples(run, records)
+    store.finish_run(run, now - 3 * 86400 + 60, "passed")
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One run of checks/ against a reference worker with three faults, history seeded."""
+    out = tmp_path_factory.mktemp("report")
+    with ReferenceWorker(FAULTS) as worker:
+        history = out / "history.sqlite3"
+        _seed_history(history, worker.url, time.time())
+        env = dict(os.environ, CLOUDFLARE_API_TOKEN="tok-report-secret-123456")
+        env.pop("GITHUB_ACTIONS", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", str(ROOT / "checks"), "-p", "no:cacheprovider",
+             "-q", f"--target={worker.url}", "--error-samples=60", "--latency-samples=20",
+             f"--html={out / 'report.html'}", "--self-contained-html",
+             f"--summary-json={out / 'summary.json'}", f"--history={history}",
+             "--benchmark-disable-gc", "-o", "junit_family=xunit2",
+             f"--junitxml={out / 'junit.xml'}"],
+            cwd=out, env=env, capture_output=True, text=True, timeout=300)
+        yield {"dir": out, "proc": proc, "url": worker.url}
+
+
+def test_summary_json_has_every_target_and_verdict(faulty_run: dict[str, Any]) -> None:
+    proc = faulty_run["proc"]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((faulty_run["dir"] / "summary.json").read_text())
+    assert summary["schema"] == "victory36-synthetics/summary/v1"
+    assert summary["ok"] is False and summary["exit_status"] == 1
+    assert summary["target"] == faulty_run["url"]
+    from synthetics.targets import TARGETS
+    # the daily areas (opt-in areas such as the evening review are not run here)
+    documented = {f"{t.check}[{t.subject}]" for t in TARGETS if t.area in DAILY_AREAS}
+    verdicts = {c["name"]: c["verdict"] for c in summary["checks"] if c["name"] in documented}
+    assert {n for n, v in verdicts.items() if v == "fail"} == FAILING
+    assert verdicts["test_latency_within_budget[orchestrate]"] == "pass"
+    rows = {(r["check"], r["subject"]): r for r in summary["targets"]}
+    assert set(rows) == {(t.check, t.subject) for t in TARGETS}
+    health = rows[("test_latency_within_budget", "health")]
+    assert health["verdict"] == "fail" and health["threshold"] == "< 200 ms"
+    assert health["measured"].startswith("p95 ") and health["measured"].endswith(" ms")
+    assert rows[("test_capacity_memory", "memory")]["verdict"] == "skipped"
+    latency = next(c for c in summary["checks"]
+                   if c["name"] == "test_latency_within_budget[health]")["latency"]
+    assert latency["samples"] == 20 and latency["value_ms"] >= 200
+
+
+def test_html_report_sections(faulty_run: dict[str, Any]) -> None:
+    page = (faulty_run["dir"] / "report.html").read_text()
+    assert 'id="synthetics-summary"' in page and 'id="synthetics-target"' in page
+    assert page.count('class="synthetics-plot"') == 4  # three latency checks and the trend
+    assert "data:image/png;base64," in page
+    assert 'id="synthetics-failures"' in page
+    assert "status &quot;degraded&quot;" in page or "degraded" in page
+    assert "HTTP 503" in page  # the dashboard's response is shown
+    assert "tok-report-secret-123456" not in page
+    assert "<script src=" not in page.split('id="synthetics-target"')[0][-2000:]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Headless Chromium through chromium-driver; only loopback is ever contacted."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
+        "chromium and chromium-driver are needed (Debian packages; .ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--disable-dev-shm-usage", "--window-size=1400,2200",
+                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    service = Service(executable_path=CHROMEDRIVER, port=port)
+    driver = webdriver.Chrome(options=options, service=service)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_report_renders_in_chromium(faulty_run: dict[str, Any], browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    report = faulty_run["dir"] / "report.html"
+    browser.get(report.as_uri())
+    # pytest-html fills its results table from script; wait for it to be there.
+    deadline = time.monotonic() + 20
+    while not browser.find_elements(By.CSS_SELECTOR, "#results-table tbody") and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    summary = browser.find_element(By.ID, "synthetics-summary")
+    rows = summary.find_elements(By.CSS_SELECTOR, "tbody tr")
+    from synthetics.targets import TARGETS
+    assert len(rows) == len(TARGETS)
+    failing = {row.get_attribute("data-check")
+               for row in summary.find_elements(By.CSS_SELECTOR, "tr.verdict-fail")}
+    assert failing >= FAILING
+    assert not {r.get_attribute("data-check") for r in rows if r.get_attribute("class")
+                == "verdict-pass"} & FAILING
+    plots = browser.find_elements(By.CSS_SELECTOR, "img.synthetics-plot")
+    assert len(plots) == 4
+    for img in plots:  # decoded and laid out, not a broken-image icon
+        assert browser.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 400", img)
+    assert "NOT the production worker" not in browser.find_element(
+        By.ID, "synthetics-target").text  # a --target run is not flagged as the built-in one
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+    REPORTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(REPORTS / "report-screenshot.png"))
+    assert (REPORTS / "report-screenshot.png").stat().st_size > 10_000
+
+
+def test_builtin_target_banner_says_not_production(tmp_path: Path, run_checks: Any) -> None:
+    run = run_checks("-m", "health", f"--html={tmp_path / 'r.html'}", "--self-contained-html",
+                     f"--summary-json={tmp_path / 's.json'}", "--history=off")
+    assert run.ret == 0, run.stdout[-2000:]
+    page = (tmp_path / "r.html").read_text()
+    banner = page.split('id="synthetics-target"')[1].split("</p>")[0]
+    assert "BUILT-IN REFERENCE WORKER" in banner and "NOT the production worker" in banner
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["builtin_reference_worker"] is True and summary["ok"] is True
+    rows = {(r["check"], r["subject"]): r["verdict"] for r in summary["targets"]}
+    assert rows[("test_health_reports_healthy", "health")] == "pass"
+    assert rows[("test_latency_within_budget", "health")] == "not run"
+
+
+def _sample(status: int | None, body: bytes = b"{}", error: str | None = None,
+            headers: dict[str, str] | None = None, total: float = 0.01) -> Sample:
+    return Sample(Request("health", "/health", headers=(("Authorization", "Bearer abc"),)),
+                  started=time.time(), status=status, headers=headers or {}, body=body,
+                  error=error, error_kind="timeout" if error else None,
+                  phases=Phases(wait=total * 0.7, receive=total * 0.3, total=total))
+
+
+def test_exchange_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "cf-token-0123456789abcdef"
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", secret)
+    sample = _sample(500, body=b'{"error":"bad token ' + secret.encode() + b'"}' + b"x" * 5000,
+                     headers={"set-cookie": "session=zzz", "x-echo": secret,
+                              "content-type": "application/json"})
+    ex = exchange(sample, "http://127.0.0.1:1")
+    text = json.dumps(ex)
+    assert secret not in text and "Bearer abc" not in text and "session=zzz" not in text
+    assert "[CLOUDFLARE_API_TOKEN redacted]" in text
+    assert ex["request"]["headers"] == [["Authorization", "[redacted]"]]
+    assert ex["response"]["status"] == 500 and ex["response"]["truncated"] is True
+    assert len(ex["response"]["body"]) < 2100  # 2048 bytes, a label longer than the secret
+    assert ["content-type", "application/json"] in ex["response"]["headers"]
+
+
+def test_choose_sample_prefers_what_the_check_saw() -> None:
+    good, bad, timeout = _sample(200), _sample(503), _sample(None, error="timed out")
+    assert choose_sample([good, bad, good], []) is bad
+    assert choose_sample([good], [timeout]) is good
+    assert choose_sample([], [good, timeout, bad]) is timeout
+    assert choose_sample([], [good]) is good
+    assert choose_sample([], []) is None
+
+
+def test_plots_are_png() -> None:
+    samples = [_sample(200, total=0.01 * (1 + i % 7)) for i in range(30)]
+    record = latency_record(samples, [s.phases.total * 1000 for s in samples], 95.0, 200.0,
+                            66.0, "health")
+    import base64
+    png = base64.b64decode(latency_figure("test_latency_within_budget[health]", record))
+    assert png.startswith(b"\x89PNG")
+    empty = base64.b64decode(latency_figure("x", {"times_ms": [], "budget_ms": 100}))
+    assert empty.startswith(b"\x89PNG")
+    recs = [SampleRecord(3600.0 * h + 5, "t", "health", "", "GET", 200, True, None, total=0.05)
+            for h in range(5)] + [SampleRecord(10.0, "t", "health", "", "GET", None, False,
+                                               "timeout", total=None)]
+    points = hourly_percentiles(recs, 95)
+    assert [p[0] for p in points] == [0.0, 3600.0, 7200.0, 10800.0, 14400.0]
+    assert all(abs(v - 50.0) < 1e-9 for _, v in points)
+    trend = base64.b64decode(trend_figure({"health": points}, {"health": 200.0}, 7, 95))
+    assert trend.startswith(b"\x89PNG")
+
+
+def test_results_record_survives_teardown_error() -> None:
+    results = Results()
+    results.record("c.py::test_health_x[health]", "test_health_x[health]", "passed", "", 0.1, [])
+    results.record("c.py::test_health_x[health]", "test_health_x[health]", "error", "boom", 0.0,
+                   [])
+    assert [c.status for c in results.checks.values()] == ["fail"]
+    assert results.failed[0].message == "boom"
