@@ -127,3 +127,12 @@ def test_registration_passes_on_a_healthy_worker(run_checks, reference_worker) -
     worker = reference_worker()
     run = run_checks(f"--target={worker.url}", "--register-agents", "-m", "write")
     assert run.outcomes == {"test_capacity_registration_success[register]": "passed"}
+
+
+def test_checks_run_under_xdist(run_checks, reference_worker) -> None:
+    """With -n the latency checks time their own samples (pytest-benchmark turns itself off)."""
+    worker = reference_worker()
+    run = run_checks(f"--target={worker.url}", "-n", "2", "--latency-samples", "30")
+    assert run.ret == 0, run.stdout[-3000:]
+    assert run.outcomes["test_latency_within_budget[health]"] == "passed"
+    assert len(run.ids("passed")) >= 28
