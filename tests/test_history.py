@@ -1,0 +1,133 @@
+"""The history store and plugin: concurrent writers, a killed writer, pruning, recording a run,
+and the error-rate checks judging over the history window."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from synthetics.history import CheckRecord, SampleRecord, SqliteHistory, coverage
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from synthetics.history import SampleRecord, SqliteHistory
+    path, name, batches = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = SqliteHistory(path)
+    run = store.start_run(name, "t", time.time(), time.time(), False)
+    for b in range(batches):
+        store.add_samples(run, [SampleRecord(1000.0 + b * 100 + i, "t", "health", "", "GET",
+                                             200, True, None, total=0.01) for i in range(100)])
+        print(f"committed {(b + 1) * 100}", flush=True)
+""")
+
+
+def _count(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return int(db.execute("SELECT count(*) FROM samples").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_concurrent_writers_all_land(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"w{i}", "20"],
+                              stdout=subprocess.DEVNULL) for i in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    assert _count(db) == 4 * 20 * 100
+    store = SqliteHistory(db)
+    assert len(store.runs(0)) == 4
+    assert store.failure_counts("t", "health", 0)["runs"] == 4
+
+
+def test_a_killed_writer_keeps_what_it_committed(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "victim", "100000"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    committed = 0
+    for line in proc.stdout:
+        committed = int(line.split()[1])
+        if committed >= 2000:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert _count(db) >= committed  # every reported commit survived; the file is intact
+    store = SqliteHistory(db)
+    store.add_samples(1, [SampleRecord(1.0, "t", "health", "", "GET", 200, True, None)])
+    store.close()  # and it is writable again
+
+
+def test_prune_removes_only_old_rows(tmp_path: Path) -> None:
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    old = store.start_run("health", "t", 100.0, 100.0, False)
+    store.finish_run(old, 110.0, "passed")
+    new = store.start_run("health", "t", 5000.0, 5000.0, False)
+    for run, t0 in ((old, 100.0), (new, 5000.0)):
+        store.add_samples(run, [SampleRecord(t0 + i, "t", ep, "", "GET", 200, True, None)
+                                for i in range(10) for ep in ("health", "dns")])
+        store.add_checks(run, [CheckRecord(t0, "checks/test_health.py::x", "passed")])
+    assert store.prune(1000.0) == 20
+    assert store.failure_counts("t", "health", 0)["samples"] == 10
+    assert [r.id for r in store.runs(0)] == [new]
+    assert len(store.checks(0)) == 1
+
+
+def test_coverage_counts_intended_runs_and_late_ones(tmp_path: Path) -> None:
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    for slot in (0, 1, 3):  # slot 2 was dropped; slot 3 ran late
+        due = slot * 900.0
+        store.start_run("health", "t", due, due + (400 if slot == 3 else 1), slot == 3)
+    cov = coverage(store.runs(0), "health", 900, 0, 3600)
+    assert (cov.intended, cov.happened, cov.late) == (4, 3, 1)
+    assert cov.describe("1 h") == "health: 3/4 intended runs in the last 1 h (75%), 1 late"
+
+
+def test_a_checks_run_records_samples_checks_and_the_run(run_checks, tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    first = run_checks("-m", "error_rate", "--error-samples", "20", "--history", str(db))
+    assert first.ret == 0, first.stdout
+    assert "recorded" in first.stdout and "as run #1 (adhoc)" in first.stdout
+    store = SqliteHistory(db)
+    assert store.failure_counts("builtin", "health", 0)["samples"] == 20
+    assert len(store.checks(0)) == 8
+    second = run_checks("-m", "error_rate", "--error-samples", "20", "--history", str(db),
+                        "--history-job", "health")
+    assert "last 24 h, 40 samples over 2 runs" in second.stdout
+    assert "coverage: health: 1/96 intended runs" in second.stdout
+
+
+def test_history_off_records_nothing(run_checks, tmp_path: Path) -> None:
+    run = run_checks("-m", "error_rate", "--error-samples", "10", "--history", "off")
+    assert run.ret == 0 and "synthetics history" not in run.stdout
+    assert not (tmp_path / ".synthetics").exists()
+
+
+def test_error_rate_judged_over_the_window_catches_what_one_run_cannot(
+        run_checks, tmp_path: Path) -> None:
+    """Yesterday-to-now history with 1% 5xx on /health fails the check though this run is clean;
+    the other endpoints stay green."""
+    db = tmp_path / "h.sqlite3"
+    store = SqliteHistory(db)
+    now = time.time()
+    run = store.start_run("health", "builtin", now - 3600, now - 3600, False)
+    store.add_samples(run, [SampleRecord(now - 3600 + i * 0.5, "builtin", "health", "", "GET",
+                                         503 if i % 100 == 0 else 200, i % 100 != 0, None)
+                            for i in range(5000)])
+    store.close()
+    result = run_checks("-m", "error_rate", "--error-samples", "20", "--history", str(db))
+    assert result.outcomes["test_error_rate_5xx[health]"] == "failed"
+    assert "last 24 h, 5020 samples over 2 runs" in result.messages["test_error_rate_5xx[health]"]
+    assert result.outcomes["test_error_rate_5xx[orchestrate]"] == "passed"
+    assert result.outcomes["test_error_rate_timeouts[health]"] == "passed"
+    # without history the same run passes: the current behaviour is kept
+    plain = run_checks("-m", "error_rate", "--error-samples", "20", "--history", "off")
+    assert plain.outcomes["test_error_rate_5xx[health]"] == "passed"
