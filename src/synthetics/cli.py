@@ -11,6 +11,7 @@ pipeline can act on it (0 all targets met, 1 a check failed, 4 a usage error...)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -74,10 +75,8 @@ def _serve(args: argparse.Namespace) -> int:
           flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         done.wait()
-    except KeyboardInterrupt:
-        pass
     worker.stop()
     return 0
 

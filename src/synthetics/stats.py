@@ -157,7 +157,8 @@ class RateVerdict:
                 f"(lower bound {self.lower:.3%})"
             )
         if self.verdict == "pass":
-            return f"{observed}: shown below the {self.target:.3%} target (upper bound {self.upper:.3%})"
+            return (f"{observed}: shown below the {self.target:.3%} target "
+                    f"(upper bound {self.upper:.3%})")
         return (
             f"{observed}: insufficient evidence: {self.more_needed} more clean samples needed "
             f"to show < {self.target:.3%} (upper bound now {self.upper:.3%})"
@@ -258,7 +259,8 @@ class BalanceResult:
         if self.verdict == "fail":
             return f"{head} > {self.critical:.1f}: shown above the {self.tolerance:.0%} tolerance"
         if self.verdict == "pass":
-            return f"{head} < {self.critical_low:.1f}: shown within the {self.tolerance:.0%} tolerance"
+            return (f"{head} < {self.critical_low:.1f}: shown within the "
+                    f"{self.tolerance:.0%} tolerance")
         return (f"{head}: insufficient evidence: not shown above the {self.tolerance:.0%} "
                 f"tolerance (that needs chi2 > {self.critical:.1f}), nor within it (chi2 < "
                 f"{self.critical_low:.1f}); more samples resolve finer imbalance")
@@ -276,7 +278,9 @@ def _noncentral_chi2_quantile(q: float, df: float, nc: float) -> float:
     return scale * h * (1.0 - a + z * math.sqrt(a)) ** 3
 
 
-def balance_test(values: Iterable[int], cells: int, tolerance: float, alpha: float) -> BalanceResult:
+def balance_test(
+    values: Iterable[int], cells: int, tolerance: float, alpha: float
+) -> BalanceResult:
     """Is the spread of `values` over range(cells) shown to be more uneven than `tolerance`?
 
     Raw variance of the counts mostly measures sampling noise: with n values over k cells the
