@@ -103,43 +103,53 @@ def step_summary(results: Results, notes: Sequence[str] = (),
         head += ["### Remediation", "", f"**{_cell(remediation.get('status', ''))}**: "
                  f"{_cell(remediation.get('headline', ''))}", ""]
         head += [f"- {_cell(d)}" for d in remediation.get("details", [])[:20]] + [""]
-    table_head = ["### Targets", "", "| verdict | check | subject | measured | threshold |",
-                  "|---|---|---|---|---|"]
     rows = results.target_rows()
     rows.sort(key=lambda r: r["verdict"] != "fail")  # failing rows survive a cut
-    lines = [f"| {_ICON.get(r['verdict'], r['verdict'])} | `{r['check']}` | `{r['subject']}` "
-             f"| {_cell(r['measured'])} | {_cell(r['threshold'])} |" for r in rows]
-    tail: list[str] = []
-    if failed:
-        tail += ["", "### Failed checks", ""]
-        tail += [f"- `{c.name}`: {_cell(scrub(c.message))}" for c in failed]
-    if notes:
-        tail += ["", "### History and alerts", ""] + [f"- {_cell(scrub(n))}" for n in notes]
-    tail.append("")
+    sections = [
+        (["### Targets", "", "| verdict | check | subject | measured | threshold |",
+          "|---|---|---|---|---|"],
+         [f"| {_ICON.get(r['verdict'], r['verdict'])} | `{r['check']}` | `{r['subject']}` "
+          f"| {_cell(r['measured'])} | {_cell(r['threshold'])} |" for r in rows]),
+        (["", "### Failed checks", ""],
+         [f"- `{c.name}`: {_cell(scrub(c.message))}" for c in failed]),
+        (["", "### History and alerts", ""], [f"- {_cell(scrub(n))}" for n in notes]),
+    ]
+    return _fit(head, sections, budget)
 
-    def size(parts: Sequence[str]) -> int:
-        return len("\n".join(parts).encode("utf-8")) + 1
 
-    cut_note = "_{} rows left out to stay within GitHub's 1 MiB step-summary limit; " \
-               "see summary.json and the report artifact._"
-    fixed = size(head + table_head + tail) + size([cut_note.format(10 ** 6)])
-    if fixed > budget:  # even the frame is too big: keep the head and the first failures
-        tail = tail[: max(0, len(tail) // 4)]
-        fixed = size(head + table_head + tail) + size([cut_note.format(10 ** 6)])
-    kept: list[str] = []
-    used = fixed
-    for line in lines:
-        cost = len(line.encode("utf-8")) + 1
-        if used + cost > budget:
+_CUT = ("_{} more lines left out to stay within GitHub's 1 MiB step-summary limit; "
+        "see summary.json and the report artifact._")
+
+
+def _fit(head: list[str], sections: Sequence[tuple[list[str], list[str]]], budget: int) -> str:
+    """Join `head` and each (title lines, item lines) section, keeping items in order while they
+    fit in `budget` bytes; a section that lost items ends with a line saying how many."""
+    reserve = len(_CUT.format(10 ** 9).encode("utf-8")) + 2
+    out = list(head)
+    used = len("\n".join(out).encode("utf-8")) + 1
+    for title, items in sections:
+        if not items:
+            continue
+        cost = len("\n".join(title).encode("utf-8")) + 1
+        if used + cost + reserve > budget:
             break
-        kept.append(line)
+        out += title
         used += cost
-    body = head + table_head + kept
-    if len(kept) < len(lines):
-        body.append(cut_note.format(len(lines) - len(kept)))
-    text = "\n".join(body + tail) + "\n"
+        kept = 0
+        for item in items:
+            cost = len(item.encode("utf-8")) + 1
+            if used + cost + reserve > budget:
+                break
+            out.append(item)
+            used += cost
+            kept += 1
+        if kept < len(items):
+            note = _CUT.format(len(items) - kept)
+            out.append(note)
+            used += len(note.encode("utf-8")) + 1
+    text = "\n".join(out) + "\n\n"
     encoded = text.encode("utf-8")
-    if len(encoded) > budget:  # only when even the head is over budget
+    if len(encoded) > budget:  # only when the head alone is over budget
         text = encoded[: max(0, budget - 4)].decode("utf-8", "ignore") + "…\n"
     return text
 
