@@ -9,10 +9,12 @@ xdist; and a leak test with a recognisable token.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -205,10 +207,11 @@ def test_without_redeploy_nothing_is_deployed(fake, unhealthy, control, run_chec
     assert not fake.state_dir.exists()
 
 
-def test_dry_run_prints_the_command_and_runs_nothing(fake, unhealthy, control,
-                                                     run_checks) -> None:
+def test_dry_run_prints_the_command_and_runs_nothing(fake, unhealthy, control, run_checks,
+                                                     monkeypatch) -> None:
+    monkeypatch.setenv("SYNTHETICS_REDEPLOY_DRY_RUN", "1")  # the environment switch works too
     args = [a for a in redeploy_args(fake, unhealthy, control) if a != "--redeploy"]
-    run = run_checks(*args, "--redeploy-dry-run")
+    run = run_checks(*args)
     assert fake.commands() == []
     assert ("would run: wrangler deploy --config wrangler-production-simple.toml --env "
             "production") in run.stdout
@@ -255,12 +258,78 @@ def test_builtin_reference_worker_is_never_deployed(fake, pytester: pytest.Pytes
             assert synthetic_target.builtin
             assert False, "health down"
     """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--redeploy",
+    pytester.makeini("[pytest]\nsynthetics_redeploy = true\n")  # the ini switch works too
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
                                            f"--state-dir={fake.state_dir}")
     out = result.stdout.str()
     assert "built-in reference worker" in out and "never deployed" in out
     assert fake.commands() == []
     result.assert_outcomes(failed=1)
+
+
+def test_deploy_hook_replaces_wrangler(fake, unhealthy, control, pytester) -> None:
+    """A conftest deploys its own way (here: it heals the worker itself); the rollback stays
+    wrangler's; a second hook receives the outcome for its own report."""
+    fake.plan("deploy=fail,rollback=ok")
+    seen = pytester.path / "outcome.json"
+    pytester.makeconftest(f"""
+        import json, pathlib
+        import pytest
+        from synthetics.remediation import StepResult
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_synthetics_deploy(config, step):
+            if step.kind != "deploy":
+                return None
+            pathlib.Path({str(fake.faults_file)!r}).write_text("")
+            return StepResult(exit_code=0, output="webhook accepted", duration=0.2,
+                              command="POST https://deploy.example.test/hook")
+
+        def pytest_synthetics_remediation(config, outcome):
+            pathlib.Path({str(seen)!r}).write_text(json.dumps(outcome.as_dict()))
+    """)
+    pytester.makepyfile(test_down="""
+        import pytest
+        from synthetics.targets import ENDPOINTS
+
+        @pytest.mark.health
+        def test_health_is_healthy(probe):
+            assert probe.request(ENDPOINTS["health"].request()).json()["status"] == "healthy"
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           *redeploy_args(fake, unhealthy, control))
+    out = result.stdout.str()
+    assert fake.commands() == []  # wrangler was not used for the deploy
+    assert "deploy: POST https://deploy.example.test/hook → exit 0" in out
+    assert "RECOVERED-BY-REDEPLOY" in out
+    outcome = json.loads(seen.read_text())
+    assert outcome["status"] == "recovered-by-redeploy"
+    assert outcome["steps"][0]["output"] == "webhook accepted"
+    result.assert_outcomes(failed=1)
+
+
+def test_hook_docs_carry_pasteable_overrides() -> None:
+    from synthetics import hookspec
+
+    def code_blocks(doc: str) -> list[str]:
+        """The literal blocks (after "::") of a docstring."""
+        blocks = []
+        for part in doc.split("::\n")[1:]:
+            lines = []
+            for line in part.splitlines():
+                if line.strip() and not line.startswith("    "):
+                    break
+                lines.append(line)
+            blocks.append(textwrap.dedent("\n".join(lines)))
+        return blocks
+
+    for hook in (hookspec.pytest_synthetics_deploy, hookspec.pytest_synthetics_remediation):
+        blocks = code_blocks(inspect.getdoc(hook) or "")
+        assert blocks, hook.__name__
+        for block in blocks:  # each one defines the hook and imports only what exists
+            namespace: dict[str, Any] = {}
+            exec(compile(block, hook.__name__, "exec"), namespace)
+            assert callable(namespace[hook.__name__])
 
 
 def test_under_xdist_only_the_controller_acts_once(fake, unhealthy, control, run_checks) -> None:
