@@ -332,6 +332,27 @@ def test_hook_docs_carry_pasteable_overrides() -> None:
             assert callable(namespace[hook.__name__])
 
 
+def test_unusable_state_dir_is_a_clear_message(fake, unhealthy, control, pytester) -> None:
+    fake.plan("deploy=heal")
+    blocker = pytester.path / "not-a-dir"
+    blocker.write_text("")
+    pytester.makepyfile(test_down="""
+        import pytest
+
+        @pytest.mark.health
+        def test_health_down():
+            assert False, "health down"
+    """)
+    args = [a for a in redeploy_args(fake, unhealthy, control) if not a.startswith("--state")]
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args,
+                                           f"--state-dir={blocker / 'state'}")
+    out = result.stdout.str()
+    assert "ERROR: self-healing: cannot use the state dir" in out and "not deploying" in out
+    assert "Traceback" not in out + result.stderr.str()
+    assert fake.commands() == []
+    result.assert_outcomes(failed=1)
+
+
 def test_under_xdist_only_the_controller_acts_once(fake, unhealthy, control, run_checks) -> None:
     fake.plan("deploy=heal")
     run = run_checks(*redeploy_args(fake, unhealthy, control), "-n", "2")

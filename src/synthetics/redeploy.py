@@ -383,7 +383,7 @@ class RedeployPlugin:
             return ladder.remediate(scrub(reason))
         except OSError as exc:
             return Outcome("error", scrub(
-                f"cannot use the state dir {s.state_path}: {exc.strerror or exc}; not deploying "
+                f"self-healing: cannot use the state dir {s.state_path}: {exc.strerror or exc}; not deploying "
                 "(pass --state-dir DIR)"), target=target, reason=reason)
 
     def _say(self, line: str) -> None:
