@@ -162,6 +162,18 @@ def test_push_to_a_real_pushgateway(pushgateway: str) -> None:
     assert _value(fam, "push_time_seconds", job="synthetics", region="us-east") > 0
 
 
+def test_push_with_credentials_keeps_them_out_of_output(pushgateway: str) -> None:
+    port = pushgateway.rsplit(":", 1)[1]
+    url = f"http://ops:s3cret-pass@127.0.0.1:{port}"
+    lines = export(MetricsSettings(None, url, "synthetics", "r-auth", 5.0), _results())
+    assert lines == [f"metrics pushed to {pushgateway} (job synthetics, region r-auth)"]
+    with urllib.request.urlopen(pushgateway + "/metrics", timeout=5) as response:
+        assert 'region="r-auth"' in response.read().decode()
+    closed = f"http://ops:s3cret-pass@127.0.0.1:{_free_port()}"
+    (line,) = export(MetricsSettings(None, closed, "synthetics", "r1", 2.0), _results())
+    assert "s3cret-pass" not in line and "failed" in line
+
+
 def test_push_failure_is_one_line() -> None:
     url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
     lines = export(MetricsSettings(None, url, "synthetics", "r1", 2.0), _results())

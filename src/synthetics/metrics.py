@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import push_to_gateway, write_to_textfile
+from prometheus_client.exposition import basic_auth_handler, push_to_gateway, write_to_textfile
 
 from synthetics.results import Results
 from synthetics.settings import Option, add_options, resolve_values
@@ -165,6 +165,20 @@ def build_registry(results: Results, region: str, target: str) -> CollectorRegis
     return registry
 
 
+def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """(URL without user:password@, user, password): credentials go to basic auth, never to
+    any output."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None, None
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return (urllib.parse.urlunsplit(parts._replace(netloc=netloc)),
+            urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
+
+
 def export(settings: MetricsSettings, results: Results,
            push: Callable[..., None] = push_to_gateway,
            hostname: Callable[[], str] = socket.gethostname) -> list[str]:
@@ -185,14 +199,23 @@ def export(settings: MetricsSettings, results: Results,
         except OSError as exc:
             lines.append(f"metrics: could not write {settings.metrics_textfile}: {exc}")
     if settings.pushgateway:
+        gateway, user, password = _split_credentials(settings.pushgateway)
+        extra: dict[str, Any] = {}
+        if user is not None:
+            def auth(url: str, method: str, timeout: float | None, headers: Any,
+                     data: bytes) -> Callable[[], None]:
+                return basic_auth_handler(url, method, timeout, headers, data, user, password)
+            extra["handler"] = auth
         try:
-            push(settings.pushgateway, job=settings.metrics_job, registry=registry,
-                 grouping_key={"region": region}, timeout=settings.push_timeout)
-            lines.append(f"metrics pushed to {settings.pushgateway} "
+            push(gateway, job=settings.metrics_job, registry=registry,
+                 grouping_key={"region": region}, timeout=settings.push_timeout, **extra)
+            lines.append(f"metrics pushed to {gateway} "
                          f"(job {settings.metrics_job}, region {region})")
         except Exception as exc:  # noqa: BLE001 - any push failure is one line, not a traceback
-            lines.append(f"metrics: push to {settings.pushgateway} failed: "
-                         f"{type(exc).__name__}: {exc}")
+            text = str(exc).replace(settings.pushgateway, gateway)
+            if password:
+                text = text.replace(password, "[redacted]")
+            lines.append(f"metrics: push to {gateway} failed: {type(exc).__name__}: {text}")
     return lines
 
 
