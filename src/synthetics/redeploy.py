@@ -383,8 +383,9 @@ class RedeployPlugin:
             return ladder.remediate(scrub(reason))
         except OSError as exc:
             return Outcome("error", scrub(
-                f"self-healing: cannot use the state dir {s.state_path}: {exc.strerror or exc}; not deploying "
-                "(pass --state-dir DIR)"), target=target, reason=reason)
+                f"self-healing: cannot use the state dir {s.state_path}: "
+                f"{exc.strerror or exc}; not deploying (pass --state-dir DIR)"),
+                target=target, reason=reason)
 
     def _say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
