@@ -11,7 +11,12 @@ import pytest
 
 from synthetics import expect
 from synthetics.review import (
-    ReviewSettings, Wrangler, latest_deployment, now_utc, parse_json_stream, tail_problems,
+    ReviewSettings,
+    Wrangler,
+    latest_deployment,
+    now_utc,
+    parse_json_stream,
+    tail_problems,
 )
 from synthetics.targets import Target, params
 
@@ -51,9 +56,10 @@ def test_review_deployments(target: Target, wrangler_cli: Wrangler,
         expect.fail(f"{name} has no deployment")
     age = now_utc() - latest[0]
     days = age.total_seconds() / 86_400
+    limit = review_settings.review_deployment_days
     record_verdict(measured=f"latest deployment {latest[0]:%Y-%m-%d %H:%M} UTC "
-                   f"({days:.1f} days ago)", threshold=f"<= {review_settings.review_deployment_days:g} days",
-                   verdict="pass" if days <= review_settings.review_deployment_days else "fail")
+                   f"({days:.1f} days ago)", threshold=f"<= {limit:g} days",
+                   verdict="pass" if days <= limit else "fail")
     if days > review_settings.review_deployment_days:
         expect.fail(f"{name}: latest deployment is {days:.0f} days old "
                     f"({latest[0]:%Y-%m-%d} UTC), over {review_settings.review_deployment_days:g}")

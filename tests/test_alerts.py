@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from synthetics.alerts import (
-    AlertConfig, GithubAnnotationSink, JsonLinesSink, TerminalSink, WebhookSink, dispatch,
+    AlertConfig,
+    GithubAnnotationSink,
+    JsonLinesSink,
+    TerminalSink,
+    WebhookSink,
+    dispatch,
     evaluate,
 )
 from synthetics.history import SampleRecord, SqliteHistory

@@ -18,7 +18,13 @@ import pytest
 
 from synthetics.history import SqliteHistory
 from synthetics.scheduler import (
-    JOBS, JobResult, JobSpec, Scheduler, SingleInstance, find_job, run_subprocess,
+    JOBS,
+    JobResult,
+    JobSpec,
+    Scheduler,
+    SingleInstance,
+    find_job,
+    run_subprocess,
 )
 
 UTC = dt.timezone.utc
@@ -38,10 +44,10 @@ class FakeClock:
 class Recorder:
     """A runner that records (job argv, time) and returns a scripted result."""
 
-    def __init__(self, clock: FakeClock, result: JobResult = JobResult(0)) -> None:
+    def __init__(self, clock: FakeClock, exit_code: int = 0) -> None:
         self.clock = clock
         self.calls: list[tuple[str, dt.datetime]] = []
-        self.result = result
+        self.result = JobResult(exit_code)
 
     def __call__(self, argv: Sequence[str], timeout: float,
                  env: dict[str, str] | None = None) -> JobResult:
@@ -251,3 +257,12 @@ def test_list_and_run_now_from_the_command_line(tmp_path: Path) -> None:
                           "nope", "--history", str(db)], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 4 and "no job named 'nope'" in bad.stderr
+
+
+def test_dr_drill_walks_the_rollback_path_in_dry_run(capsys) -> None:
+    from synthetics.jobs import main as jobs_main
+
+    assert jobs_main(["drill"]) == 0
+    out = capsys.readouterr().out
+    assert "would run: wrangler rollback" in out and "drill passed" in out
+    assert "127.0.0.1" in out  # a loopback stand-in, never the production worker

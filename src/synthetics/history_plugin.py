@@ -25,7 +25,12 @@ import pytest
 
 from synthetics import alerts as alerts_mod
 from synthetics.history import (
-    CheckRecord, Coverage, SampleRecord, SqliteHistory, coverage, record_from_sample,
+    CheckRecord,
+    Coverage,
+    SampleRecord,
+    SqliteHistory,
+    coverage,
+    record_from_sample,
 )
 from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, VERDICT_PROPERTY
 from synthetics.probe import Sample

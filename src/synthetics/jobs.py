@@ -17,10 +17,16 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from synthetics.scheduler import (
-    JOBS, JobSpec, Scheduler, SingleInstance, find_job, install_stop_signals, python_argv,
+    JOBS,
+    JobSpec,
+    Scheduler,
+    SingleInstance,
+    find_job,
+    install_stop_signals,
+    python_argv,
 )
 
 __all__ = ["add_schedule_parser", "main", "schedule_command"]
@@ -56,7 +62,7 @@ def _log(line: str) -> None:
     print(f"{stamp} UTC {line}", flush=True)
 
 
-def build_argv_for(args: argparse.Namespace) -> object:
+def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], list[str]]:
     from synthetics.cli import checks_dir
 
     def build(spec: JobSpec, run_id: int | None) -> list[str]:
@@ -95,7 +101,7 @@ def schedule_command(args: argparse.Namespace) -> int:
             print(f"synthetics schedule: {exc}", file=sys.stderr)
             return 4
     target = args.target or "builtin"
-    scheduler = Scheduler(JOBS, build_argv_for(args),  # type: ignore[arg-type]
+    scheduler = Scheduler(JOBS, build_argv_for(args),
                           store=store, target=target, log=_log)
     if args.list:
         return _list(scheduler, store)
@@ -107,7 +113,12 @@ def schedule_command(args: argparse.Namespace) -> int:
             return 4
         scheduler.threaded = False
         outcome: list[str] = []
-        scheduler.log = lambda line: (outcome.append(line), _log(line))  # type: ignore[func-returns-value]
+
+        def log(line: str) -> None:
+            outcome.append(line)
+            _log(line)
+
+        scheduler.log = log
         scheduler.dispatch(spec, scheduler.clock())
         return 0 if outcome and outcome[-1].endswith(": passed") else 1
     lock = SingleInstance(args.lock or (args.history + ".scheduler.lock" if history_on
@@ -132,7 +143,8 @@ def schedule_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alert_housekeeping(store: object, target: str, args: argparse.Namespace) -> object:
+def _alert_housekeeping(store: object, target: str,
+                        args: argparse.Namespace) -> Callable[[_dt.datetime], None]:
     from synthetics.history_plugin import HistorySettings, run_alerts
 
     last = [0.0]
@@ -228,18 +240,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _drill(args: argparse.Namespace) -> int:
-    """Exercise the rollback path in dry-run: the checks with the redeploy plugin's dry run."""
+    """Exercise the rollback path in dry-run, against a broken stand-in (never production).
+
+    A reference worker with its health degraded is started on loopback, and the health checks
+    run against it with the redeploy plugin's --redeploy-dry-run: the failure is confirmed, the
+    redeploy and the rollback are walked through and their command lines printed, nothing is
+    deployed. The drill passes when that output shows the rollback step.
+    """
     import subprocess
 
     from synthetics.cli import checks_dir
+    from synthetics.reference import ReferenceWorker
 
-    argv = python_argv("pytest", str(checks_dir()), "-p", "no:cacheprovider", "-q", "-m",
-                       "health", "--redeploy-dry-run", "--history", args.history,
-                       "--history-job", "dr-drill")
-    if args.target:
-        argv.append(f"--target={args.target}")
-    print("disaster-recovery drill (dry run): " + " ".join(argv[2:]), flush=True)
-    return subprocess.call(argv)
+    import tempfile
+
+    with ReferenceWorker("health_degraded") as worker, tempfile.TemporaryDirectory() as state:
+        # the control URL must answer: the stand-in's dashboard does (and it stays on loopback)
+        argv = python_argv("pytest", str(checks_dir()), "-p", "no:cacheprovider", "-q", "-m",
+                           "health", f"--target={worker.url}", "--redeploy-dry-run",
+                           f"--control-url={worker.url}/", "--confirm-seconds=3",
+                           "--verify-seconds=3", f"--state-dir={state}", "--history", "off")
+        print("disaster-recovery drill (dry run, against a broken stand-in at "
+              f"{worker.url}): pytest " + " ".join(argv[3:]), flush=True)
+        proc = subprocess.run(argv, capture_output=True, text=True)
+    print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n", flush=True)
+    if "wrangler rollback" not in proc.stdout + proc.stderr:
+        print("drill FAILED: the rollback path was not exercised", flush=True)
+        return 1
+    print("drill passed: the rollback path ran in dry-run", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -171,8 +171,8 @@ def wrangler_cli(pytestconfig: pytest.Config) -> Wrangler:
                     "it): it reads account data from Cloudflare")
     found = shutil.which(s.review_wrangler)
     if found is None:
-        pytest.skip(f"no wrangler: {s.review_wrangler!r} is not on PATH (npm install -g wrangler, or "
-                    "pass --review-wrangler PATH)")
+        pytest.skip(f"no wrangler: {s.review_wrangler!r} is not on PATH (npm install -g "
+                    "wrangler, or pass --review-wrangler PATH)")
     if credentials_source(os.environ, Path.home()) is None:
         pytest.skip("no Cloudflare credentials: set CLOUDFLARE_API_TOKEN or run `wrangler "
                     "login` on this machine")

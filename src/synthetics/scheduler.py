@@ -18,6 +18,7 @@ subprocess with its own timeout, in its own thread:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import fcntl
 import os
@@ -148,7 +149,7 @@ class _UtcDatetime(_dt.datetime):
 
 _shim = types.SimpleNamespace(**{k: getattr(_dt, k) for k in dir(_dt) if not k.startswith("__")})
 _shim.datetime = _UtcDatetime
-schedule.datetime = _shim  # type: ignore[attr-defined]
+setattr(schedule, "datetime", _shim)  # noqa: B010 - schedule's clock seam, see above
 
 
 # -- running one job -------------------------------------------------------------------------
@@ -205,10 +206,8 @@ def run_subprocess(argv: Sequence[str], timeout: float,
 
 
 def _killpg(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _tail(data: bytes | None, lines: int = 15) -> str:
@@ -311,6 +310,8 @@ class Scheduler:
         out: dict[str, _dt.datetime] = {}
         for job in self.sched.jobs:
             spec = job.job_func.args[0]  # type: ignore[union-attr]
+            if job.next_run is None:
+                continue
             due = job.next_run.replace(tzinfo=UTC)
             while not self._date_matches(spec, due):
                 due += _dt.timedelta(days=1)
@@ -337,8 +338,8 @@ class Scheduler:
         """Run what is due; return seconds until something is next due (at most 60)."""
         self._fired_this_tick = set()
         for job in sorted((j for j in self.sched.jobs if j.should_run),
-                          key=lambda j: j.next_run):
-            job.run()
+                          key=lambda j: j.next_run or _dt.datetime.max):
+            job.run()  # type: ignore[no-untyped-call]
         idle = self.sched.idle_seconds
         return 60.0 if idle is None else max(0.0, min(60.0, idle))
 
