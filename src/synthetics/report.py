@@ -331,13 +331,27 @@ def history_trend(config: pytest.Config, days: float, q: float,
     if recorder is None:
         return None
     recorder.flush()
+    store = recorder.store
+    opened = None
+    if store is None:  # this run recorded nothing (the store opens at the first sample)
+        from pathlib import Path
+
+        from synthetics.history import SqliteHistory
+
+        if not Path(recorder.path).exists():
+            return {}
+        store = opened = SqliteHistory(recorder.path)
     end = time.time() if now is None else now
     out: dict[str, list[tuple[float, float]]] = {}
-    for endpoint in ("health", "orchestrate", "dns"):
-        points = hourly_percentiles(
-            recorder.store.samples(recorder.target, endpoint, end - days * 86400, end), q)
-        if points:
-            out[endpoint] = points
+    try:
+        for endpoint in ("health", "orchestrate", "dns"):
+            points = hourly_percentiles(
+                store.samples(recorder.target, endpoint, end - days * 86400, end), q)
+            if points:
+                out[endpoint] = points
+    finally:
+        if opened is not None:
+            opened.close()
     return out
 
 
