@@ -10,27 +10,38 @@ Breakers keep a dead endpoint from costing a timeout per sample: after a few con
 on one endpoint its remaining samples are abandoned (recorded as timeouts, with the reason), and
 once two endpoints have tripped and the host has never answered at all, the whole host is.
 
-`Probe.sample_many` takes many samples concurrently with one synchronous `httpx.Client` per
-thread: httpx's shared async pool is slow under concurrency (perf-notes.md), and threads keep
-the measurement code identical to the sequential path.
+`Probe.sample_many` takes many samples concurrently on threads, each with its own synchronous
+httpx transport (one kept-alive connection) and its own pre-built requests: httpx's shared async
+pool is slow under concurrency (perf-notes.md), and threads keep the measurement code identical
+to the sequential path. Threads are added only while the process has CPU to spare, so a fast
+target is not sampled by threads queueing for the GIL (bench/README.md has the figures).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 __all__ = ["Phases", "Probe", "Request", "Sample", "SampleLog"]
 
 PHASES = ("connect", "tls", "send", "wait", "receive")
+
+#: The headers an `httpx.Client` sends by default, with our User-Agent.
+DEFAULT_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "Connection": "keep-alive",
+    "User-Agent": "victory36-synthetics",
+}
 
 
 @dataclass
@@ -199,6 +210,24 @@ def _classify(exc: Exception, timeout: float) -> tuple[str, str]:
     return "protocol", f"{type(exc).__name__}: {exc}"
 
 
+class _Slot:
+    """One concurrent sampler's state: an HTTP transport (a connection kept alive between
+    samples), the requests already built for it, and the trace marks of the request in flight.
+    Used by one thread at a time; `Probe` lends slots out and takes them back."""
+
+    __slots__ = ("transport", "built", "marks")
+
+    def __init__(self, transport: httpx.BaseTransport) -> None:
+        self.transport = transport
+        self.built: dict[Request, httpx.Request] = {}
+        self.marks: dict[str, float] = {}
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        # Keep the first mark per event name, e.g. "connection.connect_tcp.started" and
+        # "http11.receive_response_headers.complete" (http2.* events end the same way).
+        self.marks.setdefault(name.split(".", 1)[1], time.perf_counter())
+
+
 class Probe:
     """Takes samples of one target. Share one per session; safe to use from many threads."""
 
@@ -218,32 +247,11 @@ class Probe:
         self.log = log if log is not None else SampleLog()
         self._breakers = _Breakers(max_consecutive_timeouts)
         self._transport = transport
-        self._local = threading.local()
-        self._clients: list[httpx.Client] = []
-        self._clients_lock = threading.Lock()
+        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        self._slots_lock = threading.Lock()
+        self._idle: list[_Slot] = []
+        self._slots: list[_Slot] = []
         self._ssl_context: ssl.SSLContext | None = None
-
-    def _client(self) -> httpx.Client:
-        client: httpx.Client | None = getattr(self._local, "client", None)
-        if client is None:
-            with self._clients_lock:
-                if self._ssl_context is None:
-                    # Loading the CA bundle costs tens of ms of CPU under the GIL: done once per
-                    # probe, not once per sampler thread, or the other threads' reads time out.
-                    self._ssl_context = ssl.create_default_context()
-            client = httpx.Client(
-                base_url=self.base_url,
-                timeout=httpx.Timeout(self.timeout),
-                follow_redirects=False,
-                transport=self._transport,
-                headers={"User-Agent": "victory36-synthetics"},
-                trust_env=False,
-                verify=self._ssl_context,
-            )
-            self._local.client = client
-            with self._clients_lock:
-                self._clients.append(client)
-        return client
 
     def __enter__(self) -> Probe:
         return self
@@ -252,47 +260,97 @@ class Probe:
         self.close()
 
     def close(self) -> None:
-        with self._clients_lock:
-            for client in self._clients:
-                client.close()
-            self._clients.clear()
+        """Close every connection; the probe opens new ones if it is used again."""
+        with self._slots_lock:
+            slots, self._slots, self._idle = self._slots, [], []
+        closed: set[int] = set()
+        for slot in slots:
+            if id(slot.transport) not in closed:
+                closed.add(id(slot.transport))
+                slot.transport.close()
+
+    def _checkout(self) -> _Slot:
+        with self._slots_lock:
+            if self._idle:
+                return self._idle.pop()
+            transport = self._transport or httpx.HTTPTransport(verify=self._tls(),
+                                                               trust_env=False)
+            slot = _Slot(transport)
+            self._slots.append(slot)
+            return slot
+
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS settings every slot shares (call with the slots lock held)."""
+        if self._ssl_context is None:
+            # Loading the CA bundle costs tens of ms of CPU under the GIL: done once per probe,
+            # not once per slot, or the other threads' reads time out.
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
+    def _checkin(self, slot: _Slot) -> None:
+        with self._slots_lock:
+            if slot in self._slots:  # not closed meanwhile
+                self._idle.append(slot)
 
     def request(self, request: Request, *, record: bool = True) -> Sample:
         """Send one request and describe what happened; never raises for network trouble."""
+        slot = self._checkout()
+        try:
+            return self._take(request, slot, record)
+        finally:
+            self._checkin(slot)
+
+    def _take(self, request: Request, slot: _Slot, record: bool = True) -> Sample:
         sample = Sample(request=request, started=time.time())
         reason = self._breakers.reason(request)
         if reason is not None:
             sample.error, sample.error_kind, sample.abandoned = reason, "timeout", True
         else:
-            self._send(request, sample)
+            self._send(request, sample, slot)
             self._breakers.record(sample)
         if record:
             self.log.add(sample)
         return sample
 
-    def _send(self, request: Request, sample: Sample) -> None:
+    def _build(self, request: Request, slot: _Slot) -> httpx.Request:
+        """The httpx request for `request`, built once per slot and re-sent: parsing the URL and
+        headers again for every sample would cost a fifth of the sampler's time."""
+        try:
+            built = slot.built.get(request)
+        except TypeError:  # an unhashable JSON body: build it every time
+            return self._new_request(request, slot)
+        if built is None:
+            if len(slot.built) >= 256:
+                slot.built.clear()
+            built = slot.built[request] = self._new_request(request, slot)
+        return built
+
+    def _new_request(self, request: Request, slot: _Slot) -> httpx.Request:
+        headers = httpx.Headers(DEFAULT_HEADERS)
+        headers.update(dict(request.headers))
+        return httpx.Request(
+            request.method,
+            f"{self.base_url}/{request.path.lstrip('/')}",
+            headers=headers,
+            json=request.json_body,
+            extensions={"trace": slot.trace, "timeout": self._timeouts},
+        )
+
+    def _send(self, request: Request, sample: Sample, slot: _Slot) -> None:
         marks: dict[str, float] = {}
-
-        def trace(name: str, info: dict[str, Any]) -> None:
-            # Keep the first mark per event name, e.g. "connection.connect_tcp.started" and
-            # "http11.receive_response_headers.complete" (http2.* events end the same way).
-            marks.setdefault(name.split(".", 1)[1], time.perf_counter())
-
-        start = time.perf_counter()
-        deadline = start + self.timeout
+        slot.marks = marks
         chunks: list[bytes] = []
         size = 0
+        start = time.perf_counter()
+        deadline = start + self.timeout
         try:
-            with self._client().stream(
-                request.method,
-                request.path,
-                headers=dict(request.headers),
-                json=request.json_body,
-                extensions={"trace": trace},
-            ) as response:
+            # The transport directly, not an httpx.Client: redirects are never followed, no
+            # cookies are kept and there is no auth, so the client layer would only add work.
+            response = slot.transport.handle_request(self._build(request, slot))
+            try:
                 sample.status = response.status_code
-                sample.headers = {k.lower(): v for k, v in response.headers.items()}
-                for chunk in response.iter_raw():
+                sample.headers = _header_dict(response.headers)
+                for chunk in cast(httpx.SyncByteStream, response.stream):  # raw bytes
                     size += len(chunk)
                     if size > self.max_body_bytes:
                         sample.error_kind = "too_large"
@@ -302,6 +360,8 @@ class Probe:
                     chunks.append(chunk)
                     if time.perf_counter() > deadline:
                         raise httpx.ReadTimeout("body not complete before the deadline")
+            finally:
+                response.close()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reason, not a raise
             sample.error_kind, sample.error = _classify(exc, self.timeout)
         end = time.perf_counter()
@@ -309,12 +369,152 @@ class Probe:
         sample.phases = _phases(marks, start, end)
 
     def sample_many(self, requests: list[Request], concurrency: int) -> list[Sample]:
-        """Take one sample per request, at most `concurrency` in flight; results in order."""
+        """Take one sample per request, at most `concurrency` in flight; results in order.
+
+        Sampler threads are added while the process has CPU to spare (see `_Run`), so a fast
+        target is sampled by a few threads that do not fight over the GIL and a slow one by all
+        `concurrency` of them.
+        """
         if not requests:
             return []
-        workers = max(1, min(concurrency, len(requests)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sampler") as pool:
-            return list(pool.map(self.request, requests))
+        limit = max(1, min(concurrency, len(requests)))
+        if limit == 1:
+            slot = self._checkout()
+            try:
+                return [self._take(request, slot) for request in requests]
+            finally:
+                self._checkin(slot)
+        if self._transport is None:
+            with self._slots_lock:
+                self._tls()  # before the run, so that it does not make the first window busy
+        return _Run(self, requests, limit).run()
+
+
+def cpu_demand() -> float:
+    """Seconds this process's threads have spent running or ready to run.
+
+    On Linux it sums each thread's run time and run-queue wait (/proc/self/task/*/schedstat), so
+    a process that wants a whole CPU reads as busy even when other processes take part of it;
+    threads blocked on the network or on the GIL do not count. Elsewhere it is the process's
+    CPU time.
+    """
+    total = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return time.process_time()
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/schedstat", "rb") as stats:
+                running, waiting = stats.read().split()[:2]
+        except (OSError, ValueError):
+            continue  # a thread that just ended
+        total += int(running) + int(waiting)
+    return total / 1e9
+
+
+class _Run:
+    """One `sample_many` call: worker threads, each holding one slot, take the next request in
+    order until none is left; the calling thread only watches and adds workers.
+
+    Every worker holds at most one request in flight, and there are never more than `limit`
+    workers, so in-flight requests never exceed the configured concurrency. Workers start at
+    `START`. More threads help only while the workers mostly wait for the network (a distant
+    target); when the process is CPU-bound (a fast local target) they only queue for the GIL,
+    and with 16 threads each request costs about twice the CPU it costs with 2
+    (bench/README.md). So every `WINDOW` seconds the controller looks at the last window: if
+    the process used less than `BUSY` of a CPU (`cpu`) and its threads were not waiting for a
+    CPU either (`demand` below `DEMAND`: on a loaded machine the CPU share drops because other
+    processes take the CPU, not because the workers are idle), it adds as many workers as
+    would fill the CPU by Little's law, and at least doubles them.
+    """
+
+    START = 2
+    WINDOW = 0.01
+    BUSY = 0.8
+    DEMAND = 1.5
+
+    def __init__(self, probe: Probe, requests: list[Request], limit: int,
+                 cpu: Callable[[], float] = time.process_time,
+                 demand: Callable[[], float] = cpu_demand,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.probe, self.requests, self.limit = probe, requests, limit
+        self.results: list[Sample | None] = [None] * len(requests)
+        self._cpu, self._demand, self._clock = cpu, demand, clock
+        self._lock = threading.Lock()
+        self._next = 0
+        self._live = 0
+        self._threads: list[threading.Thread] = []
+        self._finished = threading.Event()
+        self._error: BaseException | None = None
+        self.peak_workers = 0
+
+    def _work(self) -> None:
+        slot = self.probe._checkout()
+        try:
+            while True:
+                with self._lock:
+                    index = self._next
+                    if index >= len(self.requests):
+                        return
+                    self._next = index + 1
+                self.results[index] = self.probe._take(self.requests[index], slot)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            with self._lock:
+                self._error = self._error or exc
+                self._next = len(self.requests)
+        finally:
+            self.probe._checkin(slot)
+            with self._lock:
+                self._live -= 1
+                if self._live == 0:
+                    self._finished.set()
+
+    def _add_workers(self, count: int) -> None:
+        """Start up to `count` more workers (called with the lock held)."""
+        count = min(count, self.limit - len(self._threads))
+        if self._next >= len(self.requests):
+            return
+        for _ in range(count):
+            thread = threading.Thread(target=self._work, daemon=True,
+                                      name=f"sampler-{len(self._threads)}")
+            self._threads.append(thread)
+            self._live += 1
+            thread.start()
+        self.peak_workers = len(self._threads)
+
+    def run(self) -> list[Sample]:
+        with self._lock:
+            self._add_workers(self.START)
+        last = self._clock(), self._cpu(), self._demand()
+        while len(self._threads) < self.limit and not self._finished.wait(self.WINDOW):
+            now = self._clock(), self._cpu(), self._demand()
+            elapsed = max(now[0] - last[0], 1e-9)
+            busy, demand = (now[1] - last[1]) / elapsed, (now[2] - last[2]) / elapsed
+            last = now
+            # demand < 0: a thread ended and took its figures along; judge the next window.
+            if busy < self.BUSY and 0 <= demand < self.DEMAND:
+                with self._lock:
+                    workers = len(self._threads)
+                    wanted = max(2 * workers, math.ceil(workers * self.BUSY / max(busy, 0.05)))
+                    self._add_workers(wanted - workers)
+        self._finished.wait()
+        for thread in self._threads:
+            thread.join()
+        if self._error is not None:
+            raise self._error
+        return [sample for sample in self.results if sample is not None]
+
+
+def _header_dict(headers: httpx.Headers) -> dict[str, str]:
+    """Lower-cased names to values, repeated headers joined with ", " as `Headers.items()`
+    does, but detecting the encoding once rather than once per header."""
+    encoding = headers.encoding
+    result: dict[str, str] = {}
+    for raw_name, raw_value in headers.raw:
+        name, value = raw_name.decode(encoding).lower(), raw_value.decode(encoding)
+        result[name] = f"{result[name]}, {value}" if name in result else value
+    return result
 
 
 def _span(marks: dict[str, float], begin: str, end: str) -> float | None:
