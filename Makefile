@@ -20,6 +20,11 @@ run: setup
 test: setup
 	$(BIN)/pytest
 
+# Benchmarks of the suite's own speed (bench/README.md); needs nginx, wrk and hey from Debian.
+bench: setup
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench
+
 lint: setup
-	$(BIN)/ruff check src checks tests
+	$(BIN)/ruff check src checks tests bench
 	$(BIN)/mypy
