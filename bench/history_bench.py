@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,17 +86,17 @@ def queries(store: SqliteHistory, now: float) -> dict[str, Callable[[], Any]]:
             lambda: store.samples(TARGET, "health", now - hour, now, method="GET"),
     }
     for endpoint in ("health", "orchestrate", "dns"):
-        out[f"slow_responses: {endpoint} 7-day median"] = (
-            lambda e=endpoint: store.median_total(TARGET, e, now - hour - week, now - hour))
-        out[f"slow_responses: {endpoint} samples, last hour"] = (
-            lambda e=endpoint: store.samples(TARGET, e, now - hour, now, method="GET"))
-    out["registration_drop: 7-day counts"] = (
-        lambda: store.failure_counts(TARGET, "register", now - week, now, method="POST"))
-    out["registration_drop: samples, last hour"] = (
-        lambda: store.samples(TARGET, "register", now - hour, now, method="POST"))
+        out[f"slow_responses: {endpoint} 7-day median"] = partial(
+            store.median_total, TARGET, endpoint, now - hour - week, now - hour)
+        out[f"slow_responses: {endpoint} samples, last hour"] = partial(
+            store.samples, TARGET, endpoint, now - hour, now, method="GET")
+    out["registration_drop: 7-day counts"] = partial(
+        store.failure_counts, TARGET, "register", now - week, now, method="POST")
+    out["registration_drop: samples, last hour"] = partial(
+        store.samples, TARGET, "register", now - hour, now, method="POST")
     for endpoint in ("health", "orchestrate", "dns"):
-        out[f"error-rate window: {endpoint} 24-hour counts"] = (
-            lambda e=endpoint: store.failure_counts(TARGET, e, now - DAY, now))
+        out[f"error-rate window: {endpoint} 24-hour counts"] = partial(
+            store.failure_counts, TARGET, endpoint, now - DAY, now)
     return out
 
 

@@ -145,7 +145,8 @@ PLAN = [
 def _ratio(runs: dict[tuple[str, int], list[dict[str, Any]]], a: tuple[str, int],
            b: tuple[str, int], key: str = "rate") -> float:
     """The median over rounds of a/b, each round's pair measured minutes apart at most."""
-    return statistics.median(x[key] / y[key] for x, y in zip(runs[a], runs[b], strict=True))
+    return float(statistics.median(x[key] / y[key]
+                                   for x, y in zip(runs[a], runs[b], strict=True)))
 
 
 def sampler(args: argparse.Namespace) -> dict[str, Any]:
