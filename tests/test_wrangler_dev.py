@@ -107,10 +107,6 @@ def test_wrangler_dev_stays_on_loopback(wrangler_run: dict[str, Any]) -> None:
     assert non_loopback_connects(connects) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "workerd gzips responses for `Accept-Encoding: gzip`, which the probe sends, and the probe "
-    "reads the raw stream without decoding it, so JSON and HTML checks see gzip bytes. With "
-    "Accept-Encoding: identity every check passes. Remove this mark with the probe's fix."))
 def test_checks_pass_against_wrangler_dev(wrangler_run: dict[str, Any]) -> None:
     proc = wrangler_run["proc"]
     assert proc.returncode == 0, wrangler_run["output"]

@@ -25,6 +25,7 @@ import os
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -35,7 +36,8 @@ __all__ = ["Phases", "Probe", "Request", "Sample", "SampleLog"]
 
 PHASES = ("connect", "tls", "send", "wait", "receive")
 
-#: The headers an `httpx.Client` sends by default, with our User-Agent.
+#: The headers an `httpx.Client` sends by default, with our User-Agent. A gzip or deflate body
+#: is decoded (Sample.body holds the decoded bytes, --max-body-bytes caps both sizes).
 DEFAULT_HEADERS = {
     "Accept": "*/*",
     "Accept-Encoding": "gzip, deflate",
@@ -195,7 +197,20 @@ class _Breakers:
                 self._streaks[key] = [t for t in self._streaks.get(key, []) if t > sample.started]
 
 
+def _decoder(encoding: str) -> Any:
+    """A zlib decompressor for a gzip or deflate body, or None to keep the body as it came
+    (identity, or an encoding the probe never asks for)."""
+    token = encoding.strip().lower()
+    if token in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if token == "deflate":
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib (or gzip) framing
+    return None
+
+
 def _classify(exc: Exception, timeout: float) -> tuple[str, str]:
+    if isinstance(exc, zlib.error):
+        return "protocol", f"cannot decode the compressed body: {exc}"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout", f"timed out after {timeout:g} s ({type(exc).__name__})"
     if isinstance(exc, httpx.ConnectError):
@@ -350,16 +365,27 @@ class Probe:
             try:
                 sample.status = response.status_code
                 sample.headers = _header_dict(response.headers)
+                decoder = _decoder(sample.headers.get("content-encoding", ""))
+                cap, decoded, complete = self.max_body_bytes, 0, True
                 for chunk in cast(httpx.SyncByteStream, response.stream):  # raw bytes
                     size += len(chunk)
-                    if size > self.max_body_bytes:
+                    if decoder is not None and size <= cap:
+                        # Bounded, so that a small compressed body cannot inflate without end.
+                        chunk = decoder.decompress(chunk, cap - decoded + 1)
+                    if size > cap or decoded + len(chunk) > cap:
                         sample.error_kind = "too_large"
                         sample.error = (f"HTTP {response.status_code} body exceeds "
-                                        f"{self.max_body_bytes} bytes; not read further")
+                                        f"{cap} bytes; not read further")
+                        complete = False
                         break
+                    decoded += len(chunk)
                     chunks.append(chunk)
                     if time.perf_counter() > deadline:
                         raise httpx.ReadTimeout("body not complete before the deadline")
+                if decoder is not None and complete and size:
+                    chunks.append(decoder.flush())
+                    if not decoder.eof:
+                        raise zlib.error("the compressed body ends before its end marker")
             finally:
                 response.close()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reason, not a raise
