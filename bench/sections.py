@@ -79,8 +79,9 @@ def run_wrk(url: str, concurrency: int, seconds: float, cpu: int | None) -> dict
     text = out.stdout
     requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    p50 = _duration_ms(re.search(r"50%\s+(\S+)", text).group(1))  # type: ignore[union-attr]
-    p99 = _duration_ms(re.search(r"99%\s+(\S+)", text).group(1))  # type: ignore[union-attr]
+    # The latency distribution's own lines ("     50%   58.00us"), not a "95.99%" stdev column.
+    p50 = _duration_ms(re.search(r"^\s*50%\s+(\S+)\s*$", text, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _duration_ms(re.search(r"^\s*99%\s+(\S+)\s*$", text, re.M).group(1))  # type: ignore[union-attr]
     if "Non-2xx" in text or "Socket errors" in text:
         raise RuntimeError(f"wrk saw errors:\n{text}")
     return {"rate": rate, "p50_ms": p50, "p99_ms": p99, "cpu_us": used / requests * 1e6}
