@@ -30,6 +30,9 @@ def reference_worker() -> Iterator[Callable[..., ReferenceWorker]]:
     started: list[ReferenceWorker] = []
 
     def start(faults: str | None = None, **kwargs: object) -> ReferenceWorker:
+        # Seeded: the sectors it hands out are the same every run, so the sector-balance
+        # check's small false-alarm chance cannot make the suite flaky.
+        kwargs.setdefault("seed", 2100)
         worker = ReferenceWorker(faults, **kwargs).start()  # type: ignore[arg-type]
         started.append(worker)
         return worker
@@ -71,8 +74,13 @@ def _read_junit(path: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @pytest.fixture
-def run_checks(pytester: pytest.Pytester) -> Callable[..., ChecksRun]:
+def run_checks(pytester: pytest.Pytester,
+               monkeypatch: pytest.MonkeyPatch) -> Callable[..., ChecksRun]:
     """Run checks/ in a pytest subprocess with the given arguments; read outcomes from JUnit."""
+    # The run is a user's, not a worker of this test session's xdist (pytest-benchmark would
+    # switch itself off).
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
 
     def run(*args: str, timeout: float = 300) -> ChecksRun:
         junit = pytester.path / "junit.xml"

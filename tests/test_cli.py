@@ -20,7 +20,11 @@ BIN = Path(sys.executable).parent / "synthetics"
 
 
 def _run(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETICS_")}
+    # As a user would run it: none of our settings, and not inside this test run's xdist worker
+    # (pytest-benchmark switches itself off when it sees PYTEST_XDIST_WORKER).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SYNTHETICS_", "PYTEST_XDIST", "PYTEST_CURRENT"))}
+    env["SYNTHETICS_HISTORY"] = "off"  # runs from the project folder must not leave history there
     return subprocess.run([str(BIN), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
 

@@ -248,11 +248,10 @@ def _drill(args: argparse.Namespace) -> int:
     deployed. The drill passes when that output shows the rollback step.
     """
     import subprocess
+    import tempfile
 
     from synthetics.cli import checks_dir
     from synthetics.reference import ReferenceWorker
-
-    import tempfile
 
     with ReferenceWorker("health_degraded") as worker, tempfile.TemporaryDirectory() as state:
         # the control URL must answer: the stand-in's dashboard does (and it stays on loopback)

@@ -113,7 +113,8 @@ def probe(synthetic_target: SyntheticTarget, synthetics_settings: Settings,
     instance = Probe(synthetic_target.url, timeout=s.request_timeout,
                      max_body_bytes=s.max_body_bytes,
                      max_consecutive_timeouts=s.max_consecutive_timeouts)
-    instance.log.listeners.extend(pytestconfig.stash.get(SAMPLE_LISTENERS, []))
+    listeners: list[Callable[[Sample], None]] = pytestconfig.stash.get(SAMPLE_LISTENERS, [])
+    instance.log.listeners.extend(listeners)
     yield instance
     instance.close()
 

@@ -310,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
             sector = int(numbered.group(1))
         elif mcp:
             upper = cfg.sectors // 2 if "sector_skew" in faults else cfg.sectors
-            sector = random.randrange(upper)
+            sector = self.server.worker.random.randrange(upper)
             if "sector_out_of_range" in faults:
                 sector = cfg.sectors
         else:
@@ -341,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
                              "timestamp": _now(), "healing": True}, head)
             return
         agent = str(data.get("agentId") or uuid.uuid4())
-        sector = data.get("sector") or random.randrange(cfg.sectors)
+        sector = data.get("sector") or self.server.worker.random.randrange(cfg.sectors)
         self._json(200, {"success": True, "agentId": agent, "sector": sector,
                          "mcpServer": f"{agent}.{cfg.mcp_domain}",
                          "capacity": cfg.agent_capacity,
@@ -376,8 +376,11 @@ class ReferenceWorker:
         faults_file: str | Path | None = None,
         agent_capacity: int = 20_000_000,
         sectors: int = 200,
+        seed: int | None = None,
     ) -> None:
         self._faults = parse_faults(faults)
+        #: Where random sectors come from; a seed makes a run's sectors repeatable (tests).
+        self.random = random.Random(seed)
         self.faults_file = Path(faults_file) if faults_file else None
         self._file_cache: tuple[float, dict[str, str]] | None = None
         self.config = _Config(agent_capacity=agent_capacity, sectors=sectors)
