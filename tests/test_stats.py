@@ -136,3 +136,11 @@ def test_balance_critical_value_matches_noncentral_chi2() -> None:
     exact = sps.ncx2.ppf(0.999, 199, 5000 * 0.05**2)
     assert result.critical == pytest.approx(exact, rel=0.01)
     assert result.critical_low == pytest.approx(sps.ncx2.ppf(0.001, 199, 5000 * 0.05**2), rel=0.01)
+
+
+def test_default_registration_samples_can_show_the_target_holds() -> None:
+    from synthetics.settings import OPTIONS
+
+    default = next(o.default for o in OPTIONS if o.name == "registration_samples")
+    assert judge_rate(0, default, 0.01, 1.25e-4, 0.05).verdict == "pass"
+    assert judge_rate(0, 200, 0.01, 1.25e-4, 0.05).verdict == "insufficient"

@@ -145,7 +145,8 @@ OPTIONS: tuple[Option, ...] = (
            "Opt in to the agent-registration check, which POSTs synthetic agents to "
            "/mcp/agent/register (a write endpoint).", False, _flag, is_flag=True),
     Option("registration_samples", "--registration-samples",
-           "Synthetic registrations made by the opt-in registration check (default 200).", 200,
+           "Synthetic registrations made by the opt-in registration check (default 300: with "
+           "none failing, enough to show > 99% success at 95% confidence).", 300,
            _positive_int),
     Option("memory_field", "--memory-field",
            "Where the worker reports memory use in percent, as ENDPOINT:FIELD "
