@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = ["checks_dir", "main"]
 
@@ -96,8 +97,16 @@ def _faults(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits with pytest's code for one (4), not 2 (interrupted)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synthetics", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="synthetics", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the checks and write reports (extra args go to pytest)")
     run.add_argument("--target", help="worker base URL (default: the built-in reference worker)")

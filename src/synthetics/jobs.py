@@ -54,6 +54,11 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                    help="extra pytest arguments for the 15-minute health job, e.g. --redeploy")
     p.add_argument("--alert-webhook", default=os.environ.get("SYNTHETICS_ALERT_WEBHOOK"),
                    help="webhook for alert events (Slack-compatible; never logged)")
+    p.add_argument("--heartbeat-seconds", type=float,
+                   default=os.environ.get("SYNTHETICS_HEARTBEAT_SECONDS", "15"),
+                   help="with --target and history: sample /health this often into history, "
+                        "so the 'down for more than 1 minute' rule can be judged (default 15; "
+                        "0 turns it off)")
     p.set_defaults(func=schedule_command)
 
 
@@ -128,8 +133,14 @@ def schedule_command(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"synthetics schedule: {exc}", file=sys.stderr)
         return 1
+    heart = None
     if store is not None:
         scheduler.housekeeping = _alert_housekeeping(store, target, args)
+        if args.target and args.heartbeat_seconds > 0:
+            from synthetics.heartbeat import Heartbeat
+
+            heart = Heartbeat(args.target, store, interval=args.heartbeat_seconds,
+                              log=_log).start()
     install_stop_signals(scheduler)
     _log(f"scheduler started (pid {os.getpid()}, target {target}, history "
          f"{args.history if history_on else 'off'}); times are UTC")
@@ -138,6 +149,8 @@ def schedule_command(args: argparse.Namespace) -> int:
     try:
         scheduler.run()
     finally:
+        if heart is not None:
+            heart.stop()
         lock.release()
     _log("scheduler stopped")
     return 0

@@ -1,0 +1,135 @@
+"""The heartbeat makes the Critical rule decidable: with a /health sample every 15 s in history,
+"down for more than 1 minute" fires after 70 s down and not after 50 s, where the 15-minute job
+alone leaves the rule "too sparse to judge"."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from synthetics import alerts
+from synthetics.heartbeat import Heartbeat
+from synthetics.history import SqliteHistory
+
+T0 = 1_900_000_000.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _beats(worker_url: str, store: SqliteHistory, clock: FakeClock, seconds: float) -> Heartbeat:
+    heart = Heartbeat(worker_url, store, interval=15, clock=clock, log=lambda _: None)
+    while clock.now - T0 <= seconds:
+        heart.beat()
+        clock.now += 15
+    return heart
+
+
+def test_health_down_for_70_seconds_fires_critical(reference_worker, tmp_path: Path) -> None:
+    worker = reference_worker("health_degraded")
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    clock = FakeClock()
+    heart = _beats(worker.url, store, clock, 75)
+    result = alerts.evaluate(store, worker.url, clock.now)
+    heart.stop()
+    assert [e.event for e in result.events] == ["firing"]
+    assert result.events[0].severity == "critical"
+    assert not any("too sparse" in n for n in result.notes)
+    runs = store.runs(T0 - 1, "heartbeat")
+    assert len(runs) == 1 and runs[0].outcome == "stopped"
+
+
+def test_health_down_for_50_seconds_does_not_fire(reference_worker, tmp_path: Path) -> None:
+    worker = reference_worker("health_degraded")
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    clock = FakeClock()
+    heart = _beats(worker.url, store, clock, 50)
+    result = alerts.evaluate(store, worker.url, clock.now)
+    heart.stop()
+    assert result.events == [] and not any("too sparse" in n for n in result.notes)
+
+
+def test_healthy_worker_beats_record_up(reference_worker, tmp_path: Path) -> None:
+    worker = reference_worker()
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    clock = FakeClock()
+    heart = _beats(worker.url, store, clock, 120)
+    samples = store.samples(worker.url, "health", T0 - 1, clock.now)
+    heart.stop()
+    assert len(samples) == 9 and all(s.ok for s in samples)
+    assert [s.t for s in samples] == [T0 + 15 * i for i in range(9)]
+    assert alerts.evaluate(store, worker.url, clock.now).events == []
+
+
+def test_unreachable_target_is_recorded_down_not_raised(tmp_path: Path) -> None:
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    heart = Heartbeat("http://127.0.0.1:9", store, clock=FakeClock(), log=lambda _: None)
+    assert heart.beat() is False
+    heart.stop()
+    [sample] = store.samples("http://127.0.0.1:9", "health", T0 - 1, T0 + 1)
+    assert not sample.ok and sample.error_kind == "connect"
+
+
+def test_a_failing_store_is_reported_once_and_the_beat_goes_on(reference_worker,
+                                                               tmp_path: Path) -> None:
+    worker = reference_worker()
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    lines: list[str] = []
+
+    def broken(run_id: int, samples: object) -> None:
+        raise OSError("disk full")
+
+    heart = Heartbeat(worker.url, store, clock=FakeClock(), log=lines.append)
+    store.add_samples = broken  # type: ignore[method-assign]
+    assert heart.beat() and heart.beat()
+    heart.stop()
+    assert lines == ["heartbeat: could not record a /health sample: disk full"]
+
+
+def test_thread_starts_and_stops(reference_worker, tmp_path: Path) -> None:
+    worker = reference_worker()
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    heart = Heartbeat(worker.url, store, interval=0.05, log=lambda _: None).start()
+    for _ in range(500):
+        if heart.beats >= 3:
+            break
+        time.sleep(0.01)
+    heart.stop()
+    assert len(store.samples(worker.url, "health", 0, 4e9)) >= 3
+
+
+def test_schedule_command_runs_the_heartbeat(reference_worker, tmp_path: Path) -> None:
+    worker = reference_worker()
+    db = tmp_path / "h.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthetics.cli", "schedule", "--target", worker.url,
+         "--history", str(db), "--heartbeat-seconds", "0.2"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(300):
+            if db.exists() and len(SqliteHistory(db).samples(worker.url, "health", 0, 4e9)) >= 3:
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    runs = SqliteHistory(db).runs(0, "heartbeat")
+    assert len(runs) == 1 and runs[0].outcome == "stopped"
+    assert len(SqliteHistory(db).samples(worker.url, "health", 0, 4e9)) >= 3
+
+
+def test_bad_heartbeat_value_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "synthetics.cli", "schedule", "--list",
+                             "--heartbeat-seconds", "often"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 4
+    assert "argument --heartbeat-seconds: invalid float value: 'often'" in result.stderr
