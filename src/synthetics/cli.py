@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 __all__ = ["checks_dir", "main"]
 
@@ -107,7 +107,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="synthetics", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub: Any = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the checks and write reports (extra args go to pytest)")
     run.add_argument("--target", help="worker base URL (default: the built-in reference worker)")
     run.add_argument("--reports", default=os.environ.get("SYNTHETICS_REPORTS", "reports"),

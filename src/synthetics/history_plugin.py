@@ -34,7 +34,7 @@ from synthetics.history import (
 )
 from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, VERDICT_PROPERTY
 from synthetics.probe import Sample
-from synthetics.settings import Option, _flag, _positive_float, _positive_int, resolve_values
+from synthetics.settings import Option, flag, positive_float, positive_int, resolve_values
 
 __all__ = ["HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
 
@@ -81,10 +81,10 @@ OPTIONS: tuple[Option, ...] = (
            f"{DEFAULT_PATH}); 'off' records nothing.", DEFAULT_PATH, _history_path),
     Option("history_retention_days", "--history-retention-days",
            "Days of history kept; older samples are pruned at the end of each run (default 35).",
-           35.0, _positive_float),
+           35.0, positive_float),
     Option("history_window_hours", "--history-window-hours",
            "Hours of history the error-rate checks also judge over (default 24).", 24.0,
-           _positive_float),
+           positive_float),
     Option("history_job", "--history-job",
            "Name of the scheduled job this run belongs to (set by `synthetics schedule`; "
            "default adhoc).", "adhoc", _name),
@@ -93,10 +93,10 @@ OPTIONS: tuple[Option, ...] = (
            None, _due),
     Option("history_run", "--history-run",
            "Id of a run already recorded by the scheduler, to record this session under.",
-           None, _positive_int),
+           None, positive_int),
     Option("alerts", "--alerts",
            "Evaluate the alert rules at the end of the run (default on with history).", True,
-           _flag),
+           flag),
     Option("alert_log", "--alert-log",
            "JSON-lines file alert events are appended to (default: alerts.jsonl next to the "
            "history file).", None, str),
@@ -105,7 +105,7 @@ OPTIONS: tuple[Option, ...] = (
            None, str),
     Option("alert_reminder_minutes", "--alert-reminder-minutes",
            "Minutes between reminders while an alert keeps firing (default 60).", 60.0,
-           _positive_float),
+           positive_float),
 )
 
 

@@ -37,7 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import basic_auth_handler, push_to_gateway, write_to_textfile
 
 from synthetics.results import Results
-from synthetics.settings import Option, add_options, resolve_values
+from synthetics.settings import Option, add_options, positive_float, resolve_values
 
 __all__ = ["MetricsSettings", "build_registry", "export"]
 
@@ -60,13 +60,6 @@ def _label(value: str) -> str:
     return text
 
 
-def _seconds(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ValueError("must be a number of seconds above 0")
-    return number
-
-
 OPTIONS: tuple[Option, ...] = (
     Option("metrics_textfile", "--metrics-textfile",
            "Write the run's figures in Prometheus text format to this file (e.g. "
@@ -80,7 +73,7 @@ OPTIONS: tuple[Option, ...] = (
            "Where the checks ran from: the `region` label and the Pushgateway grouping key "
            "(default: the host name).", None, _label),
     Option("push_timeout", "--push-timeout",
-           "Seconds a push to the Pushgateway may take (default 10).", 10.0, _seconds),
+           "Seconds a push to the Pushgateway may take (default 10).", 10.0, positive_float),
 )
 
 

@@ -36,7 +36,15 @@ from synthetics.plugin import SETTINGS, TARGET_URL
 from synthetics.probe import Probe
 from synthetics.remediation import Ladder, Outcome, StateStore, Step, StepResult, run_step
 from synthetics.scrub import scrub, scrub_data
-from synthetics.settings import Option, add_options, resolve_values
+from synthetics.settings import (
+    Option,
+    add_options,
+    flag,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    resolve_values,
+)
 from synthetics.targets import ENDPOINTS
 
 __all__ = ["OPTIONS", "REDEPLOY_SETTINGS", "REMEDIATION", "RedeploySettings",
@@ -57,36 +65,6 @@ def _url(value: str) -> str:
     return value.strip()
 
 
-def _seconds(value: str) -> float:
-    number = float(value)
-    if not number >= 0:
-        raise ValueError("must be a number of seconds, 0 or more")
-    return number
-
-
-def _positive_seconds(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ValueError("must be a number of seconds above 0")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be a whole number of at least 1")
-    return number
-
-
-def _flag(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("must be true or false")
-
-
 def _nonempty(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -104,34 +82,34 @@ OPTIONS: tuple[Option, ...] = (
     Option("redeploy", "--redeploy",
            "Self-healing: when a health check fails and /health stays down through the "
            "confirmation window, redeploy the worker (then roll back if that does not help). "
-           "Off unless given.", False, _flag, is_flag=True),
+           "Off unless given.", False, flag, is_flag=True),
     Option("redeploy_dry_run", "--redeploy-dry-run",
            "Do everything --redeploy does except run the deploy and rollback commands; print "
-           "the exact command lines instead.", False, _flag, is_flag=True),
+           "the exact command lines instead.", False, flag, is_flag=True),
     Option("control_url", "--control-url",
            "A URL that should always answer; when it is unreachable too the runner's own network "
            f"is down and nothing is deployed (default {DEFAULT_CONTROL_URL}).",
            DEFAULT_CONTROL_URL, _url),
     Option("confirm_seconds", "--confirm-seconds",
            "Seconds /health must stay down on re-probes before acting (default 60: the "
-           "document's 'health endpoint down for > 1 minute').", 60.0, _seconds),
+           "document's 'health endpoint down for > 1 minute').", 60.0, non_negative_float),
     Option("verify_seconds", "--verify-seconds",
            "Seconds to wait for /health to answer healthy after a redeploy or rollback "
-           "(default 60).", 60.0, _seconds),
+           "(default 60).", 60.0, non_negative_float),
     Option("cooldown_seconds", "--cooldown-seconds",
            "Seconds after a remediation during which no run remediates the same target again "
-           "(default 600).", 600.0, _seconds),
+           "(default 600).", 600.0, non_negative_float),
     Option("max_redeploys_per_hour", "--max-redeploys-per-hour",
-           "Remediations of one target allowed per rolling hour (default 3).", 3, _positive_int),
+           "Remediations of one target allowed per rolling hour (default 3).", 3, positive_int),
     Option("state_dir", "--state-dir",
            "Directory of the cooldown state, the lock and the audit log (audit.jsonl); "
            "default $XDG_STATE_HOME/victory36-synthetics (~/.local/state/...).", None, str),
     Option("reprobe_interval", "--reprobe-interval",
            "Seconds between re-probes of /health in the confirmation and verification windows "
-           "(default 5).", 5.0, _positive_seconds),
+           "(default 5).", 5.0, positive_float),
     Option("deploy_timeout", "--deploy-timeout",
            "Seconds the deploy or rollback command may take before it is killed (default 300).",
-           300.0, _positive_seconds),
+           300.0, positive_float),
     Option("wrangler", "--wrangler",
            "The wrangler executable (default: wrangler on PATH).", "wrangler", _nonempty),
     Option("deploy_config", "--deploy-config",

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from synthetics.settings import Option, _flag, _positive_float, resolve_values
+from synthetics.settings import Option, flag, positive_float, resolve_values
 
 __all__ = ["OPTIONS", "ReviewSettings", "Wrangler", "credentials_source", "parse_json_stream",
            "tail_problems"]
@@ -43,7 +43,7 @@ WORKER_NAME = "wfa-orchestration-worker-production"
 OPTIONS: tuple[Option, ...] = (
     Option("review", "--review",
            "Run the evening-review checks (wrangler whoami, deployments, a bounded tail "
-           "sample); they read account data from Cloudflare.", False, _flag, is_flag=True),
+           "sample); they read account data from Cloudflare.", False, flag, is_flag=True),
     Option("review_wrangler", "--review-wrangler",
            "The wrangler command the evening review runs (default: wrangler on PATH).",
            "wrangler", str),
@@ -51,12 +51,12 @@ OPTIONS: tuple[Option, ...] = (
            f"Name of the deployed worker (default {WORKER_NAME}).", WORKER_NAME, str),
     Option("review_tail_seconds", "--review-tail-seconds",
            "Seconds of `wrangler tail` sampled by the evening review (default 20).", 20.0,
-           _positive_float),
+           positive_float),
     Option("review_deployment_days", "--review-deployment-days",
            "A deployment at most this many days old counts as recent (default 30).", 30.0,
-           _positive_float),
+           positive_float),
     Option("review_timeout", "--review-timeout",
-           "Seconds each wrangler command may take (default 60).", 60.0, _positive_float),
+           "Seconds each wrangler command may take (default 60).", 60.0, positive_float),
 )
 
 

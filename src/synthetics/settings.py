@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 __all__ = [
-    "OPTIONS", "Option", "Settings", "add_options", "parse_target", "resolve", "resolve_values",
+    "OPTIONS", "Option", "Settings", "add_options", "flag", "non_negative_float", "parse_target",
+    "positive_float", "positive_int", "resolve", "resolve_values",
 ]
 
 
@@ -44,17 +45,26 @@ def parse_target(value: str) -> str:
     return text.rstrip("/")
 
 
-def _positive_int(value: str) -> int:
+# Parsers shared by every plugin's options: each turns text into a value or raises ValueError
+# with the end of the sentence "--option='value': ...".
+def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise ValueError("must be a whole number of at least 1")
     return number
 
 
-def _positive_float(value: str) -> float:
+def positive_float(value: str) -> float:
     number = float(value)
     if not number > 0:
         raise ValueError("must be a number above 0")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError("must be a number, 0 or more")
     return number
 
 
@@ -72,7 +82,7 @@ def _fraction(value: str) -> float:
     return number
 
 
-def _flag(value: str) -> bool:
+def flag(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -117,24 +127,24 @@ OPTIONS: tuple[Option, ...] = (
            95.0, _percent),
     Option("latency_samples", "--latency-samples",
            "Timed samples per latency check, after the warm-up (default 100).", 100,
-           _positive_int),
+           positive_int),
     Option("latency_warmup", "--latency-warmup",
            "Untimed warm-up requests before each latency check (default 5).", 5, int),
     Option("error_samples", "--error-samples",
            "Samples per endpoint for the error-rate checks (default 500: see stats notes).",
-           500, _positive_int),
+           500, positive_int),
     Option("concurrency", "--concurrency",
            "Requests in flight at once while sampling error rates (default 16).", 16,
-           _positive_int),
+           positive_int),
     Option("request_timeout", "--request-timeout",
            "Seconds a single request may take in all, body included (default 5, as the "
-           "operators' monitor).", 5.0, _positive_float),
+           "operators' monitor).", 5.0, positive_float),
     Option("max_consecutive_timeouts", "--max-consecutive-timeouts",
            "Consecutive timeouts on one endpoint after which its remaining samples are "
-           "abandoned and counted as failures (default 3).", 3, _positive_int),
+           "abandoned and counted as failures (default 3).", 3, positive_int),
     Option("max_body_bytes", "--max-body-bytes",
            "Largest response body read, in bytes; a larger one fails the check (default 1 MiB).",
-           1 << 20, _positive_int),
+           1 << 20, positive_int),
     Option("pass_confidence", "--pass-confidence",
            "Confidence needed to declare an error-rate target met (default 0.95).", 0.95,
            _fraction),
@@ -143,21 +153,21 @@ OPTIONS: tuple[Option, ...] = (
            0.001, _fraction),
     Option("register_agents", "--register-agents",
            "Opt in to the agent-registration check, which POSTs synthetic agents to "
-           "/mcp/agent/register (a write endpoint).", False, _flag, is_flag=True),
+           "/mcp/agent/register (a write endpoint).", False, flag, is_flag=True),
     Option("registration_samples", "--registration-samples",
            "Synthetic registrations made by the opt-in registration check (default 300: with "
            "none failing, enough to show > 99% success at 95% confidence).", 300,
-           _positive_int),
+           positive_int),
     Option("memory_field", "--memory-field",
            "Where the worker reports memory use in percent, as ENDPOINT:FIELD "
            "(e.g. health:memoryUsagePercent). The worker exposes none today.", None,
            _memory_field),
     Option("agent_capacity", "--agent-capacity",
            "AGENT_CAPACITY the worker is configured with (default 20000000, production).",
-           20_000_000, _positive_int),
+           20_000_000, positive_int),
     Option("sectors", "--sectors",
            "SECTORS the worker is configured with (default 200, production).", 200,
-           _positive_int),
+           positive_int),
 )
 
 
@@ -200,13 +210,15 @@ def add_options(
     """Register `options` on the command line and in the ini file, each help written once."""
     group_obj = parser.getgroup(group, description)
     for option in options:
-        env_help = f" [env {option.env}, ini {option.ini}]"
+        # argparse %-formats help texts: "99%" must reach it as "99%%".
+        env_help = f" [env {option.env}, ini {option.ini}]".replace("%", "%%")
+        text = option.help.replace("%", "%%")
         if option.is_flag:
             group_obj.addoption(option.flag, action="store_const", const="true", default=None,
-                                dest="synthetics_" + option.name, help=option.help + env_help)
+                                dest="synthetics_" + option.name, help=text + env_help)
         else:
             group_obj.addoption(option.flag, action="store", default=None,
-                                dest="synthetics_" + option.name, help=option.help + env_help)
+                                dest="synthetics_" + option.name, help=text + env_help)
         parser.addini(option.ini, option.help, default=None)
 
 
