@@ -17,7 +17,9 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/synthetics run $(if $(TARGET),--target $(TARGET))
 
+# The tests drive real tools (Chromium, a Pushgateway, strace, wrangler): installed when missing.
 test: setup
+	bash ci/test-tools.sh
 	$(BIN)/pytest
 
 # Benchmarks of the suite's own speed (bench/README.md); needs nginx, wrk and hey from Debian.

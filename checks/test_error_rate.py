@@ -31,8 +31,11 @@ pytestmark = pytest.mark.error_rate
 def _judge(kind: str, what: str, samples: list[Sample], target: Target,
            settings: Settings, record_verdict, window=None, where: dict | None = None) -> None:
     failures, total = count_failures(samples, kind)
-    verdict = judge_rate(failures, total, (target.threshold or 0.0) / 100,
-                         fail_alpha(settings.false_alarm_budget), 1 - settings.pass_confidence)
+    # With history the check fails when either of two verdicts does: each gets half the alpha,
+    # so a healthy worker's false-alarm chance stays within the run's budget.
+    alpha = fail_alpha(settings.false_alarm_budget) / (1 if window is None else 2)
+    verdict = judge_rate(failures, total, (target.threshold or 0.0) / 100, alpha,
+                         1 - settings.pass_confidence)
     text = verdict.describe(what)
     measured = f"{failures}/{total} ({verdict.rate:.3%})"
     final = verdict.verdict
@@ -41,9 +44,10 @@ def _judge(kind: str, what: str, samples: list[Sample], target: Target,
         # 0.01% target becomes decidable over time; either verdict failing fails the check.
         past = window.counts(**(where or {}))
         key = {"5xx": "5xx", "timeouts": "timeouts", "dns_failures": "not_ok"}[kind]
-        wf, wt = failures + past[key], total + past["samples"]
-        wv = judge_rate(wf, wt, (target.threshold or 0.0) / 100,
-                        fail_alpha(settings.false_alarm_budget), 1 - settings.pass_confidence)
+        out_of = past["responses"] if kind == "5xx" else past["samples"]
+        wf, wt = failures + past[key], total + out_of
+        wv = judge_rate(wf, wt, (target.threshold or 0.0) / 100, alpha,
+                        1 - settings.pass_confidence)
         if past["samples"]:
             text = (f"this run: {text}; last {window.hours:g} h, {wt} samples over "
                     f"{past['runs'] + 1} runs: {wv.describe(what)}")

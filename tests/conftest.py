@@ -24,6 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "checks"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every warning raised in the project's own tests is an error (the lowest-priority filter,
+    so a test's own `filterwarnings` marks still win)."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.resolve().parents:
+            item.add_marker(pytest.mark.filterwarnings("error"))
+
+
 @pytest.fixture
 def reference_worker() -> Iterator[Callable[..., ReferenceWorker]]:
     """Factory: start a reference worker on loopback with the given faults; stopped afterwards."""

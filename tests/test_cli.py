@@ -69,6 +69,13 @@ def test_bad_target_is_a_usage_error(tmp_path: Path, target: str) -> None:
     assert "ERROR: --target=" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "example.org"])
+def test_serve_refuses_a_non_loopback_host(host: str) -> None:
+    result = _run("serve", "--host", host, "--port", "0", cwd=ROOT)
+    assert result.returncode == 4 and "Traceback" not in result.stderr
+    assert f"--host '{host}' is not a loopback address" in result.stderr
+
+
 def test_unknown_fault_is_a_usage_error() -> None:
     result = _run("serve", "--faults", "nonsense", "--port", "0", cwd=ROOT)
     assert result.returncode == 4 and "unknown fault 'nonsense'" in result.stderr
@@ -97,7 +104,8 @@ def test_serve_answers_and_stops_on_sigterm() -> None:
         assert f"listening on http://127.0.0.1:{port}" in proc.stdout.readline()
         import httpx
 
-        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "healthy"
+        health = httpx.get(f"http://127.0.0.1:{port}/health", trust_env=False)
+        assert health.json()["status"] == "healthy"
     finally:
         proc.terminate()
         assert proc.wait(10) == 0

@@ -123,20 +123,20 @@ def test_broken_json_says_so() -> None:
 
 def test_breaker_abandons_a_dead_endpoint_after_consecutive_timeouts() -> None:
     with ReferenceWorker("hang") as worker:
-        probe = Probe(worker.url, timeout=0.3, max_consecutive_timeouts=3)
+        probe = Probe(worker.url, timeout=0.3, max_consecutive_failures=3)
         samples = [probe.request(HEALTH) for _ in range(20)]
         other = probe.request(Request("orchestrate", "/mcp/orchestrate"))
         preflight = probe.request(Request("health", "/health", method="OPTIONS"))
         probe.close()
     assert [s.abandoned for s in samples] == [False] * 3 + [True] * 17
     assert all(s.is_timeout for s in samples)
-    assert "3 consecutive timeouts" in (samples[-1].error or "")
+    assert "3 consecutive failures" in (samples[-1].error or "")
     assert other.ok and other.status == 200, "other endpoints are not abandoned"
     assert preflight.ok, "the breaker is per endpoint and method"
 
 
 def test_host_breaker_opens_when_the_target_never_answered(silent_server: str) -> None:
-    with Probe(silent_server, timeout=0.2, max_consecutive_timeouts=2) as probe:
+    with Probe(silent_server, timeout=0.2, max_consecutive_failures=2) as probe:
         for endpoint in ("health", "orchestrate"):
             for _ in range(2):
                 probe.request(Request(endpoint, f"/{endpoint}"))
@@ -148,7 +148,7 @@ def test_host_breaker_opens_when_the_target_never_answered(silent_server: str) -
 def test_scattered_timeouts_under_concurrency_do_not_trip_the_breaker() -> None:
     """Every 10th request hangs: the hung ones finish last, but later requests succeeded."""
     with ReferenceWorker("timeouts=10") as worker:
-        probe = Probe(worker.url, timeout=1.0, max_consecutive_timeouts=3)
+        probe = Probe(worker.url, timeout=1.0, max_consecutive_failures=3)
         requests = [Request("dns", "/mcp/dns/resolve?domain=mcp.a")] * 100
         samples = probe.sample_many(requests, 16)
         after = probe.request(Request("dns", "/mcp/dns/resolve?domain=mcp.a"))

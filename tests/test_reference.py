@@ -22,7 +22,7 @@ CORS = {
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
-    with ReferenceWorker() as worker, httpx.Client(base_url=worker.url) as http:
+    with ReferenceWorker() as worker, httpx.Client(base_url=worker.url, trust_env=False) as http:
         yield http
 
 
@@ -94,7 +94,8 @@ def test_every_response_carries_cors(client: httpx.Client, path: str) -> None:
 
 
 def test_error_500_shape() -> None:
-    with ReferenceWorker("burst_5xx=1") as worker, httpx.Client(base_url=worker.url) as http:
+    with ReferenceWorker("burst_5xx=1") as worker, \
+            httpx.Client(base_url=worker.url, trust_env=False) as http:
         r = http.get("/mcp/orchestrate")
     assert r.status_code == 500 and _cors(r) == CORS
     assert set(r.json()) == {"error", "message", "timestamp", "healing"}
@@ -111,7 +112,8 @@ def test_faults_parse_and_reject_unknown_names() -> None:
 
 def test_faults_file_breaks_and_heals_a_running_worker(tmp_path: Path) -> None:
     faults = tmp_path / "faults"
-    with ReferenceWorker(faults_file=faults) as worker, httpx.Client(base_url=worker.url) as h:
+    with ReferenceWorker(faults_file=faults) as worker, \
+            httpx.Client(base_url=worker.url, trust_env=False) as h:
         assert h.get("/health").json()["status"] == "healthy"
         faults.write_text("health_degraded\n")
         assert h.get("/health").json()["status"] == "degraded"
@@ -128,7 +130,7 @@ def test_ipv6_loopback() -> None:
         pytest.skip("no IPv6 loopback on this machine")
     try:
         assert worker.url.startswith("http://[::1]:")
-        with httpx.Client(base_url=worker.url) as http:
+        with httpx.Client(base_url=worker.url, trust_env=False) as http:
             assert json.loads(http.get("/health").content)["status"] == "healthy"
     finally:
         worker.stop()

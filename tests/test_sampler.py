@@ -180,13 +180,13 @@ def test_breakers_still_trip_under_concurrency() -> None:
     orchestrate = [Request("orchestrate", "/mcp/orchestrate")] * 60
     mixed = [r for pair in zip(health, orchestrate, strict=True) for r in pair]
     with ReferenceWorker("hang") as worker, \
-            Probe(worker.url, timeout=0.3, max_consecutive_timeouts=3) as probe:
+            Probe(worker.url, timeout=1.0, max_consecutive_failures=3) as probe:
         samples = probe.sample_many(mixed, concurrency)
     hung = [s for s in samples if s.request.endpoint == "health"]
     assert all(s.is_timeout for s in hung)
     sent = [s for s in hung if not s.abandoned]
     assert 3 <= len(sent) <= 3 + concurrency - 1
-    assert "3 consecutive timeouts" in (hung[-1].error or "")
+    assert "3 consecutive failures" in (hung[-1].error or "")
     others = [s for s in samples if s.request.endpoint == "orchestrate"]
     assert all(s.ok and s.status == 200 for s in others)
 

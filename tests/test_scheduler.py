@@ -266,3 +266,18 @@ def test_dr_drill_walks_the_rollback_path_in_dry_run(capsys) -> None:
     out = capsys.readouterr().out
     assert "would run: wrangler rollback" in out and "drill passed" in out
     assert "127.0.0.1" in out  # a loopback stand-in, never the production worker
+
+
+def test_job_command_lines_never_carry_the_webhook_url() -> None:
+    """`ps` shows command lines to every local user: the webhook reaches jobs by environment."""
+    import argparse
+
+    from synthetics.jobs import build_argv_for
+    from synthetics.scheduler import find_job
+
+    args = argparse.Namespace(history="h.sqlite3", target="http://127.0.0.1:9",
+                              alert_webhook="http://127.0.0.1:9/hooks/SECRET-PATH",
+                              health_args="", backup_dir="backups", backup_base=".")
+    for name in ("health", "morning", "evening-review", "config-backup", "dr-drill"):
+        argv = build_argv_for(args)(find_job(name), 1)
+        assert not any("SECRET-PATH" in part for part in argv), (name, argv)

@@ -144,3 +144,11 @@ def test_default_registration_samples_can_show_the_target_holds() -> None:
     default = next(o.default for o in OPTIONS if o.name == "registration_samples")
     assert judge_rate(0, default, 0.01, 1.25e-4, 0.05).verdict == "pass"
     assert judge_rate(0, 200, 0.01, 1.25e-4, 0.05).verdict == "insufficient"
+
+
+def test_percentile_with_infinite_values() -> None:
+    inf = float("inf")
+    assert percentile([1.0, 2.0, inf], 50) == 2.0
+    assert percentile([1.0, 2.0, inf], 100) == inf
+    assert percentile([1.0, inf, inf], 75) == inf
+    assert percentile([1.0, 2.0, 3.0, inf], 50) == 2.5

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import os
 import signal
 import sys
@@ -62,6 +63,14 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from synthetics.reference import ReferenceWorker
 
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        print(f"synthetics serve: --host {args.host!r} is not a loopback address: the reference "
+              "worker serves 127.0.0.1 or ::1 only", file=sys.stderr)
+        return EXIT_USAGE
     try:
         worker = ReferenceWorker(args.faults, host=args.host, port=args.port,
                                  faults_file=args.faults_file).start()

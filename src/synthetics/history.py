@@ -108,7 +108,8 @@ class HistoryStore(Protocol):
     def failure_counts(self, target: str, endpoint: str, since: float, until: float | None = None,
                        subject: str | None = None, method: str | None = None,
                        exclude_run: int | None = None) -> dict[str, int]:
-        """Counts over a window: samples, 5xx, timeouts, not_ok, runs."""
+        """Counts over a window: samples, responses (those with a status), 5xx, timeouts,
+        not_ok, runs."""
 
     def totals(self, target: str, endpoint: str, since: float, until: float,
                method: str = "GET", limit: int = 200_000) -> list[float]:
@@ -320,17 +321,19 @@ class SqliteHistory:
     def failure_counts(self, target: str, endpoint: str, since: float, until: float | None = None,
                        subject: str | None = None, method: str | None = None,
                        exclude_run: int | None = None) -> dict[str, int]:
-        counts = {"samples": 0, "5xx": 0, "timeouts": 0, "not_ok": 0}
+        counts = {"samples": 0, "responses": 0, "5xx": 0, "timeouts": 0, "not_ok": 0}
         runs: set[int] = set()
         end = float("inf") if until is None else until
         excluded = -1 if exclude_run is None else exclude_run
         for sid in self._series_ids(target, endpoint, subject, method):
-            for run, n, n5xx, ntimeout, nbad in self._read(
-                    "SELECT run, count(*), sum(status >= 500), sum(error_kind = 'timeout'), "
-                    "sum(ok = 0) FROM samples WHERE series=? AND t>=? AND t<=? AND run != ? "
+            for run, n, nresp, n5xx, ntimeout, nbad in self._read(
+                    "SELECT run, count(*), count(status), sum(status >= 500), "
+                    "sum(error_kind = 'timeout'), sum(ok = 0) FROM samples "
+                    "WHERE series=? AND t>=? AND t<=? AND run != ? "
                     "GROUP BY run", (sid, since, end, excluded)):
                 runs.add(int(run))
                 counts["samples"] += int(n)
+                counts["responses"] += int(nresp)
                 counts["5xx"] += int(n5xx or 0)
                 counts["timeouts"] += int(ntimeout or 0)
                 counts["not_ok"] += int(nbad or 0)

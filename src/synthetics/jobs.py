@@ -79,8 +79,8 @@ def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], 
                 argv += ["--history-run", str(run_id)]
             if args.target:
                 argv.append(f"--target={args.target}")
-            if args.alert_webhook:
-                argv += ["--alert-webhook", args.alert_webhook]
+            # The webhook URL reaches jobs through SYNTHETICS_ALERT_WEBHOOK (set in
+            # schedule_command), never their command line, which `ps` shows to everyone.
             if spec.name == "health" and args.health_args:
                 argv += args.health_args.split()
             return argv
@@ -94,6 +94,8 @@ def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], 
 
 
 def schedule_command(args: argparse.Namespace) -> int:
+    if args.alert_webhook:
+        os.environ["SYNTHETICS_ALERT_WEBHOOK"] = args.alert_webhook  # jobs inherit it
     from synthetics.history import SqliteHistory
     from synthetics.history_plugin import OFF
 

@@ -7,6 +7,7 @@ time went into connecting, TLS, the server's wait, or reading the body.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ class LatencyResult:
     budget_ms: float
     samples: int
     failed: int
-    value_ms: float | None  # the percentile of the successful samples' times
+    value_ms: float | None  # the percentile; None when failed samples reach it
     p50_ms: float | None
     p99_ms: float | None
     phases_ms: dict[str, float] = field(default_factory=dict)  # each phase at the percentile
@@ -51,10 +52,14 @@ class LatencyResult:
     def describe(self) -> str:
         label = f"p{self.percentile:g}"
         if self.value_ms is None:
-            return f"no sample of {self.samples} got a response: {self.first_error}"
+            if self.failed == self.samples:
+                return f"no sample of {self.samples} got a response: {self.first_error}"
+            return (f"{label} not reached: {self.failed} of {self.samples} samples got no "
+                    f"response ({self.first_error}), more than the {100 - self.percentile:g}% "
+                    f"a {label} leaves out")
         text = (f"{label} {self.value_ms:.1f} ms {'<' if self.ok else '>='} "
-                f"{self.budget_ms:g} ms budget over {self.samples - self.failed} samples "
-                f"(p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms)")
+                f"{self.budget_ms:g} ms budget over {self.samples} samples "
+                f"(p50 {_ms(self.p50_ms)}, p99 {_ms(self.p99_ms)})")
         slowest = self.slowest_phase
         if not self.ok and slowest is not None:
             text += (f"; slowest phase: {_PHASE_WORDS[slowest]} at {label} "
@@ -73,6 +78,10 @@ class LatencyResult:
         }
 
 
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} ms"
+
+
 def summarize(
     samples: Sequence[Sample],
     times_s: Sequence[float] | None,
@@ -82,18 +91,23 @@ def summarize(
     """Judge `samples` (one per timed round) at percentile `q` against `budget_ms`.
 
     `times_s` are the timer's raw readings for the same rounds (pytest-benchmark's data); when
-    absent, each sample's own total time is used. Failed samples are left out of the percentile
-    and counted; the error-rate checks judge them.
+    absent, each sample's own total time is used. Samples without a response rank above every
+    answered one: when more of them failed than the percentile leaves out, it is not reached
+    (value_ms None) and the check fails.
     """
     good = [i for i, s in enumerate(samples) if s.ok]
     failed = len(samples) - len(good)
     first_error = next((s.error for s in samples if not s.ok), None)
     if not good:
         return LatencyResult(q, budget_ms, len(samples), failed, None, None, None, {}, first_error)
-    if times_s is not None and len(times_s) == len(samples):
-        times = [times_s[i] * 1000 for i in good]
-    else:
-        times = [(samples[i].phases.total or 0.0) * 1000 for i in good]
+    readings = times_s if times_s is not None and len(times_s) == len(samples) else None
+    # A request that got no response took "for ever" as far as its caller is concerned: it
+    # counts above every answered one, so a p95 over a run with 13% failures is not reached.
+    times = [
+        math.inf if not sample.ok
+        else (readings[i] if readings is not None else (sample.phases.total or 0.0)) * 1000
+        for i, sample in enumerate(samples)
+    ]
     phases: dict[str, float] = {}
     for name in PHASES:
         values = [getattr(samples[i].phases, name) for i in good]
@@ -101,6 +115,10 @@ def summarize(
         if present:
             phases[name] = percentile(present, q)
     return LatencyResult(
-        q, budget_ms, len(samples), failed, percentile(times, q), percentile(times, 50),
-        percentile(times, 99), phases, first_error,
+        q, budget_ms, len(samples), failed, _finite(percentile(times, q)),
+        _finite(percentile(times, 50)), _finite(percentile(times, 99)), phases, first_error,
     )
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

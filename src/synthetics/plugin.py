@@ -112,7 +112,7 @@ def probe(synthetic_target: SyntheticTarget, synthetics_settings: Settings,
     s = synthetics_settings
     instance = Probe(synthetic_target.url, timeout=s.request_timeout,
                      max_body_bytes=s.max_body_bytes,
-                     max_consecutive_timeouts=s.max_consecutive_timeouts)
+                     max_consecutive_failures=s.max_consecutive_failures)
     listeners: list[Callable[[Sample], None]] = pytestconfig.stash.get(SAMPLE_LISTENERS, [])
     instance.log.listeners.extend(listeners)
     yield instance

@@ -6,9 +6,10 @@ of the request from httpx's trace extension). Redirects are never followed, bodi
 and every request has an overall deadline, so a hang, a drip-fed body or a huge body costs at
 most one timeout.
 
-Breakers keep a dead endpoint from costing a timeout per sample: after a few consecutive timeouts
-on one endpoint its remaining samples are abandoned (recorded as timeouts, with the reason), and
-once two endpoints have tripped and the host has never answered at all, the whole host is.
+Breakers keep a dead endpoint from costing a timeout per sample: after a few consecutive requests
+without a response (timeouts, resets, refused connections) on one endpoint its remaining samples
+are abandoned (recorded as the same kind of failure, with the reason), and once two endpoints
+have tripped and the host has never answered at all, the whole host is.
 
 `Probe.sample_many` takes many samples concurrently on threads, each with its own synchronous
 httpx transport (one kept-alive connection) and its own pre-built requests: httpx's shared async
@@ -151,12 +152,17 @@ class SampleLog:
 
 
 class _Breakers:
-    """Consecutive-timeout breakers per endpoint and method, and one for the whole host.
+    """Consecutive-failure breakers per endpoint and method, and one for the whole host.
 
-    "Consecutive" is judged by when requests started, not when they ended: a timeout only counts
-    if no request to the same endpoint that started *later* has succeeded. Under concurrency the
-    slow failures of a healthy-but-flaky endpoint all finish last, and must not look like a run
-    of timeouts at the end.
+    A failure here is a request that got no response at all: a timeout, a reset, a refused
+    connection, a protocol error. After `limit` of them in a row the endpoint's remaining
+    samples are abandoned at once, recorded with the kind of failure that tripped it, so a dead
+    or slowly-resetting endpoint costs a few failures, not one per sample.
+
+    "In a row" is judged by when requests started, not when they ended: a failure only counts
+    if no request to the same endpoint that started *later* got a response. Under concurrency
+    the slow failures of a healthy-but-flaky endpoint all finish last, and must not look like a
+    run of failures at the end.
     """
 
     def __init__(self, limit: int) -> None:
@@ -164,31 +170,34 @@ class _Breakers:
         self._lock = threading.Lock()
         self._streaks: dict[tuple[str, str], list[float]] = {}
         self._last_ok: dict[tuple[str, str], float] = {}
-        self._tripped: set[tuple[str, str]] = set()
+        self._tripped: dict[tuple[str, str], tuple[str, str]] = {}  # key -> (kind, error)
         self._host_answered = False
 
-    def reason(self, request: Request) -> str | None:
+    def reason(self, request: Request) -> tuple[str, str] | None:
+        """(error text, error kind) for a request that is not to be sent, or None."""
         key = (request.endpoint, request.method)
         with self._lock:
             if key in self._tripped:
-                return (f"abandoned: {self.limit} consecutive timeouts on {request.method} "
-                        f"{request.endpoint} earlier in this run")
+                kind, error = self._tripped[key]
+                return (f"abandoned: {self.limit} consecutive failures on {request.method} "
+                        f"{request.endpoint} earlier in this run ({error})", kind)
             endpoints = {endpoint for endpoint, _ in self._tripped}
             if len(endpoints) >= 2 and not self._host_answered:
+                kind = next(iter(self._tripped.values()))[0]
                 return ("abandoned: the target has not answered any request in this run "
-                        f"({', '.join(sorted(endpoints))} timed out repeatedly)")
+                        f"({', '.join(sorted(endpoints))} failed repeatedly)", kind)
             return None
 
     def record(self, sample: Sample) -> None:
         key = (sample.request.endpoint, sample.request.method)
         with self._lock:
             last_ok = self._last_ok.get(key, float("-inf"))
-            if sample.is_timeout:
+            if sample.status is None and sample.error is not None:
                 if sample.started > last_ok:
                     streak = self._streaks.setdefault(key, [])
                     streak.append(sample.started)
                     if len(streak) >= self.limit:
-                        self._tripped.add(key)
+                        self._tripped[key] = (sample.error_kind or "protocol", sample.error)
                 return
             if sample.status is not None:
                 self._host_answered = True
@@ -252,7 +261,7 @@ class Probe:
         *,
         timeout: float = 5.0,
         max_body_bytes: int = 1 << 20,
-        max_consecutive_timeouts: int = 3,
+        max_consecutive_failures: int = 3,
         log: SampleLog | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -260,7 +269,7 @@ class Probe:
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
         self.log = log if log is not None else SampleLog()
-        self._breakers = _Breakers(max_consecutive_timeouts)
+        self._breakers = _Breakers(max_consecutive_failures)
         self._transport = transport
         self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         self._slots_lock = threading.Lock()
@@ -317,9 +326,10 @@ class Probe:
 
     def _take(self, request: Request, slot: _Slot, record: bool = True) -> Sample:
         sample = Sample(request=request, started=time.time())
-        reason = self._breakers.reason(request)
-        if reason is not None:
-            sample.error, sample.error_kind, sample.abandoned = reason, "timeout", True
+        abandon = self._breakers.reason(request)
+        if abandon is not None:
+            sample.error, sample.error_kind = abandon
+            sample.abandoned = True
         else:
             self._send(request, sample, slot)
             self._breakers.record(sample)

@@ -1,8 +1,9 @@
 """Error-rate counting: which samples count against which documented rate.
 
-A 5xx is a response with status >= 500; a timeout is a request that got no complete answer in
-time (abandoned samples after a breaker tripped count too); a DNS resolution failure is a
-resolve request that did not end in a valid resolution, whatever the reason.
+A 5xx is a response with status >= 500, counted among responses; a timeout is a request that got
+no complete answer in time (abandoned samples after a timeout breaker tripped count too), counted
+among all requests; a DNS resolution failure is a resolve request that did not end in a valid
+resolution, whatever the reason.
 """
 
 from __future__ import annotations
@@ -33,13 +34,22 @@ def dns_failure(sample: Sample) -> str | None:
 
 
 def count_failures(samples: Iterable[Sample], kind: str) -> tuple[int, int]:
-    """(failures, samples) for kind "5xx", "timeouts" or "dns_failures"."""
+    """(failures, out of how many) for kind "5xx", "timeouts" or "dns_failures".
+
+    A 5xx rate is a share of *responses*: a request that got none (a reset, a refused
+    connection, a timeout) is no evidence about 5xx either way, and counting it would let an
+    endpoint that never answers look shown-below-target.
+    """
     total = failures = 0
     for sample in samples:
-        total += 1
         if kind == "5xx":
+            if sample.status is None:
+                continue
+            total += 1
             failures += sample.is_5xx
-        elif kind == "timeouts":
+            continue
+        total += 1
+        if kind == "timeouts":
             failures += sample.is_timeout
         elif kind == "dns_failures":
             failures += dns_failure(sample) is not None

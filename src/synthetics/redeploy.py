@@ -182,7 +182,7 @@ def rollback_argv(s: RedeploySettings) -> tuple[str, ...]:
 
 def probe_health(url: str, timeout: float) -> tuple[bool, str]:
     """One GET /health: healthy when HTTP 200 with JSON status "healthy"; never raises."""
-    probe = Probe(url, timeout=timeout, max_consecutive_timeouts=1 << 30)
+    probe = Probe(url, timeout=timeout, max_consecutive_failures=1 << 30)
     try:
         sample = probe.request(ENDPOINTS["health"].request(), record=False)
     finally:

@@ -397,7 +397,9 @@ class Scheduler:
         finished = self.clock()
         self.log(f"{spec.name}: {result.outcome}")
         if self.store is not None and run_id is not None:
-            detail = result.output[-2000:]
+            from synthetics.scrub import scrub
+
+            detail = scrub(result.output[-2000:])  # a job's output may echo a token
             try:
                 self.store.finish_run(run_id, finished.timestamp(), result.outcome, detail)
             except Exception as exc:  # noqa: BLE001

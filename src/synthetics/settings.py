@@ -8,7 +8,9 @@ and a sentence saying what to pass.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -22,9 +24,28 @@ __all__ = [
 ]
 
 
+_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address, or dot-separated DNS labels (international names in IDNA form)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return all(_LABEL.match(label) for label in ascii_host.rstrip(".").split("."))
+
+
 def parse_target(value: str) -> str:
     """Validate a target URL and return it without a trailing slash."""
     text = value.strip()
+    if any(c.isspace() for c in text):
+        raise ValueError(f"target {value!r} must not contain white space")
     parsed = urllib.parse.urlsplit(text)
     if parsed.scheme not in ("http", "https"):
         raise ValueError(
@@ -38,6 +59,8 @@ def parse_target(value: str) -> str:
     del port
     if not parsed.hostname:
         raise ValueError(f"target {value!r} has no host name")
+    if not _valid_host(parsed.hostname):
+        raise ValueError(f"target {value!r}: {parsed.hostname!r} is not a valid host name")
     if parsed.query or parsed.fragment:
         raise ValueError(f"target {value!r} must be a base URL without a query or fragment")
     if parsed.username or parsed.password:
@@ -137,11 +160,13 @@ OPTIONS: tuple[Option, ...] = (
            "Requests in flight at once while sampling error rates (default 16).", 16,
            positive_int),
     Option("request_timeout", "--request-timeout",
-           "Seconds a single request may take in all, body included (default 5, as the "
-           "operators' monitor).", 5.0, positive_float),
-    Option("max_consecutive_timeouts", "--max-consecutive-timeouts",
-           "Consecutive timeouts on one endpoint after which its remaining samples are "
-           "abandoned and counted as failures (default 3).", 3, positive_int),
+           "Seconds a request may take to connect, and again to answer its headers; the whole "
+           "body must also have arrived within it of the start (default 5, as the operators' "
+           "monitor).", 5.0, positive_float),
+    Option("max_consecutive_failures", "--max-consecutive-failures",
+           "Consecutive requests without a response (timeouts, resets, refused connections) "
+           "on one endpoint after which its remaining samples are abandoned and counted as the "
+           "same failure (default 3).", 3, positive_int),
     Option("max_body_bytes", "--max-body-bytes",
            "Largest response body read, in bytes; a larger one fails the check (default 1 MiB).",
            1 << 20, positive_int),
@@ -182,7 +207,7 @@ class Settings:
     error_samples: int
     concurrency: int
     request_timeout: float
-    max_consecutive_timeouts: int
+    max_consecutive_failures: int
     max_body_bytes: int
     pass_confidence: float
     false_alarm_budget: float

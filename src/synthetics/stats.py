@@ -43,6 +43,8 @@ def percentile(values: Sequence[float], q: float) -> float:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     fraction = position - low
+    if fraction == 0 or ordered[high] == ordered[low]:
+        return ordered[low]  # also keeps an infinite value from becoming inf - inf = nan
     return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
