@@ -4,6 +4,7 @@ alone leaves the rule "too sparse to judge"."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -76,6 +77,20 @@ def test_unreachable_target_is_recorded_down_not_raised(tmp_path: Path) -> None:
     heart.stop()
     [sample] = store.samples("http://127.0.0.1:9", "health", T0 - 1, T0 + 1)
     assert not sample.ok and sample.error_kind == "connect"
+
+
+def test_beats_see_the_worker_come_back_after_an_outage(reference_worker,
+                                                      tmp_path: Path) -> None:
+    faults = tmp_path / "faults"
+    faults.write_text("hang")
+    worker = reference_worker(faults_file=faults)
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    heart = Heartbeat(worker.url, store, timeout=0.2, clock=FakeClock(), log=lambda _: None)
+    assert [heart.beat() for _ in range(4)] == [False] * 4
+    faults.write_text("")
+    os.utime(faults, (1, 1))
+    assert heart.beat() is True
+    heart.stop()
 
 
 def test_a_failing_store_is_reported_once_and_the_beat_goes_on(reference_worker,

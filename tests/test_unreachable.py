@@ -4,6 +4,7 @@ reason (never a pytest error), and the whole run ends in bounded time with the d
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -17,6 +18,35 @@ def silent_target() -> Iterator[str]:
     listener.bind(("127.0.0.1", 0))
     listener.listen(1024)
     yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+@pytest.fixture
+def slow_reset_target() -> Iterator[str]:
+    """Accepts, waits a second, then closes without a word: no timeout, no response."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    stop = threading.Event()
+
+    def close_later(conn: socket.socket) -> None:
+        stop.wait(1.0)
+        conn.close()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=close_later, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(2)
     listener.close()
 
 
@@ -43,6 +73,18 @@ def test_never_answering_target_fails_every_network_check_within_two_minutes(
     assert len(run.ids("failed")) >= 20
     assert all("timed out" in m or "abandoned" in m or "no sample" in m or "no DNS" in m
                for m in (run.messages[t] for t in run.ids("failed"))), run.messages
+    assert elapsed < 120, f"took {elapsed:.0f} s"
+
+
+def test_slowly_resetting_target_is_abandoned_not_waited_on(run_checks,
+                                                           slow_reset_target: str) -> None:
+    """Without a breaker on resets this run would cost a second per sample, about half an hour."""
+    started = time.monotonic()
+    run = run_checks(f"--target={slow_reset_target}", timeout=300)
+    elapsed = time.monotonic() - started
+    assert run.ids("error") == set(), run.stdout[-3000:]
+    assert len(run.ids("failed")) >= 20
+    assert any("abandoned" in m for m in run.messages.values())
     assert elapsed < 120, f"took {elapsed:.0f} s"
 
 

@@ -36,7 +36,10 @@ class Heartbeat:
         self.interval = interval
         self.clock = clock
         self.log = log
-        self.probe = Probe(target, timeout=min(timeout, interval))
+        # No breaker: a checks run abandons a dead endpoint for the rest of *its* run, but the
+        # heartbeat runs for weeks and must see the worker come back.
+        self.probe = Probe(target, timeout=min(timeout, interval),
+                           max_consecutive_failures=1 << 30)
         self.run_id: int | None = None
         self.beats = 0
         self._stop = threading.Event()
