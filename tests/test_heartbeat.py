@@ -106,7 +106,7 @@ def test_a_failing_store_is_reported_once_and_the_beat_goes_on(reference_worker,
     store.add_samples = broken  # type: ignore[method-assign]
     assert heart.beat() and heart.beat()
     heart.stop()
-    assert lines == ["heartbeat: could not record a /health sample: disk full"]
+    assert lines == ["heartbeat: could not record a beat: disk full"]
 
 
 def test_thread_starts_and_stops(reference_worker, tmp_path: Path) -> None:
@@ -148,3 +148,33 @@ def test_bad_heartbeat_value_is_a_usage_error(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 4
     assert "argument --heartbeat-seconds: invalid float value: 'often'" in result.stderr
+
+
+def _slow_spell(reference_worker, tmp_path: Path, minutes: float) -> list[str]:
+    """53+ normal beats, an hour's gap, then `minutes` of a slow /mcp/orchestrate."""
+    faults = tmp_path / "faults"
+    faults.write_text("")
+    worker = reference_worker(faults_file=faults)
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    clock = FakeClock()
+    heart = Heartbeat(worker.url, store, interval=15, clock=clock, log=lambda _: None)
+    for _ in range(60):  # 15 minutes of normal beats: the baseline
+        heart.beat()
+        clock.now += 15
+    faults.write_text("slow_orchestrate=40")
+    clock.now = T0 + 4000
+    end = clock.now + minutes * 60
+    while clock.now <= end:
+        heart.beat()
+        clock.now += 15
+    result = alerts.evaluate(store, worker.url, clock.now + 30)
+    heart.stop()
+    return [f"{e.event} {e.severity} {e.key}" for e in result.events]
+
+
+def test_a_six_minute_slow_spell_fires_the_warning(reference_worker, tmp_path: Path) -> None:
+    assert _slow_spell(reference_worker, tmp_path, 6) == ["firing warning orchestrate"]
+
+
+def test_a_four_minute_slow_spell_does_not(reference_worker, tmp_path: Path) -> None:
+    assert _slow_spell(reference_worker, tmp_path, 4) == []

@@ -1,13 +1,15 @@
-"""The heartbeat: one GET /health every few seconds into history, so "down for > 1 minute" is
-decidable.
+"""The heartbeat: one GET of each endpoint every few seconds into history, so that the document's
+alert rules are decidable.
 
-The 15-minute health job sees /health for a second or two every quarter of an hour: far too
-sparse for the document's Critical rule ("health endpoint down for more than 1 minute"), which
-needs a /health observation at least every 30 s (`AlertConfig.health_max_gap`). While
-`synthetics schedule` runs against a real target, a `Heartbeat` thread takes one sample every
-`interval` seconds (15 by default, like the operators' node monitor's 30 s but with room for one
-lost sample) and writes it straight to history, where the alert evaluation the scheduler runs
-every minute finds it. One sample costs one small GET; nothing is kept in memory between beats.
+The 15-minute health job sees the worker for a second or two every quarter of an hour: far too
+sparse for the Critical rule ("health endpoint down for more than 1 minute"), which needs a
+/health observation at least every 30 s, or the Warning rule ("response times more than 2x
+normal for more than 5 minutes"), which needs each endpoint's 30-s buckets at most 90 s apart
+(`AlertConfig`). While `synthetics schedule` runs against a real target, a `Heartbeat` thread
+takes one sample of /health, /mcp/orchestrate and the DNS-resolve endpoint every `interval`
+seconds (15 by default: the operators' node monitor polls every 30 s; this leaves room for one
+lost beat) and writes them straight to history, where the alert evaluation the scheduler runs
+every minute finds them. A beat is three small GETs; nothing is kept in memory between beats.
 """
 
 from __future__ import annotations
@@ -19,20 +21,25 @@ from collections.abc import Callable
 
 from synthetics.history import HistoryStore, record_from_sample
 from synthetics.probe import Probe, Request
+from synthetics.targets import ENDPOINTS
 
-__all__ = ["Heartbeat"]
+__all__ = ["BEAT", "Heartbeat"]
 
-HEALTH = Request("health", "/health")
+#: What one beat samples: the three endpoints the alert rules judge.
+BEAT: tuple[Request, ...] = tuple(ENDPOINTS[name].request()
+                                  for name in ("health", "orchestrate", "dns"))
 
 
 class Heartbeat:
-    """Samples `target`'s /health every `interval` seconds into `store` until stopped."""
+    """Samples `target`'s endpoints every `interval` seconds into `store` until stopped."""
 
     def __init__(self, target: str, store: HistoryStore, *, interval: float = 15.0,
                  timeout: float = 5.0, clock: Callable[[], float] = time.time,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print,
+                 requests: tuple[Request, ...] = BEAT) -> None:
         self.target = target
         self.store = store
+        self.requests = requests
         self.interval = interval
         self.clock = clock
         self.log = log
@@ -47,21 +54,25 @@ class Heartbeat:
         self._last_error: str | None = None
 
     def beat(self) -> bool:
-        """Take one sample and record it; True when /health was up."""
+        """Take one sample of each endpoint and record them; True when the first (/health) was
+        up."""
         now = self.clock()
         if self.run_id is None:
             self.run_id = self.store.start_run("heartbeat", self.target, now, now, False)
-        sample = self.probe.request(HEALTH, record=False)
-        record = dataclasses.replace(record_from_sample(sample, self.target), t=now)
+        records = []
+        for request in self.requests:
+            sample = self.probe.request(request, record=False)
+            # One beat is one moment: the rules' time axis is the clock's, not the request's.
+            records.append(dataclasses.replace(record_from_sample(sample, self.target), t=now))
         try:
-            self.store.add_samples(self.run_id, [record])
+            self.store.add_samples(self.run_id, records)
         except Exception as exc:  # noqa: BLE001 - a locked or full disk must not stop the beat
-            text = f"heartbeat: could not record a /health sample: {exc}"
+            text = f"heartbeat: could not record a beat: {exc}"
             if text != self._last_error:
                 self.log(text)
             self._last_error = text
         self.beats += 1
-        return record.ok
+        return records[0].ok
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -82,4 +93,4 @@ class Heartbeat:
         self.probe.close()
         if self.run_id is not None:
             self.store.finish_run(self.run_id, self.clock(), "stopped",
-                                  f"{self.beats} /health samples")
+                                  f"{self.beats} beats of {len(self.requests)} samples")
