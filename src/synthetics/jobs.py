@@ -171,7 +171,9 @@ def _alert_housekeeping(store: object, target: str,
             return
         last[0] = now.timestamp()
         for line in run_alerts(store, target, now.timestamp(), hs):  # type: ignore[arg-type]
-            if line.startswith("alert:") or "failed" in line:
+            # alert events, sinks that failed, and an evaluation that could not run; not the
+            # per-minute notes and "still firing" lines
+            if line.startswith(("alert:", "alerts: could not")) or "failed" in line:
                 _log(line)
 
     return tick
