@@ -122,6 +122,32 @@ def test_optimisation_review_reads_only_its_target(
     assert code == 0 and "not enough history (0 samples" in line_of(out, "health")
 
 
+def test_analysis_jobs_read_the_target_as_the_checks_record_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The checks record `--target http://host/` as `http://host`; the jobs must read that."""
+    db = tmp_path / "h.sqlite3"
+    seed_weeks(db, time.time(), {"health": 0.200}, {"health": 0.050})
+    code, out = run_job(capsys, "optimisation", "--history", str(db), "--target", TARGET + "/")
+    assert code == 1 and "REGRESSION" in line_of(out, "health"), out
+    assert f"latency ({TARGET})" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "not a url"], "must not contain white space"),
+    (["--target", "ftp://127.0.0.1"], "must start with http:// or https://"),
+    (["--history", "{tmp}"], "history database"),
+])
+def test_analysis_jobs_reject_bad_input_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+        message: str) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]  # a folder is no database
+    if "--history" not in argv:
+        argv += ["--history", str(tmp_path / "h.sqlite3")]
+    code, out = run_job(capsys, "optimisation", *argv)
+    assert code == 4
+    assert message in out and "Traceback" not in out and len(out.strip().splitlines()) == 1
+
+
 def test_performance_analysis_compares_months_and_counts_errors_in_the_window(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "h.sqlite3"
@@ -270,6 +296,20 @@ def test_run_now_health_fails_against_a_degraded_worker_and_alerts_without_leaki
     assert "SECRET" not in ran.stdout + ran.stderr + (run.detail or "")
     assert "SECRET" not in (tmp_path / "alerts.jsonl").read_text()
     store.close()
+
+
+def test_schedule_normalises_and_checks_its_target(tmp_path: Path) -> None:
+    db, base = tmp_path / "h.sqlite3", tmp_path / "config"
+    base.mkdir()
+    (base / "worker.js").write_text("export default {}\n")
+    ran = schedule("--run-now", "config-backup", "--target", TARGET + "/", "--history", str(db),
+                   "--backup-base", str(base), "--backup-dir", str(tmp_path / "backups"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    run = SqliteHistory(db).last_run("config-backup")
+    assert run is not None and run.target == TARGET  # as the checks and the jobs record it
+    bad = schedule("--list", "--target", "127.0.0.1:8787", "--history", str(db))
+    assert bad.returncode == 4 and "must start with http:// or https://" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 # -- the scheduler's once-a-minute alert evaluation ------------------------------------------

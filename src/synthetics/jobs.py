@@ -93,7 +93,19 @@ def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], 
     return build
 
 
+def _parse_target(value: str | None) -> str | None:
+    """The target as the checks record it in history (no trailing slash); ValueError if bad."""
+    from synthetics.settings import parse_target
+
+    return None if value is None else parse_target(value)
+
+
 def schedule_command(args: argparse.Namespace) -> int:
+    try:
+        args.target = _parse_target(args.target)
+    except ValueError as exc:
+        print(f"synthetics schedule: {exc}", file=sys.stderr)
+        return 4
     if args.alert_webhook:
         os.environ["SYNTHETICS_ALERT_WEBHOOK"] = args.alert_webhook  # jobs inherit it
     from synthetics.history import SqliteHistory
@@ -226,7 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backup-base", default=".")
     parser.add_argument("--backup-retention-days", type=float, default=30.0)
     args = parser.parse_args(argv)
-    target = args.target or "builtin"
+    try:
+        target = _parse_target(args.target) or "builtin"
+    except ValueError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 4
     if args.job == "backup":
         from synthetics.backup import DEFAULT_FILES, backup
 
@@ -238,7 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _drill(args)
     from synthetics.history import SqliteHistory
 
-    store = SqliteHistory(args.history)
+    try:
+        store = SqliteHistory(args.history)
+    except ValueError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 4
     span = 7 * DAY if args.job == "optimisation" else 30 * DAY
     title = "this week against last week" if span == 7 * DAY else \
         "the last 30 days against the 30 before"
