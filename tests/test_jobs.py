@@ -464,3 +464,13 @@ def test_a_failing_webhook_is_reported_and_the_other_sinks_still_run(
     assert "SECRET" not in failures[0] and "127.0.0.1" not in failures[0]
     assert terminal.lines == [events[0].message]
     assert json.loads(log.read_text())["event"] == "firing"
+
+
+@pytest.mark.parametrize("suffix", [" copied-with-a-space", "\tand-a-tab", "?token=SECRET2 x"])
+def test_a_malformed_webhook_url_is_reported_without_any_of_it(
+        tmp_path: Path, webhook, suffix: str) -> None:
+    """http.client quotes a bad URL's path in its error: that path is the secret."""
+    url = webhook().url + suffix
+    failures = dispatch(firing_event(tmp_path), [WebhookSink(url, timeout=5)])
+    assert len(failures) == 1 and failures[0].startswith("alert sink webhook failed"), failures
+    assert "SECRET" not in failures[0] and "xoxb" not in failures[0], failures[0]

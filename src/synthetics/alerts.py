@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import urllib.request
@@ -436,6 +437,19 @@ class WebhookSink:
     def __repr__(self) -> str:
         return "WebhookSink(url=<hidden>)"
 
+    def _scrub(self, text: str) -> str:
+        """`text` without the URL or any longer piece of it: errors may quote only the path,
+        or a part of it (http.client's "URL can't contain control characters. '/hooks/...'")."""
+        rest = self._url.split("://", 1)[-1]
+        tail = rest[rest.find("/"):] if "/" in rest else ""
+        userinfo = rest.split("/", 1)[0].rpartition("@")[0]
+        pieces = {self._url, self._url.strip(), tail, tail.strip(), repr(tail)[1:-1], userinfo,
+                  *re.split(r"[/?&=#:@\s]+", tail + " " + userinfo)}
+        for piece in sorted(pieces, key=len, reverse=True):
+            if len(piece) >= 6:
+                text = text.replace(piece, "<webhook>")
+        return text
+
     @staticmethod
     def body(event: AlertEvent) -> dict[str, Any]:
         color = "#2eb886" if event.event == "resolved" else _COLORS.get(event.severity, "#888")
@@ -456,7 +470,7 @@ class WebhookSink:
         try:
             status = self._post(self._url, data, self.timeout)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, URL scrubbed
-            text = str(exc).replace(self._url, "<webhook>") or type(exc).__name__
+            text = self._scrub(str(exc)) or type(exc).__name__
             raise RuntimeError(f"{type(exc).__name__}: {text}") from None
         if not 200 <= status < 300:
             raise RuntimeError(f"the webhook answered HTTP {status}")
