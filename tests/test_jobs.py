@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import socket
@@ -474,3 +475,14 @@ def test_a_malformed_webhook_url_is_reported_without_any_of_it(
     failures = dispatch(firing_event(tmp_path), [WebhookSink(url, timeout=5)])
     assert len(failures) == 1 and failures[0].startswith("alert sink webhook failed"), failures
     assert "SECRET" not in failures[0] and "xoxb" not in failures[0], failures[0]
+
+
+def test_a_failing_webhook_says_how_many_events_it_missed(tmp_path: Path, webhook) -> None:
+    hook = webhook(500)
+    first = firing_event(tmp_path)[0]
+    second = dataclasses.replace(first, rule="slow_responses", severity="warning")
+    terminal = TerminalSink()
+    failures = dispatch([first, second], [WebhookSink(hook.url, timeout=5), terminal])
+    assert len(hook.received) == 1  # not hammered once it failed
+    assert failures == [failures[0]] and "1 more event(s) not sent to it" in failures[0]
+    assert terminal.lines == [first.message, second.message]

@@ -513,12 +513,16 @@ def dispatch(events: Sequence[AlertEvent], sinks: Sequence[AlertSink]) -> list[s
     stop the others)."""
     failures: list[str] = []
     for sink in sinks:
-        for event in events:
+        for i, event in enumerate(events):
             try:
                 sink.emit(event)
             except Exception as exc:  # noqa: BLE001 - reported, never fatal
+                # the sink is not tried again this time (a dead webhook would cost a timeout
+                # per event), and the line says what it missed
+                unsent = len(events) - i - 1
                 failures.append(f"alert sink {sink.name} failed for {event.rule} "
-                                f"{event.event}: {exc}")
+                                f"{event.event}: {exc}" + (f"; {unsent} more event(s) not sent "
+                                                           "to it" if unsent else ""))
                 break
     return failures
 
