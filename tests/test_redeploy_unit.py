@@ -50,6 +50,7 @@ def test_scrub_replaces_secret_values_with_their_name() -> None:
 
 def test_secret_names_cover_credentials_not_ordinary_variables() -> None:
     for name in ("CLOUDFLARE_API_TOKEN", "CF_API_TOKEN", "GITHUB_TOKEN", "SLACK_WEBHOOK_URL",
+                 "SYNTHETICS_ALERT_WEBHOOK",
                  "DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "MY_API_KEY", "CLOUDFLARE_ACCOUNT_ID"):
         assert is_secret_name(name), name
     for name in ("PATH", "HOME", "SSH_AUTH_SOCK", "TOKENIZER_MODE", "CI"):
