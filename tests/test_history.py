@@ -131,3 +131,51 @@ def test_error_rate_judged_over_the_window_catches_what_one_run_cannot(
     # without history the same run passes: the current behaviour is kept
     plain = run_checks("-m", "error_rate", "--error-samples", "20", "--history", "off")
     assert plain.outcomes["test_error_rate_5xx[health]"] == "passed"
+
+
+def _latency_history(path: Path, hours: int = 30) -> tuple[SqliteHistory, list[SampleRecord]]:
+    import random
+
+    store = SqliteHistory(path)
+    run = store.start_run("adhoc", "T", 0, 0, False)
+    rng = random.Random(5)
+    records = [SampleRecord(1_000_000 + i * 20.0, "T", "health", "", "GET", 200, True, None,
+                            total=rng.lognormvariate(-5, 0.6))
+               for i in range(hours * 180)]
+    store.add_samples(run, records)
+    return store, records
+
+
+def test_baseline_median_from_the_rollup_is_within_half_a_percent(tmp_path: Path) -> None:
+    import statistics
+
+    store, records = _latency_history(tmp_path / "h.sqlite3")
+    since, until = 1_000_000 + 1234.5, 1_000_000 + 29 * 3600 - 77
+    exact = statistics.median(r.total for r in records if since <= r.t < until)
+    median, n = store.median_total("T", "health", since, until)
+    assert n == sum(1 for r in records if since <= r.t < until)
+    assert median is not None and abs(median / exact - 1) <= 0.005
+    # under an hour: read sample by sample, exact
+    short = statistics.median(r.total for r in records if 1_000_000 <= r.t < 1_000_600)
+    assert store.median_total("T", "health", 1_000_000, 1_000_600) == (short, 30)
+
+
+def test_prune_drops_the_rollup_too(tmp_path: Path) -> None:
+    store, _ = _latency_history(tmp_path / "h.sqlite3")
+    store.prune(1_000_000 + 40 * 3600)
+    assert store.median_total("T", "health", 0, 2_000_000) == (None, 0)
+
+
+def test_a_version_1_database_gets_its_rollup_built(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "h.sqlite3"
+    store, _ = _latency_history(path)
+    before = store.median_total("T", "health", 0, 2_000_000)
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("DELETE FROM rollup")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    assert SqliteHistory(path).median_total("T", "health", 0, 2_000_000) == before
