@@ -4,6 +4,7 @@ runs `checks/` the way users do (a pytest subprocess) and reads back every check
 from __future__ import annotations
 
 import os
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +50,16 @@ def reference_worker() -> Iterator[Callable[..., ReferenceWorker]]:
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def silent_target() -> Iterator[str]:
+    """A loopback URL whose backlog accepts connections that nobody ever answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
 
 
 @dataclass

@@ -48,16 +48,6 @@ def drip_server() -> Iterator[str]:
     listener.close()
 
 
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """Accepts connections (via the backlog) and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    listener.close()
-
-
 def test_healthy_sample_has_status_body_and_phases() -> None:
     with ReferenceWorker() as worker:
         probe = Probe(worker.url)
@@ -135,8 +125,8 @@ def test_breaker_abandons_a_dead_endpoint_after_consecutive_timeouts() -> None:
     assert preflight.ok, "the breaker is per endpoint and method"
 
 
-def test_host_breaker_opens_when_the_target_never_answered(silent_server: str) -> None:
-    with Probe(silent_server, timeout=0.2, max_consecutive_failures=2) as probe:
+def test_host_breaker_opens_when_the_target_never_answered(silent_target: str) -> None:
+    with Probe(silent_target, timeout=0.2, max_consecutive_failures=2) as probe:
         for endpoint in ("health", "orchestrate"):
             for _ in range(2):
                 probe.request(Request(endpoint, f"/{endpoint}"))

@@ -12,16 +12,6 @@ import pytest
 
 
 @pytest.fixture
-def silent_target() -> Iterator[str]:
-    """A TCP port whose backlog accepts connections that nobody ever answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1024)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    listener.close()
-
-
-@pytest.fixture
 def slow_reset_target() -> Iterator[str]:
     """Accepts, waits a second, then closes without a word: no timeout, no response."""
     listener = socket.socket()
