@@ -18,6 +18,13 @@ def _ok(ms: float, wait_ms: float | None = None) -> Sample:
         total=ms / 1000))
 
 
+def _status(status: int, ms: float = 1.0, **headers: str) -> Sample:
+    """A fast, complete answer with `status`."""
+    return Sample(REQ, 0.0, status=status, headers=headers,
+                  phases=Phases(send=0.0001, wait=ms / 2000, receive=ms / 2000,
+                                ttfb=ms / 2000, total=ms / 1000))
+
+
 def _failed() -> Sample:
     return Sample(REQ, 0.0, error="timed out after 1 s (ReadTimeout)", error_kind="timeout",
                   phases=Phases(total=1.0))
@@ -42,19 +49,60 @@ def test_a_few_failures_leave_the_percentile_to_the_answered_samples() -> None:
     samples = [_ok(2.0) for _ in range(97)] + [_failed() for _ in range(3)]
     result = summarize(samples, None, 95, 100)
     assert result.ok and result.value_ms == pytest.approx(2.0)
-    assert "3 samples failed" in result.describe()
+    assert "3 samples were not a 2xx answer (no response ×3" in result.describe()
 
 
 def test_more_failures_than_the_percentile_leaves_out_fail_the_check() -> None:
     samples = [_ok(2.0) for _ in range(87)] + [_failed() for _ in range(13)]
     result = summarize(samples, None, 95, 100)
     assert not result.ok and result.value_ms is None
-    assert result.describe().startswith("p95 not reached: 13 of 100 samples got no response")
+    assert result.describe().startswith(
+        "p95 not reached: 13 of 100 samples were not a 2xx answer (no response ×13")
 
 
 def test_no_response_at_all() -> None:
     result = summarize([_failed() for _ in range(5)], None, 95, 100)
     assert not result.ok
-    assert result.describe() == ("no sample of 5 got a response: "
+    assert result.describe() == ("no sample of 5 was a 2xx answer (no response ×5): "
                                  "timed out after 1 s (ReadTimeout)")
     assert result.extra_info()["value_ms"] is None
+
+
+def test_fast_5xx_answers_are_not_fast_answers() -> None:
+    """A worker that answers a 1 ms 503 is not within a 200 ms budget: it is not answering."""
+    result = summarize([_status(503) for _ in range(100)], None, 95, 200)
+    assert not result.ok and result.value_ms is None
+    assert result.describe() == ("no sample of 100 was a 2xx answer (HTTP 503 ×100): "
+                                 "HTTP 503, expected 2xx")
+
+
+def test_a_redirect_is_not_an_answer() -> None:
+    samples = [_status(302, location="https://elsewhere.example/") for _ in range(100)]
+    result = summarize(samples, [0.001] * 100, 95, 200)
+    assert not result.ok
+    assert "HTTP 302 redirect to https://elsewhere.example/ (not followed)" in result.describe()
+
+
+@pytest.mark.parametrize("bad", [5, 6])
+def test_bad_answers_rank_above_good_ones_at_the_percentile(bad: int) -> None:
+    """p95 over 100 samples interpolates between the 95th and 96th: 4 bad ones leave it to the
+    good answers, 5 or more put it out of reach."""
+    samples = [_ok(2.0) for _ in range(100 - bad)] + [_status(500) for _ in range(bad)]
+    result = summarize(samples, None, 95, 200)
+    assert not result.ok and result.value_ms is None
+    assert f"{bad} of 100 samples were not a 2xx answer (HTTP 500 ×{bad}" in result.describe()
+
+
+def test_a_few_bad_answers_are_named_but_do_not_fail() -> None:
+    samples = [_ok(2.0) for _ in range(96)] + [_status(404), _status(404), _failed(), _status(204)]
+    result = summarize(samples, None, 95, 200)
+    assert result.ok and result.value_ms == pytest.approx(2.0)
+    assert result.failed == 3
+    assert dict(result.bad_kinds) == {"HTTP 404": 2, "no response": 1}
+    assert "3 samples were not a 2xx answer (HTTP 404 ×2, no response ×1" in result.describe()
+
+
+def test_phases_come_from_good_answers_only() -> None:
+    samples = [_ok(150.0, wait_ms=140.0) for _ in range(20)] + [_status(503, ms=1.0)]
+    result = summarize(samples, None, 50, 100)
+    assert result.phases_ms["wait"] == pytest.approx(140.0)

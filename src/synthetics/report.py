@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from synthetics.latency import LatencyResult
+from synthetics.latency import LatencyResult, bad_answer
 from synthetics.plugin import SETTINGS, TARGET_URL, SyntheticTarget
 from synthetics.probe import PHASES, Probe, Sample
 from synthetics.results import (
@@ -103,10 +103,12 @@ def record_latency(request: pytest.FixtureRequest) -> Callable[..., None]:
 
     def record(samples: Sequence[Sample], times_s: Sequence[float] | None,
                result: LatencyResult) -> None:
+        # Only the good answers were timed toward the percentile (`bad_answer`); plot those.
         if times_s is not None and len(times_s) == len(samples):
-            times = [t * 1000 for t, s in zip(times_s, samples, strict=True) if s.ok]
+            times = [t * 1000 for t, s in zip(times_s, samples, strict=True)
+                     if bad_answer(s) is None]
         else:
-            times = [(s.phases.total or 0.0) * 1000 for s in samples if s.ok]
+            times = [(s.phases.total or 0.0) * 1000 for s in samples if bad_answer(s) is None]
         endpoint = samples[0].request.endpoint if samples else ""
         request.node.user_properties.append((LATENCY_PROPERTY, latency_record(
             samples, times, result.percentile, result.budget_ms, result.value_ms, endpoint)))
