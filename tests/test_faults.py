@@ -48,7 +48,7 @@ CASES = [
     Case("html_instead_of_json", ORCH),
     Case("broken_json", HEALTH),
     Case("huge_body", ORCH | {"test_latency_within_budget[orchestrate]"}, args=FAST),
-    Case("redirect", HEALTH),
+    Case("redirect", HEALTH | {"test_latency_within_budget[health]"}),
     Case("hang", HEALTH | {"test_cors_allow_origin[health]", "test_latency_within_budget[health]",
                            "test_error_rate_timeouts[health]"}),
     Case("reset", DNS_RESOLVES | DNS_FAILURES | {
@@ -77,6 +77,10 @@ CASES = [
          args=("--register-agents",)),
     Case("memory", {"test_capacity_memory[memory]"}, args=("--memory-field",
                                                             "health:memoryUsagePercent")),
+    # A fast 503 is not a fast answer: latency is timed on 2xx answers only.
+    Case("orchestrate_unavailable", ORCH | {"test_latency_within_budget[orchestrate]",
+                                            "test_error_rate_5xx[orchestrate]"}),
+    Case("reflected_credentials", ALLOW_ORIGIN | PREFLIGHT),
 ]
 
 
@@ -139,3 +143,28 @@ def test_checks_run_under_xdist(run_checks, reference_worker) -> None:
     assert run.ret == 0, run.stdout[-3000:]
     assert run.outcomes["test_latency_within_budget[health]"] == "passed"
     assert len(run.ids("passed")) >= 28
+
+
+def test_latency_fails_when_every_endpoint_answers_but_none_answers_well(
+        run_checks, reference_worker) -> None:
+    """`-m latency` against a worker whose /health answers only fast redirects and whose
+    /mcp/orchestrate answers only fast 503s fails both, each saying why (both passed on these
+    fast non-answers before); the healthy DNS endpoint's latency check stays green."""
+    worker = reference_worker("redirect,orchestrate_unavailable")
+    run = run_checks(f"--target={worker.url}", "-m", "latency", "--latency-samples", "20")
+    assert run.ret == 1, run.stdout[-3000:]
+    assert run.ids("failed") == {"test_latency_within_budget[health]",
+                                 "test_latency_within_budget[orchestrate]"}
+    assert run.outcomes["test_latency_within_budget[dns]"] == "passed"
+    assert "HTTP 302 redirect" in run.messages["test_latency_within_budget[health]"]
+    assert "HTTP 503" in run.messages["test_latency_within_budget[orchestrate]"]
+
+
+def test_reflected_origin_with_credentials_names_the_risk(run_checks, reference_worker) -> None:
+    worker = reference_worker("reflected_credentials")
+    run = run_checks(f"--target={worker.url}", "-m", "cors")
+    assert run.ret == 1
+    for check in ALLOW_ORIGIN | PREFLIGHT:
+        message = run.messages[check]
+        assert "Access-Control-Allow-Credentials: true" in message, message
+        assert "credentials misconfiguration" in message and "reflection" in message

@@ -14,7 +14,7 @@ import pytest
 
 from synthetics.probe import Sample
 
-__all__ = ["fail", "field_equals", "json_object", "response", "valid_ipv4"]
+__all__ = ["cors_allows", "fail", "field_equals", "json_object", "response", "valid_ipv4"]
 
 
 def fail(reason: str) -> NoReturn:
@@ -71,3 +71,26 @@ def valid_ipv4(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def cors_allows(sample: Sample, origin: str, where: str) -> None:
+    """The response admits `origin` for cross-origin reads, safely, or the check fails.
+
+    Admitting is `Access-Control-Allow-Origin: *` or the origin itself. Unsafe is the classic
+    misconfiguration: `Access-Control-Allow-Credentials: true` together with a wildcard or with
+    an echo of an arbitrary origin (`origin` is one no real deployment lists), which lets any
+    web site read the worker's answers with a visitor's cookies and credentials.
+    """
+    allowed = sample.headers.get("access-control-allow-origin")
+    if allowed is None:
+        fail(f"{where}: no Access-Control-Allow-Origin header (HTTP {sample.status})")
+    allowed = allowed.strip()
+    if allowed not in ("*", origin):
+        fail(f"{where}: Access-Control-Allow-Origin is {allowed!r}, which does not admit {origin}")
+    credentials = sample.headers.get("access-control-allow-credentials", "").strip().lower()
+    if credentials == "true":
+        how = ("a wildcard (*)" if allowed == "*"
+               else f"a reflection of the arbitrary origin {origin}")
+        fail(f"{where}: Access-Control-Allow-Origin is {how} together with "
+             "Access-Control-Allow-Credentials: true: any web site can read the answers with a "
+             "visitor's credentials (CORS credentials misconfiguration)")

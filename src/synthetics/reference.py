@@ -63,6 +63,10 @@ FAULTS: dict[str, str] = {
     "dashboard_untitled": "/ answers a page without the dashboard title",
     "registration_failing": "every VALUE-th registration (default 20, 5%) answers 500",
     "memory": "/health reports memoryUsagePercent = VALUE (default 92)",
+    "orchestrate_unavailable": "/mcp/orchestrate answers a fast 503 JSON error",
+    "reflected_credentials": "every response echoes the request's Origin in "
+                             "Access-Control-Allow-Origin and sends "
+                             "Access-Control-Allow-Credentials: true",
 }
 
 _DEFAULTS: dict[str, str] = {
@@ -175,10 +179,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in CORS_HEADERS:
             if name == "Access-Control-Allow-Origin":
+                if "reflected_credentials" in faults:
+                    value = self.headers.get("Origin") or value
                 if allow_origin and "missing_cors_header" not in faults:
                     self.send_header(name, value)
             elif cors:
                 self.send_header(name, value)
+        if "reflected_credentials" in faults:
+            self.send_header("Access-Control-Allow-Credentials", "true")
         for name, value in extra:
             self.send_header(name, value)
         self.end_headers()
@@ -258,6 +266,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _orchestrate(self, count: int, faults: dict[str, str], cfg: _Config, head: bool) -> None:
         if "slow_orchestrate" in faults:
             time.sleep(int(faults["slow_orchestrate"]) / 1000)
+        if "orchestrate_unavailable" in faults:
+            self._json(503, {"error": "Service Unavailable", "timestamp": _now()}, head)
+            return
         if "burst_5xx" in faults and count % int(faults["burst_5xx"]) == 0:
             self._json(500, {"error": "Internal Server Error", "message": "injected burst",
                              "timestamp": _now(), "healing": True}, head)
