@@ -3,6 +3,8 @@
 Judged over every sample the run took of the endpoint with exact (Clopper–Pearson) bounds: a
 check fails only when the data show the target is broken, passes when they show it holds, and
 otherwise passes with "insufficient evidence: N more clean samples needed" in the reports.
+When no request of the run got any response at all, there is nothing to judge: the check fails
+with "no responses to judge" (an endpoint that never answers does not meet a rate target).
 With history on (synthetics.history_plugin), each rate is also judged over the history window
 (default 24 h, this run included) and the verdict says how many samples and runs it rests on.
 
@@ -20,7 +22,7 @@ import pytest
 
 from synthetics import expect
 from synthetics.probe import Probe, Sample
-from synthetics.rates import count_failures, fail_alpha
+from synthetics.rates import count_failures, fail_alpha, no_responses
 from synthetics.settings import Settings
 from synthetics.stats import judge_rate
 from synthetics.targets import Target, params
@@ -30,6 +32,12 @@ pytestmark = pytest.mark.error_rate
 
 def _judge(kind: str, what: str, samples: list[Sample], target: Target,
            settings: Settings, record_verdict, window=None, where: dict | None = None) -> None:
+    unanswered = no_responses(samples)
+    if unanswered is not None and kind != "dns_failures":  # a DNS failure counts every sample
+        # Nothing answered at all: no rate to judge, and no evidence that the target holds.
+        record_verdict(measured=f"0 of {len(samples)} answered",
+                       threshold=f"< {target.threshold:g}%", verdict="fail", detail=unanswered)
+        expect.fail(f"{target.subject}: {unanswered}")
     failures, total = count_failures(samples, kind)
     # With history the check fails when either of two verdicts does: each gets half the alpha,
     # so a healthy worker's false-alarm chance stays within the run's budget.

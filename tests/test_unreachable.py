@@ -55,14 +55,15 @@ def test_never_answering_target_fails_every_network_check_within_two_minutes(
     run = run_checks(f"--target={silent_target}", timeout=180)
     elapsed = time.monotonic() - started
     assert run.ids("error") == set(), run.stdout[-3000:]
-    assert run.ids("passed") <= {
-        # judged on samples that never answered: no 5xx among them, and no evidence either way
-        "test_error_rate_5xx[health]", "test_error_rate_5xx[orchestrate]",
-        "test_error_rate_5xx[dns]",
-    }
+    assert run.ids("passed") == set()
     assert len(run.ids("failed")) >= 20
     assert all("timed out" in m or "abandoned" in m or "no sample" in m or "no DNS" in m
+               or "no responses to judge" in m
                for m in (run.messages[t] for t in run.ids("failed"))), run.messages
+    # Nothing answered: the 5xx rates have no responses to judge, and say so.
+    for endpoint in ("health", "orchestrate", "dns"):
+        assert run.messages[f"test_error_rate_5xx[{endpoint}]"].removeprefix("Failed: ").startswith(
+            f"{endpoint}: no responses to judge: none of "), run.messages
     assert elapsed < 120, f"took {elapsed:.0f} s"
 
 
@@ -88,3 +89,15 @@ def test_closed_port_fails_fast_with_cannot_connect(run_checks, closed_target: s
         "test_dashboard_page[dashboard]",
     }
     assert all("cannot connect" in m for m in run.messages.values())
+
+
+def test_refused_connections_leave_no_responses_to_judge(run_checks, closed_target: str) -> None:
+    """Every request refused: the 5xx and timeout rates have nothing to judge, and fail saying
+    so (not "insufficient evidence" next to 100% refused connections)."""
+    run = run_checks(f"--target={closed_target}", "-m", "error_rate", "--error-samples", "20")
+    assert run.ret == 1 and run.ids("error") == set()
+    for kind in ("5xx", "timeouts"):
+        for endpoint in ("health", "orchestrate", "dns"):
+            message = run.messages[f"test_error_rate_{kind}[{endpoint}]"]
+            assert f"{endpoint}: no responses to judge: none of " in message, message
+            assert "cannot connect" in message and "insufficient" not in message

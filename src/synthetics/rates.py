@@ -8,12 +8,12 @@ resolution, whatever the reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from synthetics.expect import valid_ipv4
 from synthetics.probe import Sample
 
-__all__ = ["dns_failure", "count_failures"]
+__all__ = ["count_failures", "dns_failure", "fail_alpha", "no_responses"]
 
 
 def dns_failure(sample: Sample) -> str | None:
@@ -56,6 +56,14 @@ def count_failures(samples: Iterable[Sample], kind: str) -> tuple[int, int]:
         else:
             raise ValueError(f"unknown failure kind {kind!r}")
     return failures, total
+
+
+def no_responses(samples: Sequence[Sample]) -> str | None:
+    """"no responses to judge: …" when samples were taken and none got a response, else None."""
+    if not samples or any(s.status is not None for s in samples):
+        return None
+    return (f"no responses to judge: none of {len(samples)} requests got a response "
+            f"(e.g. {samples[0].error})")
 
 
 def fail_alpha(false_alarm_budget: float) -> float:
