@@ -1,11 +1,12 @@
-"""DNS: the MCP DNS-resolve endpoint resolves every MCP domain, and rejects a missing domain."""
+"""DNS: the MCP DNS-resolve endpoint resolves every MCP domain with a fresh timestamp, and
+rejects a missing domain."""
 
 import pytest
 
 from synthetics import expect
 from synthetics.probe import Probe, Request
 from synthetics.settings import Settings
-from synthetics.targets import Target, dns_endpoint, params
+from synthetics.targets import ENDPOINTS, Target, dns_endpoint, params
 
 pytestmark = pytest.mark.dns
 
@@ -39,3 +40,9 @@ def test_dns_requires_domain(target: Target, probe: Probe) -> None:
     doc = expect.json_object(sample)
     if not isinstance(doc.get("error"), str) or not doc["error"]:
         expect.fail(f"{sample.request.describe()}: 400 without an 'error' message: {doc!r}")
+
+
+@pytest.mark.parametrize("target", params("test_dns_timestamp_fresh"))
+def test_dns_timestamp_fresh(target: Target, probe: Probe, synthetics_settings: Settings) -> None:
+    sample = expect.response(probe.request(ENDPOINTS["dns"].request()))
+    expect.timestamp_fresh(sample, expect.json_object(sample), synthetics_settings.max_clock_skew)

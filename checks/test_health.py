@@ -1,4 +1,5 @@
-"""Health: GET /health answers healthy, with the configured capacity (morning check, step 1)."""
+"""Health: GET /health answers healthy, with the configured capacity (morning check, step 1),
+from the configured environment, with a fresh timestamp."""
 
 import pytest
 
@@ -25,3 +26,20 @@ def test_health_reports_capacity(
     doc = expect.json_object(sample)
     expect.field_equals(sample, doc, "agentCapacity", synthetics_settings.agent_capacity)
     expect.field_equals(sample, doc, "sectors", synthetics_settings.sectors)
+
+
+@pytest.mark.parametrize("target", params("test_health_reports_environment"))
+def test_health_reports_environment(
+    target: Target, probe: Probe, synthetics_settings: Settings
+) -> None:
+    sample = expect.response(probe.request(ENDPOINTS["health"].request()))
+    doc = expect.json_object(sample)
+    expect.environment_is(sample, doc, synthetics_settings.environment)
+
+
+@pytest.mark.parametrize("target", params("test_health_timestamp_fresh"))
+def test_health_timestamp_fresh(
+    target: Target, probe: Probe, synthetics_settings: Settings
+) -> None:
+    sample = expect.response(probe.request(ENDPOINTS["health"].request()))
+    expect.timestamp_fresh(sample, expect.json_object(sample), synthetics_settings.max_clock_skew)

@@ -1,4 +1,5 @@
-"""Orchestration: GET /mcp/orchestrate is operational, self-healing, at full capacity."""
+"""Orchestration: GET /mcp/orchestrate is operational, self-healing, at full capacity, from the
+configured environment, with a fresh timestamp."""
 
 import pytest
 
@@ -28,3 +29,20 @@ def test_orchestration_capacity(
     doc = expect.json_object(sample)
     expect.field_equals(sample, doc, "totalAgents", synthetics_settings.agent_capacity)
     expect.field_equals(sample, doc, "activeSectors", synthetics_settings.sectors)
+
+
+@pytest.mark.parametrize("target", params("test_orchestration_environment"))
+def test_orchestration_environment(
+    target: Target, probe: Probe, synthetics_settings: Settings
+) -> None:
+    sample = expect.response(probe.request(ORCHESTRATE.request()))
+    doc = expect.json_object(sample)
+    expect.environment_is(sample, doc, synthetics_settings.environment)
+
+
+@pytest.mark.parametrize("target", params("test_orchestration_timestamp_fresh"))
+def test_orchestration_timestamp_fresh(
+    target: Target, probe: Probe, synthetics_settings: Settings
+) -> None:
+    sample = expect.response(probe.request(ORCHESTRATE.request()))
+    expect.timestamp_fresh(sample, expect.json_object(sample), synthetics_settings.max_clock_skew)

@@ -16,8 +16,12 @@ import pytest
 from synthetics.reference import FAULTS
 
 DOMAINS = ("mcp.aipub.2100.cool", "mcp.asoos.2100.cool")
-HEALTH = {"test_health_reports_healthy[health]", "test_health_reports_capacity[health]"}
-ORCH = {"test_orchestration_operational[orchestrate]", "test_orchestration_capacity[orchestrate]"}
+HEALTH = {"test_health_reports_healthy[health]", "test_health_reports_capacity[health]",
+          "test_health_reports_environment[health]", "test_health_timestamp_fresh[health]"}
+ORCH = {"test_orchestration_operational[orchestrate]", "test_orchestration_capacity[orchestrate]",
+        "test_orchestration_environment[orchestrate]",
+        "test_orchestration_timestamp_fresh[orchestrate]"}
+DNS_FRESH = "test_dns_timestamp_fresh[dns]"
 DNS_RESOLVES = {f"test_dns_resolves[{d}]" for d in DOMAINS}
 DNS_FAILURES = {f"test_error_rate_dns_failures[{d}]" for d in DOMAINS}
 ALLOW_ORIGIN = {f"test_cors_allow_origin[{e}]" for e in ("health", "orchestrate", "dns",
@@ -52,7 +56,7 @@ CASES = [
     Case("hang", HEALTH | {"test_cors_allow_origin[health]", "test_latency_within_budget[health]",
                            "test_error_rate_timeouts[health]"}),
     Case("reset", DNS_RESOLVES | DNS_FAILURES | {
-        "test_dns_requires_domain[missing-domain]", "test_cors_allow_origin[dns]",
+        "test_dns_requires_domain[missing-domain]", DNS_FRESH, "test_cors_allow_origin[dns]",
         "test_latency_within_budget[dns]", BALANCE}),
     Case("slow_health", {"test_latency_within_budget[health]"}, args=FAST),
     Case("slow_orchestrate", {"test_latency_within_budget[orchestrate]"},
@@ -66,7 +70,7 @@ CASES = [
     Case("dns_missing_domain_500", {"test_dns_requires_domain[missing-domain]"}),
     Case("burst_5xx", {"test_error_rate_5xx[orchestrate]"}, may=ORCH),
     Case("timeouts", {"test_error_rate_timeouts[dns]"} | DNS_FAILURES,
-         may=DNS_RESOLVES | {"test_dns_requires_domain[missing-domain]",
+         may=DNS_RESOLVES | {"test_dns_requires_domain[missing-domain]", DNS_FRESH,
                              "test_cors_allow_origin[dns]", "test_cors_preflight[dns]"},
          args=("--request-timeout", "1")),
     Case("missing_cors_header", ALLOW_ORIGIN | PREFLIGHT),
@@ -81,6 +85,12 @@ CASES = [
     Case("orchestrate_unavailable", ORCH | {"test_latency_within_budget[orchestrate]",
                                             "test_error_rate_5xx[orchestrate]"}),
     Case("reflected_credentials", ALLOW_ORIGIN | PREFLIGHT),
+    Case("no_environment", {"test_health_reports_environment[health]",
+                            "test_orchestration_environment[orchestrate]",
+                            "test_orchestration_operational[orchestrate]"}),
+    Case("stale_timestamp", {"test_health_timestamp_fresh[health]",
+                             "test_orchestration_timestamp_fresh[orchestrate]",
+                             "test_dns_timestamp_fresh[dns]"}),
 ]
 
 
@@ -98,8 +108,10 @@ def test_healthy_reference_worker_passes_everything(run_checks, reference_worker
                                   "test_capacity_memory[memory]",
                                   # the evening review is opt-in (--review): tests/test_review.py
                                   "test_review_whoami[whoami]", "test_review_tail[tail]",
-                                  "test_review_deployments[deployments]"}
-    assert len(run.ids("passed")) >= 28
+                                  "test_review_deployments[deployments]",
+                                  # http: no certificate to check (tests/test_tls.py)
+                                  "test_tls_certificate[certificate]"}
+    assert len(run.ids("passed")) >= 33
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.fault)

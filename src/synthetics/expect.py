@@ -8,13 +8,18 @@ a redirect, broken JSON — reaches the check as a sample and leaves here as a r
 from __future__ import annotations
 
 import ipaddress
+import math
+from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 import pytest
 
 from synthetics.probe import Sample
 
-__all__ = ["cors_allows", "fail", "field_equals", "json_object", "response", "valid_ipv4"]
+__all__ = [
+    "cors_allows", "environment_is", "fail", "field_equals", "json_object", "parse_timestamp",
+    "response", "timestamp_fresh", "valid_ipv4",
+]
 
 
 def fail(reason: str) -> NoReturn:
@@ -62,6 +67,15 @@ def field_equals(sample: Sample, doc: dict[str, Any], key: str, expected: Any) -
         fail(f"{sample.request.describe()}: {key} is {value!r}, expected {expected!r}")
 
 
+def environment_is(sample: Sample, doc: dict[str, Any], expected: str) -> None:
+    """doc["environment"] == expected, or the check fails; a missing field is what a deploy
+    without `--env` answers (the worker falls back to its defaults), and the reason says so."""
+    if "environment" not in doc:
+        fail(f"{sample.request.describe()}: field 'environment' is missing, expected "
+             f"{expected!r} (a deploy without --env {expected}?)")
+    field_equals(sample, doc, "environment", expected)
+
+
 def valid_ipv4(value: Any) -> bool:
     """True for a dotted-quad IPv4 address string."""
     if not isinstance(value, str):
@@ -94,3 +108,37 @@ def cors_allows(sample: Sample, origin: str, where: str) -> None:
         fail(f"{where}: Access-Control-Allow-Origin is {how} together with "
              "Access-Control-Allow-Credentials: true: any web site can read the answers with a "
              "visitor's credentials (CORS credentials misconfiguration)")
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO 8601 date-time with a zone (JavaScript's `toISOString()`, "…Z"), as an aware
+    datetime; None when `value` is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def timestamp_fresh(sample: Sample, doc: dict[str, Any], max_skew_s: float,
+                    key: str = "timestamp") -> float:
+    """doc[key] is within `max_skew_s` seconds of when the sample was taken, or the check fails.
+
+    A cached or frozen answer carries an old timestamp; a clock far ahead is as wrong. Returns
+    the skew in seconds (positive: the answer's time is behind the probe's).
+    """
+    where = sample.request.describe()
+    if key not in doc:
+        fail(f"{where}: field {key!r} is missing")
+    stamp = parse_timestamp(doc[key])
+    if stamp is None:
+        fail(f"{where}: {key} {doc[key]!r} is not an ISO 8601 date-time with a time zone")
+    taken = datetime.fromtimestamp(sample.started, timezone.utc)
+    skew = (taken - stamp).total_seconds()
+    if not math.isfinite(skew) or abs(skew) > max_skew_s:
+        direction = "behind" if skew > 0 else "ahead of"
+        fail(f"{where}: {key} {doc[key]} is {abs(skew):,.0f} s {direction} the probe's clock "
+             f"(more than the {max_skew_s:g} s allowed: a cached or frozen answer?)")
+    return skew

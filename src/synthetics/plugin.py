@@ -39,6 +39,7 @@ _AREA_HELP = {
     "latency": "latency percentiles within the documented budgets",
     "error_rate": "5xx, timeout and DNS-failure rates within the documented targets",
     "capacity": "agent registration, sector balance and memory targets",
+    "tls": "an https target's certificate verifies and is not about to expire",
     "review": "the evening review through wrangler (opt-in: --review)",
 }
 
@@ -111,7 +112,7 @@ def probe(synthetic_target: SyntheticTarget, synthetics_settings: Settings,
     """Takes samples of the target; every sample of the session lands in `probe.log`."""
     s = synthetics_settings
     instance = Probe(synthetic_target.url, timeout=s.request_timeout,
-                     max_body_bytes=s.max_body_bytes,
+                     max_body_bytes=s.max_body_bytes, ca_bundle=s.ca_bundle,
                      max_consecutive_failures=s.max_consecutive_failures)
     listeners: list[Callable[[Sample], None]] = pytestconfig.stash.get(SAMPLE_LISTENERS, [])
     instance.log.listeners.extend(listeners)

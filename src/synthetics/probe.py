@@ -264,6 +264,7 @@ class Probe:
         max_consecutive_failures: int = 3,
         log: SampleLog | None = None,
         transport: httpx.BaseTransport | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -276,6 +277,7 @@ class Probe:
         self._idle: list[_Slot] = []
         self._slots: list[_Slot] = []
         self._ssl_context: ssl.SSLContext | None = None
+        self._ca_bundle = ca_bundle  # a PEM file of private CAs; None: the system's
 
     def __enter__(self) -> Probe:
         return self
@@ -308,7 +310,7 @@ class Probe:
         if self._ssl_context is None:
             # Loading the CA bundle costs tens of ms of CPU under the GIL: done once per probe,
             # not once per slot, or the other threads' reads time out.
-            self._ssl_context = ssl.create_default_context()
+            self._ssl_context = ssl.create_default_context(cafile=self._ca_bundle)
         return self._ssl_context
 
     def _checkin(self, slot: _Slot) -> None:

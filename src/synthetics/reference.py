@@ -18,6 +18,7 @@ import json
 import random
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -64,6 +65,10 @@ FAULTS: dict[str, str] = {
     "registration_failing": "every VALUE-th registration (default 20, 5%) answers 500",
     "memory": "/health reports memoryUsagePercent = VALUE (default 92)",
     "orchestrate_unavailable": "/mcp/orchestrate answers a fast 503 JSON error",
+    "no_environment": "/health and /mcp/orchestrate omit environment and report healingMode "
+                      "false, as a deploy without --env production does",
+    "stale_timestamp": "every JSON timestamp is VALUE seconds old (default 3600): a cached "
+                       "or frozen answer",
     "reflected_credentials": "every response echoes the request's Origin in "
                              "Access-Control-Allow-Origin and sends "
                              "Access-Control-Allow-Credentials: true",
@@ -73,6 +78,7 @@ _DEFAULTS: dict[str, str] = {
     "huge_body": "3", "hang": "/health", "slow_health": "300", "slow_orchestrate": "700",
     "slow_dns": "150", "delay": "30", "unresolved_domain": "mcp.asoos.2100.cool",
     "burst_5xx": "33", "timeouts": "33", "registration_failing": "20", "memory": "92",
+    "stale_timestamp": "3600",
 }
 
 CORS_HEADERS = (
@@ -112,8 +118,10 @@ class _Config:
     healing_mode: str = "enabled"
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _now(behind_s: float = 0.0) -> str:
+    """The time as JavaScript's `toISOString()` writes it, `behind_s` seconds ago."""
+    when = datetime.fromtimestamp(time.time() - behind_s, timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _dashboard(cfg: _Config, titled: bool) -> bytes:
@@ -140,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
+
+    def _now(self) -> str:
+        return _now(float(self.server.worker.faults().get("stale_timestamp", 0)))
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         self._route()
@@ -251,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         doc: dict[str, Any] = {
             "status": "degraded" if "health_degraded" in faults else "healthy",
-            "timestamp": _now(),
+            "timestamp": self._now(),
             "environment": cfg.environment,
             "agentCapacity": 10_000_000 if "wrong_capacity" in faults else cfg.agent_capacity,
             "sectors": 100 if "wrong_sectors" in faults else cfg.sectors,
@@ -261,17 +272,19 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if "memory" in faults:
             doc["memoryUsagePercent"] = float(faults["memory"])
+        if "no_environment" in faults:  # the worker drops the key of a var that is unset
+            del doc["environment"]
         self._json(200, doc, head)
 
     def _orchestrate(self, count: int, faults: dict[str, str], cfg: _Config, head: bool) -> None:
         if "slow_orchestrate" in faults:
             time.sleep(int(faults["slow_orchestrate"]) / 1000)
         if "orchestrate_unavailable" in faults:
-            self._json(503, {"error": "Service Unavailable", "timestamp": _now()}, head)
+            self._json(503, {"error": "Service Unavailable", "timestamp": self._now()}, head)
             return
         if "burst_5xx" in faults and count % int(faults["burst_5xx"]) == 0:
             self._json(500, {"error": "Internal Server Error", "message": "injected burst",
-                             "timestamp": _now(), "healing": True}, head)
+                             "timestamp": self._now(), "healing": True}, head)
             return
         if "html_instead_of_json" in faults:
             self._send(200, b"<html><body>Orchestrator</body></html>", "text/html", head=head)
@@ -286,12 +299,15 @@ class _Handler(BaseHTTPRequestHandler):
             "mcpDomain": cfg.mcp_domain,
             "masterServer": cfg.master_server,
             "environment": cfg.environment,
-            "healingMode": cfg.healing_mode == "enabled" and "healing_disabled" not in faults,
+            "healingMode": cfg.healing_mode == "enabled"
+            and not faults.keys() & {"healing_disabled", "no_environment"},
             "dnsMode": cfg.dns_mode,
-            "timestamp": _now(),
+            "timestamp": self._now(),
             "uptime": "100%",
             "status": "degraded" if "orchestration_degraded" in faults else "operational",
         }
+        if "no_environment" in faults:
+            del doc["environment"]
         self._json(200, doc, head)
 
     def _dns(self, query: dict[str, str], count: int, faults: dict[str, str], cfg: _Config,
@@ -310,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not domain:
             if "dns_missing_domain_500" in faults:
                 self._json(500, {"error": "Internal Server Error", "message": "no domain",
-                                 "timestamp": _now(), "healing": True}, head)
+                                 "timestamp": self._now(), "healing": True}, head)
             else:
                 self._json(400, {"error": "Domain required"}, head)
             return
@@ -333,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
             "ip": "999.1.1.1" if "bad_ip" in faults else "1.1.1.1",
             "ttl": 300,
             "recordType": "A",
-            "timestamp": _now(),
+            "timestamp": self._now(),
             "mcpEnabled": mcp,
             "sector": sector,
         }
@@ -349,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError("registration failed")
         except ValueError as exc:
             self._json(500, {"error": "Internal Server Error", "message": str(exc),
-                             "timestamp": _now(), "healing": True}, head)
+                             "timestamp": self._now(), "healing": True}, head)
             return
         agent = str(data.get("agentId") or uuid.uuid4())
         sector = data.get("sector") or self.server.worker.random.randrange(cfg.sectors)
@@ -364,6 +380,24 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     worker: ReferenceWorker
+
+    #: Serve https with this context (the handshake runs in the request's thread).
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(5)
+        try:
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # a client that gave up, or did not like our certificate
+        try:
+            wrapped.settimeout(None)
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-response (a capped body, a timeout) is routine here.
@@ -388,8 +422,11 @@ class ReferenceWorker:
         agent_capacity: int = 20_000_000,
         sectors: int = 200,
         seed: int | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._faults = parse_faults(faults)
+        #: A server context (certificate and key loaded) to serve https instead of http.
+        self.tls = tls
         #: Where random sectors come from; a seed makes a run's sectors repeatable (tests).
         self.random = random.Random(seed)
         self.faults_file = Path(faults_file) if faults_file else None
@@ -405,7 +442,7 @@ class ReferenceWorker:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def faults(self) -> dict[str, str]:
         """The faults in force: the faults file's when there is one, else those set in-process."""
@@ -439,6 +476,7 @@ class ReferenceWorker:
         server_class = type("_BoundServer", (_Server,), {"address_family": family})
         server = server_class((self.host, self.port), _Handler)
         server.worker = self
+        server.tls = self.tls
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},

@@ -114,6 +114,25 @@ def flag(value: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _word(value: str) -> str:
+    text = value.strip()
+    if not text or any(c.isspace() for c in text):
+        raise ValueError("must be one word, e.g. production")
+    return text
+
+
+def _pem_file(value: str) -> str:
+    path = os.path.abspath(os.path.expanduser(value.strip()))
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError as exc:
+        raise ValueError(f"cannot read it ({exc.strerror or exc})") from None
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        raise ValueError("is not a PEM file of certificates (no BEGIN CERTIFICATE line)")
+    return path
+
+
 def _memory_field(value: str) -> str:
     endpoint, sep, field = value.partition(":")
     if not sep or endpoint not in ("health", "orchestrate") or not field:
@@ -193,6 +212,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("sectors", "--sectors",
            "SECTORS the worker is configured with (default 200, production).", 200,
            positive_int),
+    Option("environment", "--environment",
+           "ENVIRONMENT the worker must report in /health and /mcp/orchestrate (default "
+           "production; a deploy without --env production drops the field).", "production",
+           _word),
+    Option("max_clock_skew", "--max-clock-skew",
+           "Seconds a JSON answer's timestamp may differ from the probe's clock (default 300): "
+           "a cached or frozen answer is older.", 300.0, positive_float),
+    Option("tls_min_days", "--tls-min-days",
+           "Days an https target's certificate must stay valid (default 14).", 14.0,
+           non_negative_float),
+    Option("ca_bundle", "--ca-bundle",
+           "PEM file of the certificate authorities an https target is verified against, "
+           "for a private CA (default: the system's).", None, _pem_file),
 )
 
 
@@ -216,6 +248,10 @@ class Settings:
     memory_field: str | None
     agent_capacity: int
     sectors: int
+    environment: str
+    max_clock_skew: float
+    tls_min_days: float
+    ca_bundle: str | None
 
     @property
     def builtin(self) -> bool:

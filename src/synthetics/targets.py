@@ -27,7 +27,7 @@ DASHBOARD_TITLE = "Victory36 MCP Orchestrator Dashboard"
 DOC = "maintenance-procedures.md"
 #: The areas; each is also a pytest marker, and every check's name carries one.
 AREAS = ("health", "orchestration", "dns", "dashboard", "cors", "latency", "error_rate", "capacity",
-         "review")
+         "tls", "review")
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,9 @@ _MORNING = f"{DOC} › Daily Maintenance Checklist › Morning Health Check (09:
 _EVENING = f"{DOC} › Daily Maintenance Checklist › Evening System Review (21:00 UTC)"
 _CORS = f"{DOC} › Weekly › Every Monday › 2. Security Audit (verify CORS headers)"
 _SAMPLED = ("health", "orchestrate", "dns")
+_CONTRACT_ENV = ("worker-contract.md › Configuration (ENVIRONMENT; a deploy without "
+                 "--env production drops it)")
+_FRESH = "worker-contract.md › Endpoints (timestamp); a cached or frozen answer is stale"
 _CORS_ENDPOINTS = ("health", "orchestrate", "dns", "dashboard")
 
 TARGETS: tuple[Target, ...] = (
@@ -93,12 +96,22 @@ TARGETS: tuple[Target, ...] = (
     Target("test_health_reports_capacity", "health",
            f"agentCapacity == {AGENT_CAPACITY:,} and sectors == {SECTORS}",
            f"{DOC} › title: 20M Agents, 200 Sectors"),
+    Target("test_health_reports_environment", "health",
+           "environment == the configured environment (production)", _CONTRACT_ENV),
+    Target("test_health_timestamp_fresh", "health",
+           "timestamp within the allowed clock skew (5 min) of the probe's clock", _FRESH),
     Target("test_orchestration_operational", "orchestrate",
            'GET /mcp/orchestrate is 200 JSON, status == "operational", healingMode true',
            f"{_MORNING}, step 2"),
     Target("test_orchestration_capacity", "orchestrate",
            "totalAgents and activeSectors equal the configured capacity and sectors",
            f"{DOC} › Emergency › Agent Capacity Issues › 1. Capacity Check"),
+    Target("test_orchestration_environment", "orchestrate",
+           "environment == the configured environment (production)", _CONTRACT_ENV),
+    Target("test_orchestration_timestamp_fresh", "orchestrate",
+           "timestamp within the allowed clock skew (5 min) of the probe's clock", _FRESH),
+    Target("test_dns_timestamp_fresh", "dns",
+           "timestamp within the allowed clock skew (5 min) of the probe's clock", _FRESH),
     *(
         Target("test_dns_resolves", domain,
                "200, resolved and mcpEnabled true, IPv4 ip, ttl > 0, recordType A, "
@@ -152,6 +165,11 @@ TARGETS: tuple[Target, ...] = (
            5.0, "%"),
     Target("test_capacity_memory", "memory",
            "memory usage < 80% of allocated (needs --memory-field)", _CAPACITY, 80.0, "%"),
+    Target("test_tls_certificate", "certificate",
+           "an https target's certificate verifies for its host and stays valid for at least "
+           "14 more days (--tls-min-days; skipped for http)",
+           "not in maintenance-procedures.md: certificate expiry, which every peer monitor "
+           "checks", 14.0, "days"),
     Target("test_review_whoami", "whoami",
            "wrangler whoami --json reports an authenticated account (opt-in: --review)",
            f"{_EVENING}, step 1"),
