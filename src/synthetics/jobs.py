@@ -54,6 +54,9 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                    help="extra pytest arguments for the 15-minute health job, e.g. --redeploy")
     p.add_argument("--alert-webhook", default=os.environ.get("SYNTHETICS_ALERT_WEBHOOK"),
                    help="webhook for alert events (Slack-compatible; never logged)")
+    p.add_argument("--alert-url", action="append", dest="alert_urls", metavar="URL",
+                   help="Apprise URL for alert events (slack://, pagerduty://, json://...); "
+                        "repeat for more; default $SYNTHETICS_ALERT_URLS (never logged)")
     p.add_argument("--heartbeat-seconds", type=float,
                    default=os.environ.get("SYNTHETICS_HEARTBEAT_SECONDS", "15"),
                    help="with --target and history: sample /health this often into history, "
@@ -108,6 +111,8 @@ def schedule_command(args: argparse.Namespace) -> int:
         return 4
     if args.alert_webhook:
         os.environ["SYNTHETICS_ALERT_WEBHOOK"] = args.alert_webhook  # jobs inherit it
+    if getattr(args, "alert_urls", None):
+        os.environ["SYNTHETICS_ALERT_URLS"] = "\n".join(args.alert_urls)  # and these
     from synthetics.history import SqliteHistory
     from synthetics.history_plugin import OFF
 
@@ -175,8 +180,12 @@ def _alert_housekeeping(store: object, target: str,
     from synthetics.history_plugin import HistorySettings, run_alerts
 
     last = [0.0]
+    from synthetics.apprise_sink import parse_alert_urls
+
+    urls = getattr(args, "alert_urls", None) or parse_alert_urls(
+        os.environ.get("SYNTHETICS_ALERT_URLS", ""))
     hs = HistorySettings(args.history, 35.0, 24.0, "scheduler", None, None, True, None,
-                         args.alert_webhook, 60.0)
+                         args.alert_webhook, 60.0, tuple(urls))
 
     def tick(now: _dt.datetime) -> None:
         if now.timestamp() - last[0] < 60:
