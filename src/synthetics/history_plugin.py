@@ -27,10 +27,9 @@ from synthetics import alerts as alerts_mod
 from synthetics.apprise_sink import apprise_sinks, parse_alert_urls
 from synthetics.history import (
     CheckRecord,
-    Coverage,
     SampleRecord,
     SqliteHistory,
-    coverage,
+    job_coverage,
     record_from_sample,
 )
 from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, VERDICT_PROPERTY
@@ -324,10 +323,7 @@ def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
         return [f"coverage: {n} '{job}' run(s) in the last 24 h (not a scheduled job, so there "
                 "is no intended count to compare with)"]
     window = max(86_400.0, spec.interval)
-    cov: Coverage = coverage(store.runs(now - window, job), job, spec.interval, now - window,
-                             now)
-    return ["coverage: " + cov.describe("24 h" if window == 86_400 else
-                                        f"{window / 86_400:g} days")]
+    return ["coverage: " + job_coverage(store, job, spec.interval, window, now)]
 
 
 def run_alerts(store: SqliteHistory, target: str, now: float, hs: HistorySettings,
