@@ -194,3 +194,18 @@ def test_alert_url_is_repeatable_and_read_from_the_environment(
     monkeypatch.setenv("SYNTHETICS_ALERT_URLS", "json://127.0.0.1:9/c , ntfy://topic-d")
     config = pytester.parseconfigure()
     assert config.stash[HSETTINGS].alert_urls == ("json://127.0.0.1:9/c", "ntfy://topic-d")
+
+
+def test_the_scheduler_hands_its_alert_urls_to_jobs_by_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from synthetics.cli import main
+
+    monkeypatch.delenv("SYNTHETICS_ALERT_URLS", raising=False)
+    assert main(["schedule", "--list", "--history", str(tmp_path / "h.sqlite3"),
+                 "--alert-url", "ntfy://SECRET-TOPIC-1", "--alert-url", "json://h/SECRET-2"]) == 0
+    assert os.environ["SYNTHETICS_ALERT_URLS"] == "ntfy://SECRET-TOPIC-1\njson://h/SECRET-2"
+    captured = capsys.readouterr()
+    assert "SECRET" not in captured.out + captured.err

@@ -293,7 +293,9 @@ def test_job_command_lines_never_carry_the_webhook_url() -> None:
 
     args = argparse.Namespace(history="h.sqlite3", target="http://127.0.0.1:9",
                               alert_webhook="http://127.0.0.1:9/hooks/SECRET-PATH",
+                              alert_urls=["ntfy://SECRET-TOPIC"],
                               health_args="", backup_dir="backups", backup_base=".")
     for name in ("health", "morning", "evening-review", "config-backup", "dr-drill"):
         argv = build_argv_for(args)(find_job(name), 1)
-        assert not any("SECRET-PATH" in part for part in argv), (name, argv)
+        assert not any("SECRET-PATH" in part or "SECRET-TOPIC" in part for part in argv), (
+            name, argv)
