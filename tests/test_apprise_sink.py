@@ -191,8 +191,12 @@ def test_alert_url_is_repeatable_and_read_from_the_environment(
     config = pytester.parseconfigure("--alert-url", "json://127.0.0.1:9/a",
                                      "--alert-url", "ntfy://topic-b")
     assert config.stash[HSETTINGS].alert_urls == ("json://127.0.0.1:9/a", "ntfy://topic-b")
-    monkeypatch.setenv("SYNTHETICS_ALERT_URLS", "json://127.0.0.1:9/c , ntfy://topic-d")
+    pytester.makeini("[pytest]\nsynthetics_alert_urls =\n    json://127.0.0.1:9/e\n"
+                     "    ntfy://topic-f\n")
     config = pytester.parseconfigure()
+    assert config.stash[HSETTINGS].alert_urls == ("json://127.0.0.1:9/e", "ntfy://topic-f")
+    monkeypatch.setenv("SYNTHETICS_ALERT_URLS", "json://127.0.0.1:9/c , ntfy://topic-d")
+    config = pytester.parseconfigure()  # the environment before the ini
     assert config.stash[HSETTINGS].alert_urls == ("json://127.0.0.1:9/c", "ntfy://topic-d")
 
 
