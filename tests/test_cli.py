@@ -111,3 +111,26 @@ def test_serve_answers_and_stops_on_sigterm() -> None:
         assert proc.wait(10) == 0
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_run_help_lists_the_synthetics_options_by_group_and_says_the_rest_goes_to_pytest(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib
+
+    from synthetics.cli import OPTION_GROUPS, main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "Every argument not listed here goes to pytest" in text
+    assert "Every other argument goes to pytest" in text and "pytest --help" in text
+    assert "README.md, sections Options" in text
+    position = 0
+    for module, title in OPTION_GROUPS:  # every option of every group, in the groups' order
+        position = text.index(f"\n{title}:\n", position)
+        for option in importlib.import_module(module).OPTIONS:
+            position = text.index(f"\n  {option.flag} ", position)
+    for flag in ("--latency-samples", "--redeploy", "--alert-url", "--region", "--history"):
+        assert f"\n  {flag} " in text
+    assert "markers (-m): health," in text

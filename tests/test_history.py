@@ -11,7 +11,13 @@ import textwrap
 import time
 from pathlib import Path
 
-from synthetics.history import CheckRecord, SampleRecord, SqliteHistory, coverage
+from synthetics.history import (
+    CheckRecord,
+    SampleRecord,
+    SqliteHistory,
+    coverage,
+    job_coverage,
+)
 
 WRITER = textwrap.dedent("""
     import sys, time
@@ -91,6 +97,23 @@ def test_coverage_counts_intended_runs_and_late_ones(tmp_path: Path) -> None:
     assert cov.describe("1 h") == "health: 3/4 intended runs in the last 1 h (75%), 1 late"
 
 
+def test_coverage_counts_only_from_the_first_recorded_run(tmp_path: Path) -> None:
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    now = 30 * 86_400.0
+    week = 7 * 86_400.0
+    assert job_coverage(store, "health", 900, week, now) == "health: no run recorded yet"
+    for ago in (1800.0, 900.0, 0.0):  # a fresh install: three runs in its first half hour
+        store.start_run("health", "t", now - ago, now - ago, False)
+    assert job_coverage(store, "health", 900, week, now) == (
+        "health: 3/3 intended runs in the last 30 min, since its first recorded run (100%), "
+        "0 late")
+    store.start_run("morning", "t", now - 10 * 86_400, now - 10 * 86_400, False)
+    store.start_run("morning", "t", now - 86_400, now - 86_400, False)
+    # recorded since before the window: the whole window counts
+    assert job_coverage(store, "morning", 86_400, week, now) == (
+        "morning: 1/7 intended runs in the last 7 days (14%), 0 late")
+
+
 def test_a_checks_run_records_samples_checks_and_the_run(run_checks, tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite3"
     first = run_checks("-m", "error_rate", "--error-samples", "20", "--history", str(db))
@@ -102,7 +125,8 @@ def test_a_checks_run_records_samples_checks_and_the_run(run_checks, tmp_path: P
     second = run_checks("-m", "error_rate", "--error-samples", "20", "--history", str(db),
                         "--history-job", "health")
     assert "last 24 h, 40 samples over 2 runs" in second.stdout
-    assert "coverage: health: 1/96 intended runs" in second.stdout
+    assert "coverage: health: 1/1 intended runs in the last 0 min, since its first recorded " \
+        "run (100%)" in second.stdout
 
 
 def test_history_off_records_nothing(run_checks, tmp_path: Path) -> None:

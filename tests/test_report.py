@@ -26,7 +26,15 @@ import pytest
 from synthetics.history import SampleRecord, SqliteHistory
 from synthetics.probe import Phases, Request, Sample
 from synthetics.reference import ReferenceWorker
-from synthetics.report import choose_sample, hourly_percentiles, latency_figure, trend_figure
+from synthetics.report import (
+    choose_sample,
+    hourly_percentiles,
+    latency_figure,
+    latency_plot,
+    run_verdict,
+    trend_figure,
+    trend_plot,
+)
 from synthetics.results import Results, exchange, latency_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +114,12 @@ def test_html_report_sections(faulty_run: dict[str, Any]) -> None:
     assert 'id="synthetics-summary"' in page and 'id="synthetics-target"' in page
     assert page.count('class="synthetics-plot"') == 4  # three latency checks and the trend
     assert "data:image/png;base64," in page
-    assert 'id="synthetics-failures"' in page
+    assert 'id="synthetics-failures"' in page and 'id="synthetics-verdict"' in page
+    # the verdict, the failing checks and the targets come before pytest-html's own counts
+    order = [page.index(marker) for marker in (
+        'id="synthetics-verdict"', 'id="synthetics-failures"', 'id="synthetics-summary"',
+        'class="run-count"', 'id="synthetics-latency-plots"')]
+    assert order == sorted(order), order
     assert "status &quot;degraded&quot;" in page or "degraded" in page
     assert "HTTP 503" in page  # the dashboard's response is shown
     assert "tok-report-secret-123456" not in page
@@ -171,6 +184,65 @@ def test_report_renders_in_chromium(faulty_run: dict[str, Any], browser: Any) ->
     REPORTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(REPORTS / "report-screenshot.png"))
     assert (REPORTS / "report-screenshot.png").stat().st_size > 10_000
+
+
+def _top(browser: Any, element: Any) -> float:
+    return float(browser.execute_script(
+        "return arguments[0].getBoundingClientRect().top + window.scrollY", element))
+
+
+def _bottom(browser: Any, element: Any) -> float:
+    return float(browser.execute_script(
+        "return arguments[0].getBoundingClientRect().bottom + window.scrollY", element))
+
+
+def test_report_first_screen_leads_with_the_verdict(faulty_run: dict[str, Any],
+                                                    browser: Any) -> None:
+    """At 1400x900 the first screen shows, in this order, the verdict, the counts and the first
+    failing check with its reason; the Environment table comes last on the page."""
+    from selenium.webdriver.common.by import By
+
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 1400, "height": 900, "deviceScaleFactor": 1,
+                             "mobile": False})
+    try:
+        browser.get((faulty_run["dir"] / "report.html").as_uri())
+        deadline = time.monotonic() + 20
+        while not browser.find_elements(By.CSS_SELECTOR, "#results-table tbody") and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert browser.execute_script("return window.innerHeight") == 900
+        verdict = browser.find_element(By.ID, "synthetics-verdict-word")
+        counts = browser.find_element(By.ID, "synthetics-counts")
+        first = browser.find_element(By.CSS_SELECTOR, "#synthetics-failures li.synthetics-failure")
+        reason = first.find_element(By.CSS_SELECTOR, ".synthetics-reason")
+        assert verdict.text == "FAIL"
+        assert float(browser.execute_script(
+            "return parseFloat(getComputedStyle(arguments[0]).fontSize)", verdict)) >= 32
+        assert "4 failed" in counts.text and "passed" in counts.text
+        assert first.get_attribute("data-check") in FAILING and reason.text.strip()
+        assert "region" in browser.find_element(By.ID, "synthetics-where").text
+        tops = [_top(browser, e) for e in (verdict, counts, first)]
+        assert tops == sorted(tops), tops
+        assert _bottom(browser, reason) <= 900, "the first failing check is below the fold"
+        # the targets table is legible: dark text
+        cell = browser.find_element(By.CSS_SELECTOR, "#synthetics-summary tbody td")
+        rgb = browser.execute_script("return getComputedStyle(arguments[0]).color", cell)
+        channels = [int(x) for x in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3]]
+        assert max(channels) < 80, rgb
+        # then the plots, then pytest-html's results, and its Environment last
+        plots = browser.find_element(By.ID, "synthetics-latency-plots")
+        results = browser.find_element(By.ID, "results-table")
+        env = browser.find_element(By.ID, "environment")
+        order = [_top(browser, e) for e in (first, browser.find_element(
+            By.ID, "synthetics-summary"), plots, results, env)]
+        assert order == sorted(order), order
+        REPORTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(REPORTS / "report-first-screen.png"))
+        browser.execute_script("arguments[0].scrollIntoView()", plots)
+        browser.save_screenshot(str(REPORTS / "report-latency-plots.png"))
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_builtin_target_banner_says_not_production(tmp_path: Path, run_checks: Any) -> None:
@@ -246,3 +318,66 @@ def test_results_record_survives_teardown_error() -> None:
                    [])
     assert [c.status for c in results.checks.values()] == ["fail"]
     assert results.failed[0].message == "boom"
+
+
+def _texts(ax: Any) -> str:
+    return " ".join(t.get_text() for t in ax.texts)
+
+
+def test_latency_plot_scales_to_the_samples_and_names_an_off_scale_budget() -> None:
+    # samples near 1 ms against a 200 ms budget: the axis is the samples', the budget an arrow
+    samples = [_sample(200, total=0.001 * (1 + (i % 5) / 10)) for i in range(30)]
+    times = [s.phases.total * 1000 for s in samples]
+    record = latency_record(samples, times, 95.0, 200.0, 1.4, "health")
+    dist = latency_plot("test_latency_within_budget[health]", record).axes[0]
+    low, high = dist.get_xlim()
+    assert high < 3 and low < min(times) <= max(times) < high
+    assert "budget 200 ms →" in _texts(dist) and "off scale" in _texts(dist)
+    assert not any(line.get_xdata()[0] == 200.0 for line in dist.get_lines())
+    # samples around the budget: the budget is drawn as a line within the axis
+    near = [_sample(200, total=0.15 + 0.002 * i) for i in range(30)]
+    record = latency_record(near, [s.phases.total * 1000 for s in near], 95.0, 200.0, 205.0,
+                            "health")
+    dist = latency_plot("x", record).axes[0]
+    low, high = dist.get_xlim()
+    assert low <= 150 and high >= 208 and high < 260
+    assert any(line.get_xdata()[0] == 200.0 for line in dist.get_lines())
+    assert "off scale" not in _texts(dist)
+    # samples all above the budget (a failing check): the budget is still on the axis
+    slow = [_sample(200, total=0.25 + 0.001 * i) for i in range(30)]
+    record = latency_record(slow, [s.phases.total * 1000 for s in slow], 95.0, 200.0, 278.0,
+                            "health")
+    low, high = latency_plot("x", record).axes[0].get_xlim()
+    assert low < 200 < 250 < high
+
+
+def test_trend_plot_axis_is_the_window_and_endpoints_are_distinguishable() -> None:
+    from matplotlib.dates import num2date
+
+    now = 1_800_000_000.0
+    same = [(now - 3600.0 * h, 1.0) for h in range(1, 4)]  # equal values on every endpoint
+    fig = trend_plot({"health": same, "orchestrate": same, "dns": same},
+                     {"health": 200.0, "orchestrate": 500.0, "dns": 1.5}, 7, 95, now=now)
+    ax = fig.axes[0]
+    start, end = (num2date(x).timestamp() for x in ax.get_xlim())
+    assert abs(start - (now - 7 * 86400)) < 1 and abs(end - now) < 1
+    data = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
+    assert len(data) == 3
+    assert len({(line.get_color(), line.get_marker(), line.get_linestyle()) for line in data}) \
+        == 3 and len({line.get_marker() for line in data}) == 3
+    labels = ax.get_legend_handles_labels()[1]
+    assert {"health p95", "orchestrate p95", "dns p95", "dns budget 1.5 ms"} <= set(labels)
+    assert "health budget 200 ms" in _texts(ax) and "orchestrate budget 500 ms" in _texts(ax)
+    assert ax.get_ylim()[1] < 5  # scaled to the data and the budget within reach
+
+
+def test_run_verdict() -> None:
+    results = Results()
+    assert run_verdict(results) == "none"
+    results.record("a::test_a[x]", "test_a[x]", "passed", "", 0.1, [])
+    assert run_verdict(results) == "pass"
+    results.record("a::test_b[x]", "test_b[x]", "passed", "", 0.1,
+                   [("synthetics_verdict", {"verdict": "insufficient"})])
+    assert run_verdict(results) == "insufficient"
+    results.record("a::test_c[x]", "test_c[x]", "failed", "boom", 0.1, [])
+    assert run_verdict(results) == "fail"

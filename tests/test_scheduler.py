@@ -241,7 +241,11 @@ def test_list_and_run_now_from_the_command_line(tmp_path: Path) -> None:
     assert listed.returncode == 0
     for spec in JOBS:
         assert spec.name in listed.stdout
-    assert "coverage over the last 7 days" in listed.stdout
+    heading = ("coverage from history, over 7 days (a monthly or quarterly job over its own "
+               "interval), counted from each job's first recorded run:")
+    assert heading in listed.stdout
+    assert listed.stdout.count("no run recorded yet") == len(JOBS)  # not "0/672 ... (0%)"
+    assert "intended runs" not in listed.stdout
     base = tmp_path / "config"
     base.mkdir()
     (base / "worker.js").write_text("export default {}\n")
@@ -251,6 +255,12 @@ def test_list_and_run_now_from_the_command_line(tmp_path: Path) -> None:
                          text=True, timeout=120)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "config-backup: passed" in ran.stdout
+    assert "  | backup in " in ran.stdout  # the job's own output is shown
+    relisted = subprocess.run([sys.executable, "-m", "synthetics.cli", "schedule", "--list",
+                               "--history", str(db)], capture_output=True, text=True,
+                              timeout=60)
+    assert "config-backup: 1/1 intended runs in the last " in relisted.stdout
+    assert "since its first recorded run (100%)" in relisted.stdout
     assert len(list((tmp_path / "backups").iterdir())) == 1
     assert SqliteHistory(db).last_run("config-backup").outcome == "passed"
     bad = subprocess.run([sys.executable, "-m", "synthetics.cli", "schedule", "--run-now",
@@ -259,12 +269,18 @@ def test_list_and_run_now_from_the_command_line(tmp_path: Path) -> None:
     assert bad.returncode == 4 and "no job named 'nope'" in bad.stderr
 
 
-def test_dr_drill_walks_the_rollback_path_in_dry_run(capsys) -> None:
-    from synthetics.jobs import main as jobs_main
-
-    assert jobs_main(["drill"]) == 0
-    out = capsys.readouterr().out
-    assert "would run: wrangler rollback" in out and "drill passed" in out
+def test_dr_drill_walks_the_rollback_path_in_dry_run() -> None:
+    """`schedule --run-now dr-drill` shows, in the terminal, the command lines it would run."""
+    ran = subprocess.run([sys.executable, "-m", "synthetics.cli", "schedule", "--run-now",
+                          "dr-drill", "--history", "off"], capture_output=True, text=True,
+                         timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    out = ran.stdout
+    assert "  | drill: the command lines it would run:" in out
+    assert "  |   wrangler deploy --config wrangler-production-simple.toml --env production" in out
+    assert "  |   wrangler rollback --config wrangler-production-simple.toml --env production " \
+        "--message" in out
+    assert "dr-drill: passed" in out
     assert "127.0.0.1" in out  # a loopback stand-in, never the production worker
 
 
@@ -277,7 +293,9 @@ def test_job_command_lines_never_carry_the_webhook_url() -> None:
 
     args = argparse.Namespace(history="h.sqlite3", target="http://127.0.0.1:9",
                               alert_webhook="http://127.0.0.1:9/hooks/SECRET-PATH",
+                              alert_urls=["ntfy://SECRET-TOPIC"],
                               health_args="", backup_dir="backups", backup_base=".")
     for name in ("health", "morning", "evening-review", "config-backup", "dr-drill"):
         argv = build_argv_for(args)(find_job(name), 1)
-        assert not any("SECRET-PATH" in part for part in argv), (name, argv)
+        assert not any("SECRET-PATH" in part or "SECRET-TOPIC" in part for part in argv), (
+            name, argv)

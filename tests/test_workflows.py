@@ -138,3 +138,15 @@ def test_wrangler_dev_script_usage_errors(tmp_path: Path) -> None:
     no_config = subprocess.run(["bash", script, "--dir", str(tmp_path), "--", "true"],
                                capture_output=True, text=True, timeout=30)
     assert no_config.returncode == 4 and "no wrangler-production-simple.toml" in no_config.stderr
+
+
+def test_status_page_is_published_only_when_opted_in() -> None:
+    text = SCHEDULED.read_text()
+    job = text.split("\n  status-page:\n")[1]
+    assert "if: always() && vars.SYNTHETICS_STATUS_PAGE == 'true'" in job
+    assert "pages: write" in job and "id-token: write" in job
+    assert "pages: write" not in text.split("\n  status-page:\n")[0]  # the checks get no more
+    assert 'synthetics status-page "${args[@]}" --out site' in job
+    assert "uses: actions/deploy-pages@" in job and "path: site" in job
+    hand_over = text.split("- name: Hand the history to the status page")[1].split("\n\n")[0]
+    assert "vars.SYNTHETICS_STATUS_PAGE == 'true'" in hand_over

@@ -6,6 +6,7 @@ check's measured value and verdict, for other tools); its exit code is pytest's,
 pipeline can act on it (0 all targets met, 1 a check failed, 4 a usage error...).
 `synthetics serve` starts the reference worker, optionally with faults, for manual runs.
 `synthetics targets` prints the table of targets.
+`synthetics status-page` writes a static status page and badges from history (read-only).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import contextlib
 import ipaddress
 import os
+import re
 import signal
 import sys
 import threading
@@ -106,6 +108,40 @@ def _faults(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The plugins' option tables, as `pytest --help` groups them (each option declared once, in
+#: its module; this only lists them).
+OPTION_GROUPS = (("synthetics.settings", "checks"), ("synthetics.report", "reports"),
+                 ("synthetics.history_plugin", "history and alerts"),
+                 ("synthetics.metrics", "metrics"), ("synthetics.redeploy", "self-healing"),
+                 ("synthetics.review", "evening review"))
+
+
+def run_epilog() -> str:
+    """The synthetics options by group, from the plugins' own tables, and where the rest is."""
+    import importlib
+
+    from synthetics.targets import AREAS
+
+    lines = ["synthetics options; each also from the environment (SYNTHETICS_<NAME>) or the ini",
+             "file (synthetics_<name>): README.md, sections Options, Self-healing redeploy,",
+             "History and Alert rules."]
+    for module, title in OPTION_GROUPS:
+        options = getattr(importlib.import_module(module), "OPTIONS", ())
+        lines.append(f"\n{title}:")
+        for option in options:
+            first = re.split(r"\.\s+(?=[A-Z`])", option.help)[0].split(" (default")[0]
+            first = first.rstrip(".")
+            if len(first) > 70:
+                first = first[:69].rsplit(" ", 1)[0] + " …"
+            lines.append(f"  {option.flag:<28} {first}")
+    lines += ["", f"markers (-m): {', '.join(AREAS)}.",
+              "", "Every other argument goes to pytest, e.g. -m \"health or dns\", -k latency, "
+              "-x, -n 4 (pytest-xdist);",
+              "`pytest --help` lists pytest's own options, and these in its groups "
+              "\"synthetics ...\"."]
+    return "\n".join(lines)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error exits with pytest's code for one (4), not 2 (interrupted)."""
 
@@ -117,7 +153,12 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="synthetics", description=__doc__.split("\n")[0])
     sub: Any = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the checks and write reports (extra args go to pytest)")
+    run = sub.add_parser("run", help="run the checks and write reports (extra args go to pytest)",
+                         usage="synthetics run [--target URL] [--reports DIR] "
+                               "[synthetics or pytest options ...]",
+                         description="Run the checks (pytest) and write the reports. Every "
+                                     "argument not listed here goes to pytest unchanged.",
+                         epilog=run_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--target", help="worker base URL (default: the built-in reference worker)")
     run.add_argument("--reports", default=os.environ.get("SYNTHETICS_REPORTS", "reports"),
                      help="folder for report.html, junit.xml and benchmark.json "
@@ -137,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     from synthetics.jobs import add_schedule_parser
 
     add_schedule_parser(sub)
+    from synthetics.status_page import add_status_page_parser
+
+    add_status_page_parser(sub)
     return parser
 
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "CheckRecord", "Coverage", "HistoryStore", "RunRecord", "SampleRecord", "SqliteHistory",
-    "coverage", "open_history", "sample_outcome",
+    "coverage", "job_coverage", "open_history", "sample_outcome",
 ]
 
 SCHEMA_VERSION = 2
@@ -549,6 +549,32 @@ def coverage(runs: Iterable[RunRecord], job: str, interval: float, since: float,
             slots.add(slot)
             late += r.late
     return Coverage(job, intended, len(slots), late)
+
+
+def _span(seconds: float) -> str:
+    if seconds < 2 * HOUR:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86_400:
+        return f"{seconds / HOUR:.0f} h"
+    return f"{seconds / 86_400:.0f} days"
+
+
+def job_coverage(store: HistoryStore, job: str, interval: float, window: float,
+                 until: float) -> str:
+    """One line of a job's coverage over `window` seconds up to `until`, counting intended runs
+    only from the job's first recorded run: a job that started recording an hour ago is judged
+    on that hour, not on the week before it existed (`health: 4/4 intended runs in the last
+    1 h, since its first recorded run (100%), 0 late`)."""
+    since = until - window
+    everything = store.runs(0.0, job)
+    if not everything:
+        return f"{job}: no run recorded yet"
+    first = everything[0].due
+    if first <= since:
+        return coverage(everything, job, interval, since, until).describe(_span(window))
+    intended = int((until - first) // interval) + 1  # the first run's own slot counts
+    cov = coverage(everything, job, interval, first, first + intended * interval)
+    return cov.describe(f"{_span(until - first)}, since its first recorded run")
 
 
 def now() -> float:

@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 
 from synthetics import alerts as alerts_mod
+from synthetics.apprise_sink import apprise_sinks, parse_alert_urls
 from synthetics.history import (
     CheckRecord,
-    Coverage,
     SampleRecord,
     SqliteHistory,
-    coverage,
+    job_coverage,
     record_from_sample,
 )
 from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, VERDICT_PROPERTY
@@ -106,6 +106,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("alert_reminder_minutes", "--alert-reminder-minutes",
            "Minutes between reminders while an alert keeps firing (default 60).", 60.0,
            positive_float),
+    Option("alert_urls", "--alert-url",
+           "Apprise URL alert events are also sent to (slack://, pagerduty://, msteams://, "
+           "mailto://, json://...); repeat for more; in the environment separated by white "
+           "space or commas (never logged).", (), parse_alert_urls, repeat=True),
 )
 
 
@@ -123,6 +127,7 @@ class HistorySettings:
     alert_log: str | None
     alert_webhook: str | None
     alert_reminder_minutes: float
+    alert_urls: tuple[str, ...] = ()
 
 
 @dataclass
@@ -318,10 +323,7 @@ def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
         return [f"coverage: {n} '{job}' run(s) in the last 24 h (not a scheduled job, so there "
                 "is no intended count to compare with)"]
     window = max(86_400.0, spec.interval)
-    cov: Coverage = coverage(store.runs(now - window, job), job, spec.interval, now - window,
-                             now)
-    return ["coverage: " + cov.describe("24 h" if window == 86_400 else
-                                        f"{window / 86_400:g} days")]
+    return ["coverage: " + job_coverage(store, job, spec.interval, window, now)]
 
 
 def run_alerts(store: SqliteHistory, target: str, now: float, hs: HistorySettings,
@@ -334,6 +336,7 @@ def run_alerts(store: SqliteHistory, target: str, now: float, hs: HistorySetting
         return [f"alerts: could not evaluate the rules: {exc}"]
     log = hs.alert_log or (str(Path(hs.history or ".").parent / "alerts.jsonl"))
     sinks = alerts_mod.default_sinks(log, hs.alert_webhook, write=write)
+    sinks += apprise_sinks(hs.alert_urls)
     failures = alerts_mod.dispatch(result.events, sinks)
     lines = [f"alert: {e.message}" for e in result.events]
     lines += [f"still firing: {f}" for f in result.firing

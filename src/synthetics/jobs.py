@@ -21,7 +21,9 @@ from collections.abc import Callable, Sequence
 
 from synthetics.scheduler import (
     JOBS,
+    JobResult,
     JobSpec,
+    Runner,
     Scheduler,
     SingleInstance,
     find_job,
@@ -54,6 +56,9 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                    help="extra pytest arguments for the 15-minute health job, e.g. --redeploy")
     p.add_argument("--alert-webhook", default=os.environ.get("SYNTHETICS_ALERT_WEBHOOK"),
                    help="webhook for alert events (Slack-compatible; never logged)")
+    p.add_argument("--alert-url", action="append", dest="alert_urls", metavar="URL",
+                   help="Apprise URL for alert events (slack://, pagerduty://, json://...); "
+                        "repeat for more; default $SYNTHETICS_ALERT_URLS (never logged)")
     p.add_argument("--heartbeat-seconds", type=float,
                    default=os.environ.get("SYNTHETICS_HEARTBEAT_SECONDS", "15"),
                    help="with --target and history: sample /health this often into history, "
@@ -108,6 +113,8 @@ def schedule_command(args: argparse.Namespace) -> int:
         return 4
     if args.alert_webhook:
         os.environ["SYNTHETICS_ALERT_WEBHOOK"] = args.alert_webhook  # jobs inherit it
+    if getattr(args, "alert_urls", None):
+        os.environ["SYNTHETICS_ALERT_URLS"] = "\n".join(args.alert_urls)  # and these
     from synthetics.history import SqliteHistory
     from synthetics.history_plugin import OFF
 
@@ -138,6 +145,7 @@ def schedule_command(args: argparse.Namespace) -> int:
             _log(line)
 
         scheduler.log = log
+        scheduler.runner = _relaying(scheduler.runner)
         scheduler.dispatch(spec, scheduler.clock())
         return 0 if outcome and outcome[-1].endswith(": passed") else 1
     lock = SingleInstance(args.lock or (args.history + ".scheduler.lock" if history_on
@@ -170,13 +178,31 @@ def schedule_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relaying(runner: Runner) -> Runner:
+    """`runner`, also showing the end of the job's output (scrubbed) in the terminal: what a
+    `--run-now` user came to see (the drill's command lines, the backup's files...)."""
+    from synthetics.scrub import scrub
+
+    def run(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None) -> JobResult:
+        result = runner(argv, timeout, env) if env is not None else runner(argv, timeout)
+        for line in scrub(result.output).splitlines():
+            print(f"  | {line}", flush=True)
+        return result
+
+    return run
+
+
 def _alert_housekeeping(store: object, target: str,
                         args: argparse.Namespace) -> Callable[[_dt.datetime], None]:
     from synthetics.history_plugin import HistorySettings, run_alerts
 
     last = [0.0]
+    from synthetics.apprise_sink import parse_alert_urls
+
+    urls = getattr(args, "alert_urls", None) or parse_alert_urls(
+        os.environ.get("SYNTHETICS_ALERT_URLS", ""))
     hs = HistorySettings(args.history, 35.0, 24.0, "scheduler", None, None, True, None,
-                         args.alert_webhook, 60.0)
+                         args.alert_webhook, 60.0, tuple(urls))
 
     def tick(now: _dt.datetime) -> None:
         if now.timestamp() - last[0] < 60:
@@ -192,7 +218,7 @@ def _alert_housekeeping(store: object, target: str,
 
 
 def _list(scheduler: Scheduler, store: object) -> int:
-    from synthetics.history import coverage
+    from synthetics.history import job_coverage
 
     nexts = scheduler.next_runs()
     now = scheduler.clock().timestamp()
@@ -201,12 +227,12 @@ def _list(scheduler: Scheduler, store: object) -> int:
         print(f"{spec.name:<22}{spec.when:<43}{nexts[spec.name]:%Y-%m-%d %H:%M}    "
               f"{spec.timeout / 60:>6.0f} min  {spec.description}")
     if store is not None:
-        print("\ncoverage over the last 7 days (from history):")
-        runs = store.runs(now - 7 * DAY)  # type: ignore[attr-defined]
+        print("\ncoverage from history, over 7 days (a monthly or quarterly job over its own "
+              "interval), counted from each job's first recorded run:")
         for spec in scheduler.jobs:
             window = max(7 * DAY, spec.interval)
-            print("  " + coverage(runs, spec.name, spec.interval, now - window, now).describe(
-                f"{window / DAY:g} days"))
+            print("  " + job_coverage(store, spec.name, spec.interval, window,  # type: ignore[arg-type]
+                                      now))
     return 0
 
 
@@ -300,7 +326,17 @@ def _drill(args: argparse.Namespace) -> int:
               f"{worker.url}): pytest " + " ".join(argv[3:]), flush=True)
         proc = subprocess.run(argv, capture_output=True, text=True)
     print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n", flush=True)
-    if "wrangler rollback" not in proc.stdout + proc.stderr:
+    # The command lines last, where a terminal (and the scheduler's output tail) shows them.
+    commands = []
+    for line in (proc.stdout + proc.stderr).splitlines():
+        _, found, command = line.partition("would run: ")
+        if found and command not in commands:
+            commands.append(command)
+    if commands:
+        print("drill: the command lines it would run:", flush=True)
+        for command in commands:
+            print(f"  {command}", flush=True)
+    if not any(c.startswith("wrangler rollback") for c in commands):
         print("drill FAILED: the rollback path was not exercised", flush=True)
         return 1
     print("drill passed: the rollback path ran in dry-run", flush=True)

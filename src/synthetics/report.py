@@ -4,15 +4,21 @@ and what the HTML report shows.
 The collector fills `config.stash[RESULTS]` (a `synthetics.results.Results`) from every check's
 report, in every process; for a failed check it keeps the request and response the check was
 judged on, scrubbed of secrets. The controller then writes the JSON summary (`--summary-json`)
-and, with pytest-html, opens the report with:
+and, with pytest-html, lays the report out for someone paged at night, in this order:
 
-- a banner naming the target (the built-in reference worker is flagged as not production);
+- the verdict in large type (PASS, FAIL, or PASS WITH INSUFFICIENT EVIDENCE), the counts, the
+  target (the built-in reference worker is flagged as not production), when, and from which
+  region (`--region`, else the host name, as the metrics label it);
+- the failing checks, each with its one-line reason and, folded, the request and response it
+  was judged on (status, headers, the first part of the body);
 - the summary of targets: every documented target, its measured value, its threshold and its
   verdict (pass / fail / insufficient evidence), from the verdicts the checks recorded;
-- per latency check, a plot of the sample distribution with the budget and the percentile drawn
-  on it, and the phase breakdown (connect, TLS, send, server wait, body);
-- with history, a trend plot of each endpoint's latency over the last `--trend-days` days;
-- each failed check's request and response (status, headers, the first part of the body).
+- pytest-html's counts and filters, then per latency check a plot of the sample distribution
+  scaled to the samples, with the percentile and the budget (an arrow when the budget is off
+  the scale), and the phase breakdown (connect, TLS, send, server wait, body);
+- with history, a trend plot of each endpoint's latency over the last `--trend-days` days (the
+  axis is the window; each endpoint its own colour and marker; the budgets drawn);
+- pytest-html's results table, and its Environment last (re-ordered by CSS, no script).
 
 Plots are drawn with matplotlib's Agg backend (no display, no global pyplot state) and embedded
 as base64 PNG, so the single HTML file can be mailed or uploaded as it is.
@@ -41,11 +47,13 @@ from synthetics.results import (
     exchange,
     latency_record,
 )
+from synthetics.scrub import scrub
 from synthetics.settings import Option, add_options, resolve_values
 from synthetics.stats import percentile
 from synthetics.targets import ENDPOINTS, TARGETS
 
-__all__ = ["RESULTS", "ReportSettings", "latency_figure", "trend_figure"]
+__all__ = ["RESULTS", "ReportSettings", "latency_figure", "latency_plot", "run_verdict",
+           "trend_figure", "trend_plot"]
 
 RESULTS = pytest.StashKey[Results]()
 REPORT_SETTINGS = pytest.StashKey["ReportSettings"]()
@@ -243,30 +251,59 @@ _PHASE_COLORS = {"connect": "#6366f1", "tls": "#a855f7", "send": "#f59e0b",
                  "wait": "#10b981", "receive": "#3b82f6"}
 
 
+def _off_scale(budget: float, data_max: float) -> bool:
+    """A budget so far above the data that drawing it would squash the data into a sliver."""
+    return data_max > 0 and budget > 2.5 * data_max
+
+
 def latency_figure(name: str, record: dict[str, Any]) -> str:
-    """A base64 PNG: the distribution of one latency check's samples with the budget and the
-    percentile drawn on it, and beside it the phase breakdown at p50 and at the percentile."""
+    """`latency_plot` as a base64 PNG."""
+    return _png(latency_plot(name, record))
+
+
+def latency_plot(name: str, record: dict[str, Any]) -> Any:
+    """A matplotlib figure: the distribution of one latency check's samples with the budget and the
+    percentile drawn on it, and beside it the phase breakdown at p50 and at the percentile.
+
+    The axis is scaled to the samples; a budget far above them is not drawn to scale but named
+    by an arrow at the right edge ("budget 200 ms →"), so the distribution stays legible."""
     times: list[float] = list(record.get("times_ms", []))
     budget = float(record.get("budget_ms") or 0.0)
     q = float(record.get("percentile") or 95.0)
     fig = _figure(9.0, 3.0)
     dist, phases = fig.subplots(1, 2, width_ratios=[3, 2])
+    data_max = max(times) if times else 0.0
+    off_scale = bool(times) and _off_scale(budget, data_max)
+    below_scale = bool(times) and 0 < budget * 2.5 < min(times, default=0.0)
     if times:
+        low = min(times) if below_scale else min(min(times), budget)
+        high = data_max if off_scale else max(data_max, budget)
+        pad = max((high - low) * 0.08, high * 0.02, 0.01)
         dist.hist(times, bins=min(40, max(5, len(times) // 3)), color="#93c5fd",
                   edgecolor="#1d4ed8", linewidth=0.5)
+        dist.set_xlim(max(0.0, low - pad), high + pad)
         value = record.get("value_ms")
         if value is not None:
-            dist.axvline(float(value), color="#1f2937", linestyle=":",
+            dist.axvline(float(value), color="#1f2937", linestyle=":", linewidth=1.5,
                          label=f"p{q:g} {float(value):.1f} ms")
     else:
         dist.text(0.5, 0.5, "no sample got a response", ha="center", va="center",
                   transform=dist.transAxes)
-    dist.axvline(budget, color="#dc2626", linestyle="--", linewidth=2,
-                 label=f"budget {budget:g} ms")
+    if off_scale or below_scale:
+        text = (f"budget {budget:g} ms →\n(off scale, {budget / data_max:.0f}x the slowest)"
+                if off_scale else f"← budget {budget:g} ms\n(off scale, below every sample)")
+        dist.annotate(text, xy=(0.99 if off_scale else 0.01, 0.72), xycoords="axes fraction",
+                      ha="right" if off_scale else "left", va="center", fontsize=8,
+                      color="#dc2626", fontweight="bold",
+                      bbox={"boxstyle": "round", "fc": "white", "ec": "#dc2626"})
+    else:
+        dist.axvline(budget, color="#dc2626", linestyle="--", linewidth=2,
+                     label=f"budget {budget:g} ms")
     dist.set_xlabel("response time (ms)")
     dist.set_ylabel("samples")
     dist.set_title(f"{name}: {len(times)} samples", fontsize=10)
-    dist.legend(fontsize=8, loc="upper right")
+    if dist.get_legend_handles_labels()[0]:
+        dist.legend(fontsize=8, loc="upper right")
     series: dict[str, list[float]] = {
         p: [v for v in record.get("phases_ms", {}).get(p, []) if v is not None] for p in PHASES}
     labels = ["p50", f"p{q:g}"]
@@ -279,37 +316,70 @@ def latency_figure(name: str, record: dict[str, Any]) -> str:
     phases.set_xlabel("ms, by phase")
     phases.set_title("phase breakdown", fontsize=10)
     phases.legend(fontsize=7, ncols=3, loc="lower right")
-    return _png(fig)
+    return fig
+
+
+_TREND_STYLES = (("#2563eb", "o", "-"), ("#16a34a", "s", "--"), ("#ea580c", "^", "-."),
+                 ("#9333ea", "D", ":"))
 
 
 def trend_figure(series: dict[str, list[tuple[float, float]]], budgets: dict[str, float],
-                 days: float, q: float) -> str:
-    """A base64 PNG: each endpoint's latency percentile per hour over the last `days` days,
+                 days: float, q: float, now: float | None = None) -> str:
+    """`trend_plot` as a base64 PNG."""
+    return _png(trend_plot(series, budgets, days, q, now))
+
+
+def trend_plot(series: dict[str, list[tuple[float, float]]], budgets: dict[str, float],
+               days: float, q: float, now: float | None = None) -> Any:
+    """A matplotlib figure: each endpoint's latency percentile per hour over the last `days` days,
     with its budget as a dashed line of the same colour. `series` maps an endpoint to
-    (epoch seconds, ms) points."""
+    (epoch seconds, ms) points.
+
+    The x-axis is the window itself (`now - days` to `now`), whatever the points cover; each
+    endpoint has its own colour, marker and line style, so endpoints with equal values stay
+    distinguishable. A budget far above every point is named at the top edge with an arrow
+    instead of stretching the axis."""
     from datetime import datetime, timezone
 
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    fig = _figure(9.0, 3.2)
+    end = time.time() if now is None else now
+    fig = _figure(9.0, 3.4)
     ax = fig.subplots()
-    colors = ["#2563eb", "#16a34a", "#ea580c", "#9333ea"]
+    values = [v for points in series.values() for _, v in points]
+    data_max = max(values) if values else 0.0
+    above: list[str] = []
     for i, (endpoint, points) in enumerate(sorted(series.items())):
-        color = colors[i % len(colors)]
+        color, marker, style = _TREND_STYLES[i % len(_TREND_STYLES)]
         xs = [datetime.fromtimestamp(t, timezone.utc) for t, _ in points]
-        ax.plot(xs, [v for _, v in points], marker="o", markersize=3, color=color,
-                label=f"{endpoint} p{q:g}")
-        if endpoint in budgets:
-            ax.axhline(budgets[endpoint], color=color, linestyle="--", linewidth=1,
-                       label=f"{endpoint} budget {budgets[endpoint]:g} ms")
+        ax.plot(xs, [v for _, v in points], marker=marker, markersize=4, linestyle=style,
+                linewidth=1, color=color, label=f"{endpoint} p{q:g}", alpha=0.85)
+        budget = budgets.get(endpoint)
+        if budget is None:
+            continue
+        if _off_scale(budget, data_max):
+            above.append(f"{endpoint} budget {budget:g} ms")
+        else:
+            ax.axhline(budget, color=color, linestyle="--", linewidth=1,
+                       label=f"{endpoint} budget {budget:g} ms")
+    if above:
+        ax.annotate("↑ above the scale: " + ", ".join(above), xy=(0.99, 0.97),
+                    xycoords="axes fraction", ha="right", va="top", fontsize=8,
+                    color="#dc2626", bbox={"boxstyle": "round", "fc": "white", "ec": "#dc2626"})
+    ax.set_xlim(datetime.fromtimestamp(end - days * 86400, timezone.utc),
+                datetime.fromtimestamp(end, timezone.utc))
+    if values:
+        ax.set_ylim(0, max([data_max] + [b for e, b in budgets.items() if e in series
+                                         and not _off_scale(b, data_max)]) * 1.2)
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     ax.set_ylabel("ms")
     ax.set_xlabel("UTC")
-    ax.set_title(f"latency per hour, last {days:g} days", fontsize=10)
-    ax.legend(fontsize=7, ncols=2)
-    return _png(fig)
+    ax.set_title(f"latency p{q:g} per hour, last {days:g} days", fontsize=10)
+    if series:
+        ax.legend(fontsize=7, ncols=2, loc="upper left")
+    return fig
 
 
 def hourly_percentiles(samples: Sequence[Any], q: float) -> list[tuple[float, float]]:
@@ -371,7 +441,7 @@ def _esc(value: object) -> str:
 
 
 def summary_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The summary of targets as an HTML table."""
+    """The summary of targets as an HTML table (dark text: pytest-html's body text is grey)."""
     body = []
     for r in rows:
         label, color = _VERDICT_STYLE.get(r["verdict"], (r["verdict"].upper(), "#fff"))
@@ -383,13 +453,13 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> str:
             f"<td>{_esc(r['threshold'])}</td>"
             f'<td style="background:{color};font-weight:bold">{_esc(label)}</td>'
             f"<td>{_esc(r['detail'])}</td></tr>")
-    return ('<h2>Targets</h2><table id="synthetics-summary" style="border-collapse:collapse">'
+    return ('<h2>Targets</h2><table id="synthetics-summary">'
             "<thead><tr><th>check</th><th>subject</th><th>documented target</th>"
             "<th>measured</th><th>threshold</th><th>verdict</th><th>detail</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
-def exchange_html(check: CheckResult) -> str:
+def exchange_html(check: CheckResult, open_: bool = False) -> str:
     """A failed check's request and response, as the report shows them."""
     ex = check.exchange or {}
     req, resp = ex.get("request", {}), ex.get("response", {})
@@ -401,16 +471,113 @@ def exchange_html(check: CheckResult) -> str:
     status_line = f"HTTP {status}" if status is not None else f"no response: {resp.get('error')}"
     more = (f"\n… ({resp.get('body_bytes')} bytes in all)" if resp.get("truncated") else "")
     return (
-        f'<details class="synthetics-exchange" open><summary><code>{_esc(check.name)}</code>: '
-        f"{_esc(check.message)}</summary>"
+        f'<details class="synthetics-exchange"{" open" if open_ else ""}><summary>'
+        f"{_esc(req.get('method'))} {_esc(req.get('url'))} → {_esc(status_line)}</summary>"
         f"<pre>{_esc(req.get('method'))} {_esc(req.get('url'))}\n{headers(req.get('headers', []))}"
         f"{chr(10) + _esc(req.get('body')) if req.get('body') else ''}</pre>"
         f"<pre>{_esc(status_line)}\n{headers(resp.get('headers', []))}\n\n"
         f"{_esc(resp.get('body', ''))}{_esc(more)}</pre></details>")
 
 
+#: Verdict of a whole run: (kind, the words shown in large type).
+VERDICTS = {"fail": "FAIL", "insufficient": "PASS WITH INSUFFICIENT EVIDENCE", "pass": "PASS",
+            "none": "NO CHECK RAN"}
+
+
+def run_verdict(results: Results) -> str:
+    """fail | insufficient | pass | none: a failed check (or a failing exit status) fails the
+    run; a run that passed only on insufficient evidence for some check says so."""
+    statuses = [c.status for c in results.checks.values()]
+    if "fail" in statuses or results.exitstatus not in (None, 0, 5):
+        return "fail"
+    if not statuses or all(s == "skipped" for s in statuses):
+        return "none"
+    return "insufficient" if "insufficient" in statuses else "pass"
+
+
+def counts_text(results: Results) -> str:
+    """`4 failed · 20 passed · 3 insufficient evidence · 2 skipped` (only the non-zero ones)."""
+    counts: dict[str, int] = {}
+    for c in results.checks.values():
+        counts[c.status] = counts.get(c.status, 0) + 1
+    words = (("fail", "failed"), ("pass", "passed"), ("insufficient", "insufficient evidence"),
+             ("skipped", "skipped"))
+    parts = [f"{counts[k]} {w}" for k, w in words if counts.get(k)]
+    return " · ".join(parts) or "no check ran"
+
+
+def verdict_header(results: Results, target_html: str, region: str,
+                   when: float | None = None) -> str:
+    """The report's first screen: the verdict in large type, the counts, the target, when and
+    from where."""
+    from datetime import datetime, timezone
+
+    kind = run_verdict(results)
+    at = datetime.fromtimestamp(when if when is not None else (results.finished or time.time()),
+                                timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f'<section id="synthetics-verdict" class="synthetics-verdict-{kind}">'
+            f'<div id="synthetics-verdict-word">{_esc(VERDICTS[kind])}</div>'
+            f'<p id="synthetics-counts">{_esc(counts_text(results))}</p>'
+            f"{target_html}"
+            f'<p id="synthetics-where">Finished {_esc(at)} · from region '
+            f"<b>{_esc(region)}</b></p></section>")
+
+
+def failures_html(results: Results) -> str:
+    """Each failing check with its one-line reason and, folded, the exchange it was judged on."""
+    failed = results.failed
+    if not failed:
+        return ""
+    items = []
+    for c in failed:
+        ex = exchange_html(c) if c.exchange else ""
+        items.append(f'<li class="synthetics-failure" data-check="{_esc(c.name)}">'
+                     f"<code>{_esc(c.name)}</code>: <span class=\"synthetics-reason\">"
+                     f"{_esc(scrub(c.message) or 'failed')}</span>{ex}</li>")
+    return (f'<section id="synthetics-failures"><h2>Failing checks ({len(failed)})</h2>'
+            f"<ol>{''.join(items)}</ol></section>")
+
+
+#: Dark, legible text for the synthetics sections, and the page's order: pytest-html puts its
+#: Environment first; the body is turned into a column whose children are re-ordered so the
+#: verdict comes first and the Environment last (no script needed).
+REPORT_STYLE = """<style id="synthetics-style">
+body { display: flex; flex-direction: column; color: #1f2937; }
+body > * { order: 3; }
+body > #title { order: 0; }
+body > .summary { order: 1; }
+body > #results-table { order: 2; }
+body > p:first-of-type { order: 4; }
+body > #environment-header { order: 5; }
+body > #environment { order: 6; }
+body > footer { order: 7; }
+.summary__data { flex: none; }
+.summary__data > h2:first-child { display: none; }
+#synthetics-verdict { padding: 12px 18px; border-radius: 6px; margin-bottom: 10px;
+  color: #111827; border: 2px solid; }
+#synthetics-verdict p { margin: 4px 0; font-size: 15px; color: #111827; }
+#synthetics-verdict-word { font-size: 44px; font-weight: 800; letter-spacing: 1px; }
+.synthetics-verdict-fail { background: #fee2e2; border-color: #b91c1c !important; }
+.synthetics-verdict-fail #synthetics-verdict-word { color: #b91c1c; }
+.synthetics-verdict-pass { background: #dcfce7; border-color: #15803d !important; }
+.synthetics-verdict-pass #synthetics-verdict-word { color: #15803d; }
+.synthetics-verdict-insufficient { background: #fef9c3; border-color: #a16207 !important; }
+.synthetics-verdict-insufficient #synthetics-verdict-word { color: #a16207; }
+.synthetics-verdict-none { background: #f3f4f6; border-color: #4b5563 !important; }
+#synthetics-failures, #synthetics-summary, #synthetics-latency-plots, #synthetics-trend,
+#synthetics-remainder { color: #111827; font-size: 13px; }
+#synthetics-failures li { margin: 4px 0; }
+#synthetics-failures pre { background: #f9fafb; border: 1px solid #e5e7eb; padding: 6px;
+  white-space: pre-wrap; }
+#synthetics-summary { border-collapse: collapse; }
+#synthetics-summary td, #synthetics-summary th { border: 1px solid #d1d5db; padding: 4px 6px;
+  color: #111827; text-align: left; vertical-align: top; }
+#synthetics-summary th { background: #f3f4f6; }
+</style>"""
+
+
 class HtmlReport:
-    """pytest-html additions: banner, summary of targets, plots, failed exchanges."""
+    """pytest-html additions: verdict header, failing checks, summary of targets, plots."""
 
     def __init__(self, config: pytest.Config, results: Results) -> None:
         self.config = config
@@ -425,12 +592,29 @@ class HtmlReport:
         if url is None:
             url = settings.target or "(not started: no check needed it)"
         text = SyntheticTarget(url, settings.builtin).describe()
-        style = ("background:#fde68a;padding:8px;font-weight:bold" if settings.builtin
-                 else "padding:8px")
-        return f'<p id="synthetics-target" style="{style}">Target: {_esc(text)}</p>'
+        style = ("background:#fde68a;padding:4px;font-weight:bold" if settings.builtin
+                 else "")
+        return f'<p id="synthetics-target" style="{style}">Target: {_esc(scrub(text))}</p>'
+
+    def region(self) -> str:
+        """Where the checks ran from: `--region` (SYNTHETICS_REGION), else the host name, as
+        the metrics label it."""
+        import socket
+
+        from synthetics.metrics import METRICS_SETTINGS
+
+        settings = self.config.stash.get(METRICS_SETTINGS, None)
+        return (settings.region if settings is not None and settings.region
+                else socket.gethostname())
 
     def sections(self) -> list[str]:
-        parts = [self.banner(), summary_table(self.results.target_rows())]
+        """What goes before pytest-html's own counts and filters: the first screen."""
+        return [REPORT_STYLE, verdict_header(self.results, self.banner(), self.region()),
+                failures_html(self.results), summary_table(self.results.target_rows())]
+
+    def plots(self) -> list[str]:
+        """What goes after pytest-html's counts and filters: the latency plots and the trend."""
+        parts = []
         latency = [c for c in self.results.checks.values() if c.latency]
         if latency:
             parts.append('<h2>Latency</h2><div id="synthetics-latency-plots">')
@@ -440,12 +624,6 @@ class HtmlReport:
                              f'{_esc(c.name)}" src="data:image/png;base64,{png}"></figure>')
             parts.append("</div>")
         parts.append(self.trend())
-        failed = [c for c in self.results.failed if c.exchange]
-        if failed:
-            parts.append('<h2>Failed checks: request and response</h2>'
-                         '<div id="synthetics-failures">')
-            parts.extend(exchange_html(c) for c in failed)
-            parts.append("</div>")
         return parts
 
     def trend(self) -> str:
@@ -470,3 +648,4 @@ class HtmlReport:
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str]) -> None:
         prefix.extend(self.sections())
+        postfix.extend(self.plots())

@@ -6,7 +6,9 @@ output, an exception message, a report's metadata table — passes it through `s
 replaces the *values* of secret environment variables with a label naming the variable. A variable
 is secret when it is one of `SECRET_ENV_NAMES` or its name ends like a credential (`_TOKEN`,
 `_SECRET`, `_PASSWORD`, `_API_KEY`, ...). Values shorter than `MIN_SECRET_LENGTH` are left alone:
-scrubbing "1" or "true" everywhere would mangle reports without protecting anything.
+scrubbing "1" or "true" everywhere would mangle reports without protecting anything. A variable
+of `SECRET_LIST_ENV_NAMES` (the Apprise alert URLs) holds several secrets: each URL in it is
+scrubbed on its own.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
-    "MIN_SECRET_LENGTH", "SECRET_ENV_NAMES", "is_secret_name", "scrub", "scrub_data",
-    "secret_values",
+    "MIN_SECRET_LENGTH", "SECRET_ENV_NAMES", "SECRET_LIST_ENV_NAMES", "is_secret_name", "scrub",
+    "scrub_data", "secret_values", "split_url_list",
 ]
 
 #: Variables that are always treated as secret (wrangler's and Cloudflare's credentials).
@@ -27,6 +29,19 @@ SECRET_ENV_NAMES: frozenset[str] = frozenset({
     "CF_API_TOKEN", "CF_ACCOUNT_ID", "CF_API_KEY", "CF_EMAIL",
     "WRANGLER_CF_AUTHORIZATION_TOKEN", "CLOUDFLARE_API_BASE_URL_TOKEN",
 })
+
+#: Variables that hold several secrets, one URL each (Apprise alert channels): each URL is
+#: scrubbed on its own, wherever it appears.
+SECRET_LIST_ENV_NAMES: frozenset[str] = frozenset({"SYNTHETICS_ALERT_URLS"})
+
+_URL_LIST_SPLIT = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_url_list(value: str) -> list[str]:
+    """URLs separated by white space, or by a comma before the next `scheme://` (a comma
+    inside a URL, as in `mailto://…?to=a@x,b@y`, stays)."""
+    return [u for u in _URL_LIST_SPLIT.split(value.strip()) if u]
+
 
 _SECRET_NAME = re.compile(
     r"(?:^|_)(?:TOKEN|SECRET|SECRETS|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|PRIVATE_KEY|"
@@ -39,7 +54,8 @@ MIN_SECRET_LENGTH = 6
 
 def is_secret_name(name: str) -> bool:
     """True when an environment variable (or metadata key) of this name holds a secret."""
-    return name.upper() in SECRET_ENV_NAMES or bool(_SECRET_NAME.search(name))
+    return (name.upper() in SECRET_ENV_NAMES or name.upper() in SECRET_LIST_ENV_NAMES
+            or bool(_SECRET_NAME.search(name)))
 
 
 def secret_values(environ: Mapping[str, str] | None = None,
@@ -53,6 +69,10 @@ def secret_values(environ: Mapping[str, str] | None = None,
             stripped = value.strip()
             if stripped != value:
                 found.setdefault(stripped, f"[{name} redacted]")
+            if name.upper() in SECRET_LIST_ENV_NAMES:
+                for url in split_url_list(value):
+                    if len(url) >= MIN_SECRET_LENGTH:
+                        found.setdefault(url, f"[{name} redacted]")
     for value in extra:
         if len(value) >= MIN_SECRET_LENGTH:
             found.setdefault(value, "[secret redacted]")

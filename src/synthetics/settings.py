@@ -150,6 +150,8 @@ class Option:
     default: Any
     parse: Callable[[str], Any] = str
     is_flag: bool = False
+    #: May be given several times on the command line: the values reach `parse` one a line.
+    repeat: bool = False
 
     @property
     def env(self) -> str:
@@ -277,6 +279,9 @@ def add_options(
         if option.is_flag:
             group_obj.addoption(option.flag, action="store_const", const="true", default=None,
                                 dest="synthetics_" + option.name, help=text + env_help)
+        elif option.repeat:
+            group_obj.addoption(option.flag, action="append", default=None,
+                                dest="synthetics_" + option.name, help=text + env_help)
         else:
             group_obj.addoption(option.flag, action="store", default=None,
                                 dest="synthetics_" + option.name, help=text + env_help)
@@ -294,6 +299,8 @@ def resolve_values(
     values: dict[str, Any] = {}
     for option in options:
         raw: str | None = config.getoption("synthetics_" + option.name)
+        if isinstance(raw, list):  # a repeatable option given several times
+            raw = "\n".join(raw)
         origin = option.flag
         if raw is None and env.get(option.env) not in (None, ""):
             raw, origin = env[option.env], option.env
