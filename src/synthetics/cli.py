@@ -6,6 +6,7 @@ check's measured value and verdict, for other tools); its exit code is pytest's,
 pipeline can act on it (0 all targets met, 1 a check failed, 4 a usage error...).
 `synthetics serve` starts the reference worker, optionally with faults, for manual runs.
 `synthetics targets` prints the table of targets.
+`synthetics heal` decides once for many regions (`synthetics.heal`).
 """
 
 from __future__ import annotations
@@ -137,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     from synthetics.jobs import add_schedule_parser
 
     add_schedule_parser(sub)
+    from synthetics.heal import add_heal_parser
+
+    add_heal_parser(sub)
     return parser
 
 

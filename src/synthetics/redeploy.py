@@ -219,6 +219,15 @@ def probe_control(url: str, timeout: float) -> tuple[bool, str]:
     return True, f"HTTP {response.status_code}"
 
 
+def _silence_gates(config: pytest.Config, s: RedeploySettings, target: str,
+                   timeout: float) -> tuple[Gate, ...]:
+    """An Alertmanager silence check first, when --alertmanager is set."""
+    from synthetics.alertmanager import ALERTMANAGER, SilenceGate, worker_of
+
+    url = config.stash.get(ALERTMANAGER, None)
+    return (SilenceGate(url, worker_of(s), target, timeout),) if url else ()
+
+
 def build_ladder(s: RedeploySettings, target: str, reason: str, request_timeout: float,
                  run_id: str, run: Callable[[Step], StepResult | None] = run_step,
                  say: Callable[[str], None] = lambda line: None,
@@ -388,7 +397,7 @@ class RedeployPlugin:
             s, target, reason, core.request_timeout, uuid.uuid4().hex[:12],
             run=lambda step: self.config.hook.pytest_synthetics_deploy(config=self.config,
                                                                         step=step),
-            say=self._say)
+            say=self._say, gates=_silence_gates(self.config, s, target, core.request_timeout))
         try:
             return ladder.remediate(scrub(reason))
         except OSError as exc:
