@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,12 +25,12 @@ from typing import Any
 
 import pytest
 
+from conftest import start_alertmanager
 from synthetics.alertmanager import SilenceGate
 from synthetics.reference import ReferenceWorker
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 SAMPLE = Path(__file__).resolve().parent / "fixtures" / "sample-worker"
-BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "t0k3n-for-the-heal-receiver-" + "x" * 8
 CONFIG = """\
 route:
@@ -79,34 +78,10 @@ def status_of_oversized_post(url: str) -> int:
 
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if BINARY is None:
-        pytest.skip("prometheus-alertmanager is not installed (ci/test-tools.sh installs it)")
-    folder = tmp_path_factory.mktemp("alertmanager")
-    (folder / "alertmanager.yml").write_text(CONFIG)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [BINARY, f"--config.file={folder / 'alertmanager.yml'}",
-         f"--storage.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--cluster.listen-address="],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if http("GET", url + "/-/ready")[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"alertmanager did not start: {proc.stderr.read().decode()[-500:]}"
-                        if proc.stderr else "alertmanager did not start")
-        time.sleep(0.1)
+    url, proc = start_alertmanager(tmp_path_factory.mktemp("alertmanager"), CONFIG)
     yield url
     proc.terminate()
     proc.wait(timeout=10)
-    if proc.stderr is not None:
-        proc.stderr.close()
 
 
 @pytest.fixture

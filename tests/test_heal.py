@@ -49,12 +49,12 @@ class World:
         return subprocess.run([sys.executable, "-m", "synthetics.cli", *args], cwd=self.tmp,
                               env=self.env, capture_output=True, text=True, timeout=120)
 
-    def region(self, name: str, target: str, control: str) -> dict[str, Any]:
+    def region(self, name: str, target: str, control: str, *extra: str) -> dict[str, Any]:
         reports = self.summaries / name
         run = self.synthetics("run", "--reports", str(reports), "--target", target,
                               "-m", "health", "--region", name, f"--control-url={control}",
                               "--state-dir", str(self.tmp / f"state-{name}"),
-                              "--request-timeout", "2", "-p", "no:randomly")
+                              "--request-timeout", "2", "-p", "no:randomly", *extra)
         assert run.returncode in (0, 1), run.stdout[-2000:] + run.stderr[-2000:]
         summary: dict[str, Any] = json.loads((reports / "summary.json").read_text())
         return summary
@@ -131,8 +131,12 @@ def test_a_region_whose_control_probe_fails_is_not_a_vote(
     for name in ("eu", "us"):
         assert world.region(name, worker.url, control)["heal"]["health"] == "up"
     world.faults.write_text("health_degraded\n")  # what the region with a broken network sees
-    down = world.region("ap", worker.url, CLOSED)
+    prom = world.tmp / "ap.prom"
+    down = world.region("ap", worker.url, CLOSED, f"--metrics-textfile={prom}")
     assert down["heal"]["health"] == "down" and down["heal"]["control"]["reachable"] is False
+    # ... and Prometheus learns it too (the rules' inhibition and quorum use it).
+    assert (f'synthetics_control_probe_success{{region="ap",target="{worker.url}"}} 0.0'
+            in prom.read_text())
     world.faults.write_text("")
 
     run = world.heal("state-heal", control)
