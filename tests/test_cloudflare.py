@@ -138,3 +138,15 @@ def test_a_refusing_gate_stops_the_ladder_before_any_step(tmp_path: Path) -> Non
     outcome = ladder(broken).remediate("down")
     assert ran == [] and outcome.status == "refused" and outcome.escalate
     assert "a pre-deploy gate failed (OSError: disk gone)" in outcome.headline
+
+
+def test_in_a_dry_run_a_refusal_is_reported_and_the_dry_run_goes_on(tmp_path: Path) -> None:
+    unreadable = gate(None, ok=False, output="✘ [ERROR] not authenticated")
+    outcome = Ladder(target="http://w", store=StateStore(tmp_path, "http://w"), deploy=STEP,
+                     rollback=Step("rollback", ("wrangler", "rollback"), 10),
+                     run=lambda s: pytest.fail("a dry run ran a step"),
+                     health=lambda: (False, "down"), control=lambda: (True, "up"),
+                     confirm_seconds=0, dry_run=True, gates=(unreadable,)).remediate("down")
+    assert outcome.status == "dry-run" and not outcome.steps
+    assert any(d.startswith("dry run: a real run would not run the deploy: refused: cannot read "
+                            "Cloudflare's deployments list") for d in outcome.details)

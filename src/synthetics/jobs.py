@@ -199,8 +199,9 @@ def _alert_housekeeping(store: object, target: str,
         if now.timestamp() - last[0] < 60:
             return
         last[0] = now.timestamp()
+        more = {"extra_sinks": extra} if extra else {}
         for line in run_alerts(store, target, now.timestamp(), hs,  # type: ignore[arg-type]
-                               extra_sinks=extra):
+                               **more):
             # alert events, sinks that failed, and an evaluation that could not run; not the
             # per-minute notes and "still firing" lines
             if line.startswith(("alert:", "alerts: could not")) or "failed" in line:

@@ -353,7 +353,8 @@ class Ladder:
     sleep: Callable[[float], None] = time.sleep
     say: Callable[[str], None] = lambda line: None
     #: Checked in order before the ladder starts and again right before each deploy and
-    #: rollback (Cloudflare's deployments list, an Alertmanager silence, ...).
+    #: rollback (Cloudflare's deployments list, an Alertmanager silence, ...). In a dry run a
+    #: refusal is reported in the details and the dry run goes on.
     gates: tuple[Gate, ...] = ()
 
     def _gate(self, step: Step, outcome: Outcome) -> Outcome | None:
@@ -363,6 +364,10 @@ class Ladder:
                 refusal = gate(step)
             except Exception as exc:  # a gate that breaks refuses: fail closed
                 refusal = f"refused: a pre-deploy gate failed ({type(exc).__name__}: {exc})"
+            if refusal is not None and self.dry_run:  # shown, and the dry run goes on
+                outcome.details.append(f"dry run: a real run would not run the {step.kind}: "
+                                       f"{refusal}")
+                return None
             if refusal is not None:
                 outcome.details.append(f"before the {step.kind}: {refusal}")
                 return self._finish(outcome, gate_status(refusal),
