@@ -182,4 +182,8 @@ def test_heal_usage_errors_exit_4(world: World, tmp_path: Path) -> None:
     assert missing.returncode == 4 and "is not a folder" in missing.stderr
     bad = world.synthetics("heal", "--summaries", str(tmp_path), "--cooldown-seconds", "-1")
     assert bad.returncode == 4 and "--cooldown-seconds='-1'" in bad.stderr
-    assert "Traceback" not in missing.stderr + bad.stderr
+    leaky = world.synthetics("heal", "--summaries", str(tmp_path), "--alertmanager",
+                             "ftp://user:s3cr3tpw@alertmanager.example")
+    assert leaky.returncode == 4 and "must be an http:// or https:// URL" in leaky.stderr
+    assert "s3cr3tpw" not in leaky.stdout + leaky.stderr
+    assert "Traceback" not in missing.stderr + bad.stderr + leaky.stderr

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import sys
 import urllib.parse
@@ -38,6 +39,12 @@ from synthetics.scrub import scrub
 __all__ = ["Decision", "Vote", "add_heal_parser", "decide", "read_votes", "region_vote"]
 
 EXIT_USAGE = 4
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"]+@")
+
+
+def _clean(text: str) -> str:
+    """`text` scrubbed of secrets, URL credentials (user:password@) included."""
+    return scrub(_USERINFO.sub(r"\1<credentials>@", text))
 
 
 def _canonical(url: str) -> str:
@@ -217,7 +224,7 @@ def add_heal_parser(sub: Any) -> None:
 
 
 def _say(line: str) -> None:
-    print(f"heal: {scrub(line)}", flush=True)
+    print(f"heal: {_clean(line)}", flush=True)
 
 
 def settings_from(args: argparse.Namespace) -> tuple[Any, float, str | None]:
@@ -262,7 +269,7 @@ def run_heal(args: argparse.Namespace) -> int:
 
             args.target = parse_target(args.target)
     except ValueError as exc:
-        print(f"synthetics heal: {scrub(str(exc))}", file=sys.stderr)
+        print(f"synthetics heal: {_clean(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     if args.listen:
         from synthetics.alertmanager import serve_receiver
@@ -282,8 +289,12 @@ def run_heal(args: argparse.Namespace) -> int:
         _say(problem)
     try:
         decision = decide(votes, args.quorum, args.target)
+        if decision.act:
+            from synthetics.settings import parse_target
+
+            decision.target = parse_target(decision.target)
     except ValueError as exc:
-        print(f"synthetics heal: {exc}", file=sys.stderr)
+        print(f"synthetics heal: {_clean(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     for line in decision.lines:
         _say(line)
@@ -296,7 +307,8 @@ def run_heal(args: argparse.Namespace) -> int:
             _say("dry run: pass --redeploy (or SYNTHETICS_REDEPLOY=true) to deploy")
         outcome = remediate(settings, timeout, alertmanager, decision.target, decision.reason)
         for line in summary_lines(outcome):
-            print(line if line.startswith("== ") else f"heal: {line}", flush=True)
+            print(_clean(line) if line.startswith("== ") else f"heal: {_clean(line)}",
+                  flush=True)
         record["outcome"] = outcome.as_dict()
         code = 1 if outcome.escalate else 0
     _write_reports(args.report, record)
