@@ -314,3 +314,59 @@ def test_receiver_needs_a_token_and_a_target(tmp_path: Path) -> None:
                                 "127.0.0.1:0"], env={**env, "SYNTHETICS_HEAL_TOKEN": TOKEN},
                                capture_output=True, text=True, timeout=60)
     assert no_target.returncode == 4 and "--target" in no_target.stderr
+
+
+def test_the_schedulers_alert_rules_post_to_alertmanager(
+        alertmanager: str, tmp_path: Path, worker_label: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`synthetics schedule --alertmanager URL`: its once-a-minute rule evaluation posts the
+    health_down alert with the region and worker labels."""
+    import argparse
+
+    from synthetics.history import SampleRecord, SqliteHistory
+    from synthetics.jobs import _alert_housekeeping
+
+    monkeypatch.setenv("SYNTHETICS_REGION", "eu-host")
+    monkeypatch.setenv("SYNTHETICS_DEPLOY_CONFIG", str(_config(tmp_path, worker_label)))
+    target = "http://127.0.0.1:9"
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    now = time.time()
+    run = store.start_run("seed", target, now - 120, now - 120, False)
+    store.add_samples(run, [SampleRecord(now - 120 + i * 5, target, "health", "", "GET", None,
+                                         False, "connect", total=None) for i in range(24)])
+    store.finish_run(run, now, "passed")
+    args = argparse.Namespace(history=str(tmp_path / "h.sqlite3"), alert_webhook=None,
+                              synthetics_alertmanager=alertmanager)
+    _alert_housekeeping(store, target, args)(datetime.now(timezone.utc))
+    store.close()
+    status, alerts = http("GET", alertmanager + f'/api/v2/alerts?filter=worker="'
+                                                f'{worker_label}-production"')
+    assert status == 200 and len(alerts) == 1, alerts
+    assert alerts[0]["labels"] == {"alertname": "health_down", "severity": "critical",
+                                   "target": target, "worker": f"{worker_label}-production",
+                                   "region": "eu-host"}
+
+
+def test_a_checks_run_posts_its_alert_events_to_alertmanager(
+        alertmanager: str, tmp_path: Path, worker_label: str, run_checks: Any,
+        reference_worker: Callable[..., ReferenceWorker]) -> None:
+    """`pytest checks --alertmanager URL`: the run's alert evaluation (history down for two
+    minutes, then this run) posts health_down with the run's --region."""
+    from synthetics.history import SampleRecord, SqliteHistory
+
+    worker = reference_worker("health_degraded")
+    db = tmp_path / "h.sqlite3"
+    store = SqliteHistory(db)
+    now = time.time()
+    run = store.start_run("seed", worker.url, now - 120, now - 120, False)
+    store.add_samples(run, [SampleRecord(now - 120 + i * 5, worker.url, "health", "", "GET",
+                                         200, False, "status", total=0.01) for i in range(24)])
+    store.finish_run(run, now, "passed")
+    store.close()
+    result = run_checks("-m", "health", f"--target={worker.url}", f"--history={db}",
+                        f"--alertmanager={alertmanager}", "--region=ap",
+                        f"--deploy-config={_config(tmp_path, worker_label)}")
+    assert "alert: CRITICAL health_down" in result.stdout, result.stdout[-3000:]
+    status, alerts = http("GET", alertmanager + f'/api/v2/alerts?filter=worker="'
+                                                f'{worker_label}-production"')
+    assert status == 200 and [a["labels"]["region"] for a in alerts] == ["ap"], alerts
