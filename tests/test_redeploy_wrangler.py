@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.cloudflare import list_argv, worker_name
+from synthetics.cloudflare import list_argv, tagged_argv, worker_name
 from synthetics.redeploy import OPTIONS, RedeploySettings, deploy_argv, rollback_argv
 from synthetics.remediation import Step, describe_result, run_step
 from synthetics.scrub import is_secret_name
@@ -66,8 +66,11 @@ def test_real_wrangler_accepts_the_deploy_command(wrangler_env, worker_dir, tmp_
     s = settings(wrangler=str(WRANGLER),
                  deploy_config=str(worker_dir / "wrangler-production-simple.toml"),
                  deploy_args=("--dry-run", "--outdir", str(out)))
-    argv = deploy_argv(s)
+    # As the ladder runs it: with the suite's tag and run id in --message.
+    argv = tagged_argv(deploy_argv(s), "0123456789ab", "synthetics: automatic redeploy")
     assert argv[1:6] == ("deploy", "--config", s.deploy_config, "--env", "production")
+    assert argv[-2:] == ("--message",
+                         "synthetics: automatic redeploy [synthetics-heal] run 0123456789ab")
     result = run_step(Step("deploy", argv, 180, env=wrangler_env, cwd=str(worker_dir)))
     assert result.ok, f"{describe_result(result)}\n{result.output}"
     assert "--dry-run: exiting now." in result.output
@@ -79,8 +82,8 @@ def test_real_wrangler_accepts_the_deploy_command(wrangler_env, worker_dir, tmp_
 def test_real_wrangler_parses_the_rollback_command(wrangler_env, worker_dir) -> None:
     s = settings(wrangler=str(WRANGLER),
                  deploy_config=str(worker_dir / "wrangler-production-simple.toml"))
-    result = run_step(Step("rollback", rollback_argv(s), 180, env=wrangler_env,
-                           cwd=str(worker_dir)))
+    result = run_step(Step("rollback", tagged_argv(rollback_argv(s), "0123456789ab", "-"), 180,
+                           env=wrangler_env, cwd=str(worker_dir)))
     # Parsed, non-interactive (--yes, --message), then stopped: no credentials here.
     assert result.exit_code == 1, result.output
     assert "Unknown argument" not in result.output
