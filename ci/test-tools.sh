@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the project's own tests drive, when it is missing: Debian packages (Chromium and
 # its driver for the report test, a Pushgateway for the metrics test, strace for the wrangler
-# dev test) and, from npm, wrangler with the Node 22 it needs (tests/node/package.json).
+# dev test, Alertmanager and promtool for the runners tests, systemd-analyze for the unit) and, from npm, wrangler with the Node 22 it needs (tests/node/package.json).
 # Idempotent and quiet when everything is there; `make test` runs it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,9 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
 command -v strace >/dev/null || need+=(strace)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v npm >/dev/null || need+=(nodejs npm)
 
 if [ "${#need[@]}" -gt 0 ]; then

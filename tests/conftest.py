@@ -4,7 +4,11 @@ runs `checks/` the way users do (a pytest subprocess) and reads back every check
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import time
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -113,3 +117,35 @@ def run_checks(pytester: pytest.Pytester,
                          messages)
 
     return run
+
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+def start_alertmanager(folder: Path, config: str) -> tuple[str, subprocess.Popen[bytes]]:
+    """Debian's Alertmanager on a free loopback port with `config`, storage in `folder`, no
+    clustering; returns its URL once /-/ready answers (skips when it is not installed)."""
+    if ALERTMANAGER is None:
+        pytest.skip("prometheus-alertmanager is not installed (ci/test-tools.sh installs it)")
+    (folder / "alertmanager.yml").write_text(config)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [ALERTMANAGER, f"--config.file={folder / 'alertmanager.yml'}",
+         f"--storage.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+         "--cluster.listen-address="], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/-/ready", timeout=2) as answer:
+                if answer.status == 200:
+                    return url, proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"alertmanager did not start on {url} (exit {proc.returncode})")
+        time.sleep(0.1)

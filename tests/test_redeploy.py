@@ -55,7 +55,13 @@ class Fake:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
     def commands(self) -> list[str]:
-        return [c["argv"][0] for c in self.calls()]
+        """The deploys and rollbacks run (reads of the deployments list left out)."""
+        return [c["argv"][0] for c in self.calls() if c["argv"][:1] != ["deployments"]]
+
+    def deployments(self) -> list[dict[str, Any]]:
+        """Cloudflare's side: the fake's deployments list (wrangler 4's --json shape)."""
+        path = self.log.with_name("deployments.json")
+        return json.loads(path.read_text()) if path.exists() else []
 
     def audit(self) -> list[dict[str, Any]]:
         path = self.state_dir / "audit.jsonl"
@@ -92,8 +98,17 @@ def test_unhealthy_worker_is_redeployed_and_recovers(fake, unhealthy, control, r
     run = run_checks(*redeploy_args(fake, unhealthy, control), f"--html={html}",
                      "--self-contained-html")
     assert fake.commands() == ["deploy"]
-    assert fake.calls()[0]["argv"] == ["deploy", "--config", "wrangler-production-simple.toml",
-                                       "--env", "production"]
+    reads, (deploy,) = ([c["argv"] for c in fake.calls() if c["argv"][0] == kind]
+                        for kind in ("deployments", "deploy"))
+    assert deploy[:5] == ["deploy", "--config", "wrangler-production-simple.toml", "--env",
+                          "production"]
+    # Cloudflare's list was read before starting and right before the deploy, and the deploy
+    # carries the suite's tag and this run's id in its message.
+    assert reads == [["deployments", "list", "--config", "wrangler-production-simple.toml",
+                      "--env", "production", "--json"]] * 2
+    assert deploy[5] == "--message" and "[synthetics-heal] run " in deploy[6]
+    (listed,) = fake.deployments()
+    assert listed["annotations"]["workers/message"] == deploy[6]
     assert "RECOVERED-BY-REDEPLOY" in run.stdout
     # The checks' own results are untouched: the health check failed, and so does the run.
     assert run.outcomes[HEALTHY_CHECK] == "failed" and run.ret == 1
@@ -111,7 +126,7 @@ def test_redeploy_that_does_not_help_is_rolled_back(fake, unhealthy, control, ru
     fake.plan("deploy=ok,rollback=heal")
     run = run_checks(*redeploy_args(fake, unhealthy, control))
     assert fake.commands() == ["deploy", "rollback"]
-    rollback = fake.calls()[1]["argv"]
+    (rollback,) = (c["argv"] for c in fake.calls() if c["argv"][0] == "rollback")
     assert rollback[:5] == ["rollback", "--config", "wrangler-production-simple.toml", "--env",
                             "production"]
     assert "--message" in rollback and "--yes" in rollback
@@ -223,11 +238,12 @@ def test_missing_wrangler_is_a_clear_message(fake, unhealthy, control, run_check
     run = run_checks(*redeploy_args(fake, unhealthy, control),
                      "--wrangler", "wrangler-not-installed-here")
     assert "'wrangler-not-installed-here' not found on PATH" in run.stdout
-    assert "STILL-DOWN" in run.stdout
+    # Without wrangler Cloudflare's deployments list cannot be read: fail closed, escalate.
+    assert "REFUSED: not running the deploy: refused: cannot read Cloudflare's deployments " \
+           "list" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
     assert run.outcomes[HEALTHY_CHECK] == "failed" and run.ret == 1
-    assert [r["event"] for r in fake.audit()] == ["deploy", "rollback", "outcome"]
-    assert fake.audit()[0]["exit_code"] is None
+    assert [(r["event"], r.get("escalate")) for r in fake.audit()] == [("outcome", True)]
 
 
 def test_hanging_deploy_is_killed_and_the_ladder_goes_on(fake, unhealthy, control,
@@ -413,7 +429,7 @@ def test_secrets_leak_nowhere(fake, unhealthy, control, tmp_path, monkeypatch) -
     # The token did reach wrangler, through its environment only.
     assert all(c["env"]["CLOUDFLARE_API_TOKEN"] == TOKEN for c in fake.calls())
     assert all(TOKEN not in " ".join(c["argv"]) for c in fake.calls())
-    assert len(fake.calls()) == 2
+    assert fake.commands() == ["deploy", "rollback"] and len(fake.calls()) == 5  # + 3 reads
     # ... and nothing else: not the terminal, not a report, not the state directory.
     for secret in (TOKEN, ACCOUNT):
         assert secret not in terminal

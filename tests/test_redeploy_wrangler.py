@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from synthetics.cloudflare import list_argv, tagged_argv, worker_name
 from synthetics.redeploy import OPTIONS, RedeploySettings, deploy_argv, rollback_argv
 from synthetics.remediation import Step, describe_result, run_step
 from synthetics.scrub import is_secret_name
@@ -65,8 +66,11 @@ def test_real_wrangler_accepts_the_deploy_command(wrangler_env, worker_dir, tmp_
     s = settings(wrangler=str(WRANGLER),
                  deploy_config=str(worker_dir / "wrangler-production-simple.toml"),
                  deploy_args=("--dry-run", "--outdir", str(out)))
-    argv = deploy_argv(s)
+    # As the ladder runs it: with the suite's tag and run id in --message.
+    argv = tagged_argv(deploy_argv(s), "0123456789ab", "synthetics: automatic redeploy")
     assert argv[1:6] == ("deploy", "--config", s.deploy_config, "--env", "production")
+    assert argv[-2:] == ("--message",
+                         "synthetics: automatic redeploy [synthetics-heal] run 0123456789ab")
     result = run_step(Step("deploy", argv, 180, env=wrangler_env, cwd=str(worker_dir)))
     assert result.ok, f"{describe_result(result)}\n{result.output}"
     assert "--dry-run: exiting now." in result.output
@@ -78,8 +82,8 @@ def test_real_wrangler_accepts_the_deploy_command(wrangler_env, worker_dir, tmp_
 def test_real_wrangler_parses_the_rollback_command(wrangler_env, worker_dir) -> None:
     s = settings(wrangler=str(WRANGLER),
                  deploy_config=str(worker_dir / "wrangler-production-simple.toml"))
-    result = run_step(Step("rollback", rollback_argv(s), 180, env=wrangler_env,
-                           cwd=str(worker_dir)))
+    result = run_step(Step("rollback", tagged_argv(rollback_argv(s), "0123456789ab", "-"), 180,
+                           env=wrangler_env, cwd=str(worker_dir)))
     # Parsed, non-interactive (--yes, --message), then stopped: no credentials here.
     assert result.exit_code == 1, result.output
     assert "Unknown argument" not in result.output
@@ -91,10 +95,23 @@ def test_real_wrangler_parses_the_rollback_command(wrangler_env, worker_dir) -> 
     assert bogus.exit_code == 1 and "Unknown argument" in bogus.output
 
 
+def test_real_wrangler_parses_the_deployments_list_command(wrangler_env, worker_dir) -> None:
+    config = str(worker_dir / "wrangler-production-simple.toml")
+    name = worker_name(config, "production")
+    assert name == "wfa-orchestration-worker-production-production"
+    result = run_step(Step("deployments", list_argv(str(WRANGLER), name, config, "production"),
+                           180, env=wrangler_env, cwd=str(worker_dir)))
+    # Parsed (--name, --config, --env, --json), then stopped: no credentials here.
+    assert result.exit_code == 1, result.output
+    assert "Unknown argument" not in result.output
+    assert "it's necessary to set a CLOUDFLARE_API_TOKEN" in result.output
+
+
 def test_plugin_with_real_wrangler_and_no_credentials(wrangler_env, worker_dir, run_checks,
                                                        reference_worker, monkeypatch,
                                                        tmp_path) -> None:
-    """The whole ladder with the real CLI and no token: clear messages, no traceback, the checks'
+    """The whole ladder with the real CLI and no token: Cloudflare's deployments list cannot be
+    read, so nothing is deployed (fail closed), with a clear message, no traceback, the checks'
     results untouched."""
     for name in list(os.environ):
         monkeypatch.delenv(name)
@@ -109,9 +126,10 @@ def test_plugin_with_real_wrangler_and_no_credentials(wrangler_env, worker_dir, 
                      f"--control-url={control}", "--confirm-seconds", "0.3",
                      "--verify-seconds", "0.3", "--reprobe-interval", "0.1")
     assert run.outcomes["test_health_reports_healthy[health]"] == "failed" and run.ret == 1
-    assert run.stdout.count("wrangler is not authenticated: set CLOUDFLARE_API_TOKEN") >= 2
-    assert "STILL-DOWN" in run.stdout
+    assert "wrangler is not authenticated: set CLOUDFLARE_API_TOKEN" in run.stdout
+    assert "REFUSED: not running the deploy: refused: cannot read Cloudflare's deployments list "\
+           "of wfa-orchestration-worker-production-production" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
     records = [json.loads(x) for x in (state / "audit.jsonl").read_text().splitlines()]
-    assert [(r["event"], r.get("exit_code")) for r in records] == [
-        ("deploy", 1), ("rollback", 1), ("outcome", None)]
+    assert [(r["event"], r.get("status"), r.get("escalate")) for r in records] == [
+        ("outcome", "refused", True)]

@@ -81,11 +81,27 @@ def test_scheduled_workflow_shape() -> None:
     assert "if: always()" in upload
     save = text.split("uses: actions/cache/save@")[0].rsplit("- name:", 1)[1]
     assert "if: always()" in save
-    # Redeploy only through a repository variable; the token only from secrets, only where used.
-    assert "SYNTHETICS_REDEPLOY: ${{ vars.SYNTHETICS_REDEPLOY == 'true'" in text
+    # Region jobs never deploy: no token, no redeploy switch; they upload summary.json.
+    checks, heal = text.split("\n  heal:\n")
+    jobs = checks.split("jobs:")[1]
+    assert "CLOUDFLARE" not in jobs and "SYNTHETICS_REDEPLOY" not in jobs
+    assert re.search(r"name: synthetics-summary-\$\{\{ strategy.job-index \}\}\n"
+                     r"          path: reports/summary.json", checks)
+    # One heal job after the matrix decides: redeploy only through a repository variable, the
+    # token only from secrets, only in its heal step; its state directory kept by the cache.
+    assert re.search(r"^    needs: checks\n    if: always\(\)\n", heal, re.M)
+    assert "SYNTHETICS_REDEPLOY: ${{ vars.SYNTHETICS_REDEPLOY == 'true'" in heal
     assert text.count("secrets.CLOUDFLARE_API_TOKEN") == 1
-    run_step = text.split("- name: Run the synthetic checks")[1].split("- name:")[0]
-    assert "CLOUDFLARE_API_TOKEN: ${{ secrets.CLOUDFLARE_API_TOKEN }}" in run_step
+    step = heal.split("- name: Decide and heal")[1].split("- name:")[0]
+    assert "CLOUDFLARE_API_TOKEN: ${{ secrets.CLOUDFLARE_API_TOKEN }}" in step
+    assert "args=(heal --summaries summaries" in step
+    assert "pattern: synthetics-summary-*" in heal
+    assert "SYNTHETICS_STATE_DIR: .synthetics-state" in heal
+    for action in ("restore", "save"):
+        block = heal.split(f"uses: actions/cache/{action}@v4")[1].split("- name:")[0]
+        assert "path: .synthetics-state" in block
+    save = heal.split("uses: actions/cache/save@")[0].rsplit("- name:", 1)[1]
+    assert "if: always()" in save
 
 
 def test_pre_deploy_workflow_shape() -> None:

@@ -7,6 +7,7 @@ pipeline can act on it (0 all targets met, 1 a check failed, 4 a usage error...)
 `synthetics serve` starts the reference worker, optionally with faults, for manual runs.
 `synthetics targets` prints the table of targets.
 `synthetics status-page` writes a static status page and badges from history (read-only).
+`synthetics heal` decides once for many regions (`synthetics.heal`).
 """
 
 from __future__ import annotations
@@ -181,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     from synthetics.status_page import add_status_page_parser
 
     add_status_page_parser(sub)
+
+    from synthetics.heal import add_heal_parser
+
+    add_heal_parser(sub)
     return parser
 
 

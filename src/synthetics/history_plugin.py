@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -307,7 +308,10 @@ class _Session:
         lines.extend(rec.errors)
         lines.extend(_coverage_lines(store, hs.history_job, now))
         if hs.alerts:
-            lines.extend(run_alerts(store, rec.target, now, hs))
+            from synthetics.alertmanager import sinks_from_config
+
+            lines.extend(run_alerts(store, rec.target, now, hs,
+                                    extra_sinks=sinks_from_config(self.config)))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.recorder.store is not None:
@@ -327,7 +331,7 @@ def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
 
 
 def run_alerts(store: SqliteHistory, target: str, now: float, hs: HistorySettings,
-               write: Any = None) -> list[str]:
+               write: Any = None, extra_sinks: Sequence[Any] = ()) -> list[str]:
     """Evaluate the rules, send the events, and return lines for a summary."""
     config = alerts_mod.AlertConfig(reminder_seconds=hs.alert_reminder_minutes * 60)
     try:
@@ -335,7 +339,7 @@ def run_alerts(store: SqliteHistory, target: str, now: float, hs: HistorySetting
     except Exception as exc:  # noqa: BLE001 - alerting must not break the run
         return [f"alerts: could not evaluate the rules: {exc}"]
     log = hs.alert_log or (str(Path(hs.history or ".").parent / "alerts.jsonl"))
-    sinks = alerts_mod.default_sinks(log, hs.alert_webhook, write=write)
+    sinks = [*alerts_mod.default_sinks(log, hs.alert_webhook, write=write), *extra_sinks]
     sinks += apprise_sinks(hs.alert_urls)
     failures = alerts_mod.dispatch(result.events, sinks)
     lines = [f"alert: {e.message}" for e in result.events]

@@ -59,6 +59,10 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--alert-url", action="append", dest="alert_urls", metavar="URL",
                    help="Apprise URL for alert events (slack://, pagerduty://, json://...); "
                         "repeat for more; default $SYNTHETICS_ALERT_URLS (never logged)")
+    from synthetics.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
+    from synthetics.settings import add_arguments
+
+    add_arguments(p, ALERTMANAGER_OPTIONS)
     p.add_argument("--heartbeat-seconds", type=float,
                    default=os.environ.get("SYNTHETICS_HEARTBEAT_SECONDS", "15"),
                    help="with --target and history: sample /health this often into history, "
@@ -204,11 +208,26 @@ def _alert_housekeeping(store: object, target: str,
     hs = HistorySettings(args.history, 35.0, 24.0, "scheduler", None, None, True, None,
                          args.alert_webhook, 60.0, tuple(urls))
 
+    from synthetics.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
+    from synthetics.alertmanager import sinks_from_environment
+    from synthetics.settings import resolve_arguments
+
+    try:
+        url = resolve_arguments(args, ALERTMANAGER_OPTIONS)["alertmanager"]
+    except ValueError as exc:
+        from synthetics.scrub import scrub
+
+        _log(scrub(f"alerts: Alertmanager not used: {exc}"))
+        url = None
+    extra = sinks_from_environment(url)
+
     def tick(now: _dt.datetime) -> None:
         if now.timestamp() - last[0] < 60:
             return
         last[0] = now.timestamp()
-        for line in run_alerts(store, target, now.timestamp(), hs):  # type: ignore[arg-type]
+        more = {"extra_sinks": extra} if extra else {}
+        for line in run_alerts(store, target, now.timestamp(), hs,  # type: ignore[arg-type]
+                               **more):
             # alert events, sinks that failed, and an evaluation that could not run; not the
             # per-minute notes and "still firing" lines
             if line.startswith(("alert:", "alerts: could not")) or "failed" in line:

@@ -16,6 +16,8 @@ job and region, so one region's push never replaces another's).
 - `synthetics_requests_total{endpoint,result}`: counter of this run's samples by result
   (ok, 5xx, timeout, error)
 - `synthetics_checks{status}`: gauge, the run's checks by status
+- `synthetics_control_probe_success`: gauge, 1/0 whether the region's control URL answered,
+  present when it was probed (the run's health checks failed; see `synthetics.heal`)
 - `synthetics_run_success`, `synthetics_run_duration_seconds`,
   `synthetics_run_last_completion_timestamp_seconds`: gauges of the run
 
@@ -147,6 +149,11 @@ def build_registry(results: Results, region: str, target: str) -> CollectorRegis
     for status in ("pass", "fail", "insufficient", "skipped"):
         checks.labels(**base, status=status).set(
             sum(1 for c in results.checks.values() if c.status == status))
+    control = (results.extra.get("heal") or {}).get("control")
+    if isinstance(control, dict):
+        Gauge("synthetics_control_probe_success",
+              "1 when the region's control URL answered (probed when health checks failed).",
+              names, registry=registry).labels(**base).set(1 if control.get("reachable") else 0)
     Gauge("synthetics_run_success", "1 when every check of the run passed.", names,
           registry=registry).labels(**base).set(0 if results.failed else 1)
     finished = results.finished or results.started

@@ -23,7 +23,7 @@ import shlex
 import shutil
 import urllib.parse
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,19 @@ import httpx
 import pytest
 
 from synthetics import hookspec
+from synthetics.cloudflare import DeploymentsGate, list_argv, tagged_argv, worker_name
+from synthetics.cloudflare import reader as cloudflare_reader
 from synthetics.plugin import SETTINGS, TARGET_URL
 from synthetics.probe import Probe
-from synthetics.remediation import Ladder, Outcome, StateStore, Step, StepResult, run_step
+from synthetics.remediation import (
+    Gate,
+    Ladder,
+    Outcome,
+    StateStore,
+    Step,
+    StepResult,
+    run_step,
+)
 from synthetics.scrub import scrub, scrub_data
 from synthetics.settings import (
     Option,
@@ -47,7 +57,7 @@ from synthetics.settings import (
 )
 from synthetics.targets import ENDPOINTS
 
-__all__ = ["OPTIONS", "REDEPLOY_SETTINGS", "REMEDIATION", "RedeploySettings",
+__all__ = ["OPTIONS", "REDEPLOY_SETTINGS", "REMEDIATION", "RedeploySettings", "build_ladder",
            "default_state_dir", "deploy_argv", "probe_control", "probe_health", "rollback_argv"]
 
 #: The session's remediation outcome (set at session end when redeploying is on).
@@ -209,6 +219,50 @@ def probe_control(url: str, timeout: float) -> tuple[bool, str]:
     return True, f"HTTP {response.status_code}"
 
 
+def _silence_gates(config: pytest.Config, s: RedeploySettings, target: str,
+                   timeout: float) -> tuple[Gate, ...]:
+    """An Alertmanager silence check first, when --alertmanager is set."""
+    from synthetics.alertmanager import ALERTMANAGER, SilenceGate, worker_of
+
+    url = config.stash.get(ALERTMANAGER, None)
+    return (SilenceGate(url, worker_of(s), target, timeout),) if url else ()
+
+
+def build_ladder(s: RedeploySettings, target: str, reason: str, request_timeout: float,
+                 run_id: str, run: Callable[[Step], StepResult | None] = run_step,
+                 say: Callable[[str], None] = lambda line: None,
+                 gates: tuple[Gate, ...] = ()) -> Ladder:
+    """The ladder for `target` with these settings (the plugin's and `synthetics heal`'s).
+
+    Every deploy and rollback carries `--message` with the suite's tag and `run_id`; `gates`
+    come first, then Cloudflare's deployments list (`synthetics.cloudflare`), read right before
+    each step.
+    """
+    env = dict(os.environ)
+    deploy = tagged_argv(deploy_argv(s), run_id, "synthetics: /health down; automatic redeploy")
+    rollback = tagged_argv(rollback_argv(s), run_id, s.rollback_message)
+    name = worker_name(s.deploy_config, s.deploy_env)
+    history = DeploymentsGate(
+        read=cloudflare_reader(list_argv(s.wrangler, name, s.deploy_config, s.deploy_env), env,
+                               min(s.deploy_timeout, 120.0)),
+        worker=name or f"the worker of {s.deploy_config} (--env {s.deploy_env})", run_id=run_id,
+        cooldown_seconds=s.cooldown_seconds, max_per_hour=s.max_redeploys_per_hour)
+    return Ladder(
+        target=target,
+        store=StateStore(s.state_path, target),
+        deploy=Step("deploy", deploy, s.deploy_timeout, target, reason, env),
+        rollback=Step("rollback", rollback, s.deploy_timeout, target, reason, env),
+        run=run,
+        health=lambda: probe_health(target, request_timeout),
+        control=lambda: probe_control(s.control_url, request_timeout),
+        control_url=s.control_url,
+        confirm_seconds=s.confirm_seconds, verify_seconds=s.verify_seconds,
+        interval=s.reprobe_interval, cooldown_seconds=s.cooldown_seconds,
+        max_per_hour=s.max_redeploys_per_hour, dry_run=not s.redeploy, run_id=run_id,
+        say=say, gates=(*gates, history),
+    )
+
+
 # --- module-level hooks -----------------------------------------------------------------------
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -339,24 +393,11 @@ class RedeployPlugin:
             return Outcome("builtin", (
                 "health checks failed, but the target is the built-in reference worker (a local "
                 "stand-in, not production): never deployed; pass --target URL"), reason=reason)
-        timeout = core.request_timeout
-        env = dict(os.environ)
-        run_id = uuid.uuid4().hex[:12]
-        ladder = Ladder(
-            target=target,
-            store=StateStore(s.state_path, target),
-            deploy=Step("deploy", deploy_argv(s), s.deploy_timeout, target, reason, env),
-            rollback=Step("rollback", rollback_argv(s), s.deploy_timeout, target, reason, env),
+        ladder = build_ladder(
+            s, target, reason, core.request_timeout, uuid.uuid4().hex[:12],
             run=lambda step: self.config.hook.pytest_synthetics_deploy(config=self.config,
                                                                         step=step),
-            health=lambda: probe_health(target, timeout),
-            control=lambda: probe_control(s.control_url, timeout),
-            control_url=s.control_url,
-            confirm_seconds=s.confirm_seconds, verify_seconds=s.verify_seconds,
-            interval=s.reprobe_interval, cooldown_seconds=s.cooldown_seconds,
-            max_per_hour=s.max_redeploys_per_hour, dry_run=not s.redeploy, run_id=run_id,
-            say=self._say,
-        )
+            say=self._say, gates=_silence_gates(self.config, s, target, core.request_timeout))
         try:
             return ladder.remediate(scrub(reason))
         except OSError as exc:

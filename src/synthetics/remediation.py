@@ -182,7 +182,7 @@ STATUSES: dict[str, bool] = {
     "healthy": False, "builtin": False, "interrupted": False, "transient": False,
     "locked": False, "cooldown": False, "hourly-cap": True, "network-down": True,
     "dry-run": False, "recovered-by-redeploy": False, "recovered-by-rollback": False,
-    "still-down": True, "error": True,
+    "still-down": True, "error": True, "silenced": False, "refused": True,
 }
 
 
@@ -316,6 +316,18 @@ class StateStore:
 
 
 HealthProbe = Callable[[], tuple[bool, str]]
+#: A pre-deploy gate: None when the step may run, else a one-line refusal. A refusal starting
+#: with "cooldown", "hourly cap" or "silenced" gets that status; any other refuses and escalates.
+Gate = Callable[[Step], str | None]
+
+
+def gate_status(refusal: str) -> str:
+    """The outcome status of a gate's refusal."""
+    for prefix, status in (("cooldown", "cooldown"), ("hourly cap", "hourly-cap"),
+                           ("silenced", "silenced")):
+        if refusal.startswith(prefix):
+            return status
+    return "refused"
 
 
 @dataclass
@@ -340,6 +352,27 @@ class Ladder:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     say: Callable[[str], None] = lambda line: None
+    #: Checked in order before the ladder starts and again right before each deploy and
+    #: rollback (Cloudflare's deployments list, an Alertmanager silence, ...). In a dry run a
+    #: refusal is reported in the details and the dry run goes on.
+    gates: tuple[Gate, ...] = ()
+
+    def _gate(self, step: Step, outcome: Outcome) -> Outcome | None:
+        """The finished outcome when a gate refuses `step`, else None."""
+        for gate in self.gates:
+            try:
+                refusal = gate(step)
+            except Exception as exc:  # a gate that breaks refuses: fail closed
+                refusal = f"refused: a pre-deploy gate failed ({type(exc).__name__}: {exc})"
+            if refusal is not None and self.dry_run:  # shown, and the dry run goes on
+                outcome.details.append(f"dry run: a real run would not run the {step.kind}: "
+                                       f"{refusal}")
+                return None
+            if refusal is not None:
+                outcome.details.append(f"before the {step.kind}: {refusal}")
+                return self._finish(outcome, gate_status(refusal),
+                                    f"not running the {step.kind}: {refusal}")
+        return None
 
     def remediate(self, reason: str) -> Outcome:
         outcome = Outcome("error", "", target=self.target, reason=reason, dry_run=self.dry_run,
@@ -366,6 +399,9 @@ class Ladder:
         if refusal is not None:
             status = "cooldown" if refusal.startswith("cooldown") else "hourly-cap"
             return self._finish(outcome, status, f"not deploying: {refusal}")
+        refused = self._gate(self.deploy, outcome)
+        if refused is not None:
+            return refused
 
         self.say(f"/health failed; confirming it stays down: re-probing for "
                  f"{self.confirm_seconds:g} s")
@@ -395,11 +431,17 @@ class Ladder:
                 f"dry run: /health down for {self.confirm_seconds:g} s and the control URL "
                 f"reachable; would run: {scrub(self.deploy.command, self.deploy.env)}"))
 
+        refused = self._gate(self.deploy, outcome)
+        if refused is not None:
+            return refused
         self.store.record_attempt(self.clock())
         deploy = self._step(self.deploy, outcome)
         if deploy.healthy_after:
             return self._finish(outcome, "recovered-by-redeploy",
                                 "/health is healthy again after the redeploy")
+        refused = self._gate(self.rollback, outcome)
+        if refused is not None:
+            return refused
         rollback = self._step(self.rollback, outcome)
         if rollback.healthy_after:
             return self._finish(outcome, "recovered-by-rollback",

@@ -215,6 +215,10 @@ class _Collector:
             self.results.target_url = url
         path = self.config.stash[REPORT_SETTINGS].summary_json
         if path and not hasattr(self.config, "workerinput"):
+            from synthetics.heal import region_vote
+
+            self.results.extra.update(region_vote(self.config, list(self.results.checks.values()),
+                                                  self.results.builtin))
             self.results.write_summary(path)
 
 

@@ -156,6 +156,8 @@ class Results:
     endpoints: dict[str, EndpointCounts] = field(default_factory=dict)
     finished: float | None = None
     exitstatus: int | None = None
+    #: Further top-level keys of the summary (the region's vote for `synthetics heal`).
+    extra: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_sample(self, sample: Sample) -> None:
@@ -253,6 +255,7 @@ class Results:
             "started": self.started, "finished": self.finished,
             "exit_status": self.exitstatus, "ok": not self.failed,
             "counts": counts, "targets": self.target_rows(), "checks": checks,
+            **self.extra,
         }
 
     def write_summary(self, path: str | os.PathLike[str]) -> Path:

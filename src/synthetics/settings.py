@@ -8,6 +8,7 @@ and a sentence saying what to pass.
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import os
 import re
@@ -19,8 +20,9 @@ from typing import Any
 import pytest
 
 __all__ = [
-    "OPTIONS", "Option", "Settings", "add_options", "flag", "non_negative_float", "parse_target",
-    "positive_float", "positive_int", "resolve", "resolve_values",
+    "OPTIONS", "Option", "Settings", "add_arguments", "add_options", "flag", "non_negative_float",
+    "parse_target", "positive_float", "positive_int", "resolve", "resolve_arguments",
+    "resolve_values",
 ]
 
 
@@ -315,6 +317,41 @@ def resolve_values(
             values[option.name] = option.parse(raw)
         except ValueError as exc:
             raise pytest.UsageError(f"{origin}={raw!r}: {exc}") from None
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
+    """The argparse side of `options` (for commands outside pytest): the same flags and help."""
+    for option in options:
+        text = (option.help + f" [env {option.env}]").replace("%", "%%")
+        if option.is_flag:
+            parser.add_argument(option.flag, action="store_const", const="true", default=None,
+                                dest="synthetics_" + option.name, help=text)
+        else:
+            parser.add_argument(option.flag, default=None, dest="synthetics_" + option.name,
+                                metavar=option.name.upper(), help=text)
+
+
+def resolve_arguments(
+    args: argparse.Namespace, options: tuple[Option, ...],
+    environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Resolve `options` parsed by `add_arguments`: command line, then environment, then
+    default. A value that does not parse raises ValueError naming where it came from."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in options:
+        raw: str | None = getattr(args, "synthetics_" + option.name, None)
+        origin = option.flag
+        if raw is None and env.get(option.env) not in (None, ""):
+            raw, origin = env[option.env], option.env
+        if raw is None:
+            values[option.name] = option.default
+            continue
+        try:
+            values[option.name] = option.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{origin}={raw!r}: {exc}") from None
     return values
 
 
