@@ -303,9 +303,10 @@ def test_compatibility_date_reads_the_env_override(tmp_path: Path) -> None:
         compatibility_date(path)
 
 
-def test_a_dripping_api_is_cut_off_at_the_deadline() -> None:
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_dripping_api_is_cut_off_at_the_deadline(where: str) -> None:
     """One wall-clock deadline per request: a server that sends a byte every 0.2 s (never idle
-    for a whole socket timeout) is abandoned at the deadline, not after the whole body."""
+    for a whole socket timeout), in its headers or its body, is abandoned at the deadline."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
@@ -314,10 +315,12 @@ def test_a_dripping_api_is_cut_off_at_the_deadline() -> None:
     def drip() -> None:
         conn, _ = listener.accept()
         conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        if where == "body":
+            conn.sendall(b"Content-Length: 100000\r\n\r\n")
         while not stop.is_set():
             try:
-                conn.sendall(b"x")
+                conn.sendall(b"x" if where == "body" else b"X-Drip: x\r\n")
             except OSError:
                 break
             time.sleep(0.2)

@@ -4,7 +4,7 @@ Two sources, both read-only:
 
 - The GraphQL Analytics API (`POST {api}/graphql`, `Authorization: Bearer TOKEN`), dataset
   `workersInvocationsAdaptive` under `viewer.accounts(filter: {accountTag})`, filtered by
-  `scriptName` and `datetime_geq`/`datetime_lt`: `sum { requests errors subrequests }`,
+  `scriptName` and `datetime_geq`/`datetime_leq`: `sum { requests errors subrequests }`,
   `quantiles { cpuTimeP50 cpuTimeP99 }` (microseconds) and the `status` dimension
   (`success`, `clientDisconnected`, `scriptThrewException`, `exceededResources`,
   `internalError`). `errors` counts invocations that did not complete (an exception the worker
@@ -21,10 +21,13 @@ header and never appears in a reason (reasons are scrubbed too).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import http.client
 import json
 import re
+import socket
+import threading
 import time
 import urllib.parse
 from collections import Counter
@@ -63,11 +66,11 @@ def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str],
               deadline_s: float) -> tuple[int, dict[str, str], bytes]:
     """POST `payload` as JSON; (status, headers, body), all within `deadline_s` seconds.
 
-    The one place the reviews' HTTP requests are bounded: connecting, sending, the headers and
-    every read of the body get only the time left before the deadline, so a server that drips
-    bytes cannot hold the check past it. Raises ApiError("transport", ...) on a timeout or a
-    connection failure. (When a shared deadline helper exists, this is the function to point
-    at it.)
+    The one place the reviews' HTTP requests are bounded. Every socket operation gets only the
+    time left before the deadline, and a watchdog shuts the socket down when it passes, so a
+    server that drips its headers or body a byte at a time cannot hold the check past it.
+    Raises ApiError("transport", ...) on the deadline or a connection failure. (When a shared
+    deadline helper exists, this is the function to point at it.)
     """
     end = time.monotonic() + deadline_s
 
@@ -79,34 +82,48 @@ def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str],
 
     parts = urllib.parse.urlsplit(url)
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    host = parts.hostname or ""
-    conn = cls(host, parts.port, timeout=left())
+    conn = cls(parts.hostname or "", parts.port, timeout=left())
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    body = json.dumps(payload).encode()
+
+    def cut_off() -> None:
+        sock = conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(deadline_s, cut_off)
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        conn.request("POST", path, body=body, headers={
+        conn.connect()
+        conn.sock.settimeout(left())
+        conn.request("POST", path, body=json.dumps(payload).encode(), headers={
             "Content-Type": "application/json", "Accept": "application/json", **headers})
-        if conn.sock is not None:
-            conn.sock.settimeout(left())
+        conn.sock.settimeout(left())
         response = conn.getresponse()
         chunks: list[bytes] = []
         size = 0
         while True:
             if conn.sock is not None:
                 conn.sock.settimeout(left())
-            chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
+            chunk = response.read1(65536)
             if not chunk:
                 break
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
                 raise ApiError("http", f"answer larger than {MAX_RESPONSE_BYTES} bytes")
             chunks.append(chunk)
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, b"".join(chunks)
+        left()  # an answer cut short by the watchdog is a timeout, not a short body
+        answered = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, answered, b"".join(chunks)
     except TimeoutError:
         raise ApiError("transport", f"no complete answer within {deadline_s:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
+        if time.monotonic() >= end:
+            raise ApiError("transport", f"no complete answer within {deadline_s:g} s") from None
         raise ApiError("transport", f"{type(exc).__name__}: {exc}"[:200]) from None
     finally:
+        watchdog.cancel()
         conn.close()
 
 
@@ -124,15 +141,15 @@ def api_credentials(environ: Mapping[str, str]) -> tuple[str, str] | str:
 
 
 # -- GraphQL ---------------------------------------------------------------------------------
-_QUERY = """query Invocations($account: string!, $script: string!, $since: Time!, $until: Time!) {
+_QUERY = """query Invocations($account: string, $script: string, $since: string, $until: string) {
   viewer { accounts(filter: {accountTag: $account}) {
     total: workersInvocationsAdaptive(limit: 10, filter: {scriptName: $script,
-        datetime_geq: $since, datetime_lt: $until}) {
+        datetime_geq: $since, datetime_leq: $until}) {
       sum { requests errors subrequests }
       quantiles { cpuTimeP50 cpuTimeP99 }
     }
     byStatus: workersInvocationsAdaptive(limit: 100, filter: {scriptName: $script,
-        datetime_geq: $since, datetime_lt: $until}) {
+        datetime_geq: $since, datetime_leq: $until}) {
       sum { requests errors }
       dimensions { status }
     }
