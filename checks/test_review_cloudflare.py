@@ -178,6 +178,13 @@ def test_error_rate_real_traffic(target: Target, cloudflare_graphql: GraphQL,
     hours = pytestconfig.stash[HSETTINGS].history_window_hours
     now = now_utc()
     inv = _invocations(cloudflare_graphql, now - dt.timedelta(hours=hours), now)
+    if inv.errors > inv.requests:
+        expect.fail(f"Cloudflare GraphQL API: {inv.errors} errors out of {inv.requests} "
+                    "invocations: an inconsistent answer")
+    if not inv.requests:
+        record_verdict(measured=f"no invocations in the last {hours:g} h",
+                       threshold=f"< {target.threshold:g}%", verdict="insufficient")
+        return
     # The same exact bounds and per-check alpha as the synthetic error-rate checks; this row is
     # not counted in their split of the budget (see synthetics.rates.fail_alpha).
     verdict = judge_rate(inv.errors, inv.requests, (target.threshold or 0.0) / 100,

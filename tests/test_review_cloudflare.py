@@ -406,3 +406,19 @@ def test_readme_shows_the_review_options() -> None:
     readme = (ROOT / "README.md").read_text()
     assert settings.markdown_table(review.OPTIONS) in readme, (
         "README's review options table is out of step with synthetics.review.OPTIONS")
+
+
+def test_no_traffic_is_insufficient_and_an_inconsistent_answer_fails(
+        run_checks, review_env: Path, graphql: GraphQLFake) -> None:
+    graphql.recent.update(requests=0, errors=0)
+    graphql.before.update(requests=0, errors=0)
+    quiet = _run(run_checks, "-k", "cpu_time or real_traffic", "--summary-json",
+                 str(review_env.parent / "s.json"))
+    assert {quiet.outcomes[IDS[k]] for k in ("cpu", "errors")} == {"passed"}
+    summary = json.loads((review_env.parent / "s.json").read_text())
+    verdicts = {c["name"]: c["verdict"] for c in summary["checks"]}
+    assert verdicts[IDS["cpu"]] == verdicts[IDS["errors"]] == "insufficient"
+    graphql.recent.update(requests=10, errors=12)
+    odd = _run(run_checks, "-k", "real_traffic")
+    assert odd.outcomes[IDS["errors"]] == "failed"
+    assert "12 errors out of 10 invocations" in odd.messages[IDS["errors"]]
