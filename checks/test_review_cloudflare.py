@@ -10,7 +10,7 @@
   real error share over the history window judged with the synthetic error-rate checks' bounds.
 
 Skipped with the reason without --review, without wrangler, or without CLOUDFLARE_API_TOKEN and
-CLOUDFLARE_ACCOUNT_ID. What the API and the tail return is described in synthetics/cloudflare.py.
+CLOUDFLARE_ACCOUNT_ID. What the API and the tail return is described in synthetics/analytics.py.
 """
 
 import datetime as dt
@@ -18,7 +18,7 @@ import datetime as dt
 import pytest
 
 from synthetics import expect
-from synthetics.cloudflare import ApiError, GraphQL, Invocations, compatibility_date, summarise_tail
+from synthetics.analytics import ApiError, GraphQL, Invocations, compatibility_date, summarise_tail
 from synthetics.rates import fail_alpha
 from synthetics.results import ACCESS_PROPERTY
 from synthetics.review import ReviewSettings, Wrangler, now_utc, parse_json_stream

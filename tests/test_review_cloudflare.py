@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from synthetics import review, settings
-from synthetics.cloudflare import (
+from synthetics.analytics import (
     ApiError,
     GraphQL,
     api_credentials,

@@ -293,7 +293,7 @@ REVIEW_MARKERS = {"optimisation": "optimisation_review", "performance": "perform
 def _cloudflare_review(args: argparse.Namespace) -> int:
     """With Cloudflare credentials: the monthly invocation report (performance) and the job's
     review checks (`pytest -m MARKER --review`); without, one line saying why not."""
-    from synthetics.cloudflare import api_credentials
+    from synthetics.analytics import api_credentials
 
     found = api_credentials(os.environ)
     if isinstance(found, str):
@@ -304,7 +304,7 @@ def _cloudflare_review(args: argparse.Namespace) -> int:
 
 
 def _monthly_invocations(args: argparse.Namespace, token: str, account: str) -> int:
-    from synthetics.cloudflare import API_URL, ApiError, GraphQL, Invocations
+    from synthetics.analytics import API_URL, ApiError, GraphQL, Invocations
     from synthetics.review import WORKER_NAME
 
     worker = args.review_worker or WORKER_NAME
