@@ -92,7 +92,10 @@ def test_capacity_memory(target: Target, probe: Probe, synthetics_settings: Sett
     where = synthetics_settings.memory_field
     if where is None:
         pytest.skip("the worker exposes no memory figure; pass --memory-field ENDPOINT:FIELD "
-                    "(e.g. health:memoryUsagePercent) once it reports one")
+                    "(e.g. health:memoryUsagePercent) once it reports one. Cloudflare gives "
+                    "no memory figure either: its only memory signal is the count of "
+                    "exceededResources invocations, which test_review_cpu_time reports "
+                    "(--review)")
     endpoint, _, field = where.partition(":")
     sample = expect.response(probe.request(ENDPOINTS[endpoint].request()))
     doc = expect.json_object(sample)

@@ -24,6 +24,8 @@ pytest_plugins = ["pytester"]
 # start (pytester subprocesses inherit this) uses an unreachable loopback port unless a test
 # passes --control-url: the suite never reaches the real default.
 os.environ["SYNTHETICS_CONTROL_URL"] = "http://127.0.0.1:9/"
+# Likewise Cloudflare's API: the reviews' tests pass a loopback fake; nothing else reaches it.
+os.environ["SYNTHETICS_CLOUDFLARE_API_URL"] = "http://127.0.0.1:9/client/v4"
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "checks"

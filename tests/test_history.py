@@ -121,7 +121,8 @@ def test_a_checks_run_records_samples_checks_and_the_run(run_checks, tmp_path: P
     assert "recorded" in first.stdout and "as run #1 (adhoc)" in first.stdout
     store = SqliteHistory(db)
     assert store.failure_counts("builtin", "health", 0)["samples"] == 20
-    assert len(store.checks(0)) == 8
+    assert len(store.checks(0)) == 9  # the 8 synthetic ones and the opt-in real-traffic one
+    assert {c.outcome for c in store.checks(0) if "real_traffic" in c.nodeid} == {"skipped"}
     second = run_checks("-m", "error_rate", "--error-samples", "20", "--history", str(db),
                         "--history-job", "health")
     assert "last 24 h, 40 samples over 2 runs" in second.stdout

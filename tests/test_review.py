@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from synthetics.review import credentials_source, parse_json_stream, tail_problems
+from synthetics.scheduler import EVENING_MARKERS
 
 FAKE = Path(__file__).resolve().parent / "fakes" / "review_wrangler"
 RECORDED = FAKE / "recorded"
@@ -27,7 +28,7 @@ def review_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _review(run_checks, *args: str):
-    return run_checks("-m", "review", "--review", "--review-tail-seconds", "1",
+    return run_checks("-m", EVENING_MARKERS, "--review", "--review-tail-seconds", "1",
                       "--history", "off", *args)
 
 

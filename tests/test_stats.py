@@ -20,7 +20,7 @@ from synthetics.stats import (
     percentile,
     samples_to_show_holds,
 )
-from synthetics.targets import TARGETS
+from synthetics.targets import REAL_TRAFFIC_CHECKS, TARGETS
 
 
 def test_percentile_matches_linear_interpolation() -> None:
@@ -81,8 +81,13 @@ def test_no_samples_is_insufficient_not_a_crash() -> None:
 
 def test_default_sample_count_meets_the_power_and_false_alarm_requirements() -> None:
     """The arithmetic in checks/test_error_rate.py: 500 samples, alpha = 0.001 / 8."""
-    checks = sum(1 for t in TARGETS if t.area == "error_rate")
+    checks = sum(1 for t in TARGETS
+                 if t.area == "error_rate" and t.check not in REAL_TRAFFIC_CHECKS)
     assert checks == 8
+    # the opt-in real-traffic row is an error-rate check, but does not change the split
+    assert {t.check for t in TARGETS if t.area == "error_rate"} - {
+        "test_error_rate_5xx", "test_error_rate_timeouts", "test_error_rate_dns_failures"} \
+        == REAL_TRAFFIC_CHECKS
     alpha = fail_alpha(0.001)
     assert alpha == pytest.approx(1.25e-4)
     n = 500

@@ -4,8 +4,13 @@ Check jobs run `pytest checks -m MARKERS` in a subprocess, recorded in the histo
 scheduler's run id. The others run `python -m synthetics.jobs NAME`:
 
 - `backup`: the weekly configuration backup (synthetics.backup).
-- `optimisation`: this week's latency per endpoint against last week's, from history.
-- `performance`: the monthly analysis: latency and error counts, this month against the last.
+- `optimisation`: this week's latency per endpoint against last week's, from history; then,
+  with CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID set, the review checks marked
+  `optimisation_review` (CPU time, compatibility date) in a `pytest --review` subprocess.
+- `performance`: the monthly analysis: latency and error counts, this month against the last;
+  with the credentials, the worker's invocations, errors and CPU quantiles from Cloudflare's
+  GraphQL Analytics, the last 30 days against the 30 before, and the checks marked
+  `performance_analysis` (CPU time, the real-traffic error rate).
 - `drill`: the quarterly disaster-recovery drill: the rollback path in dry-run.
 """
 
@@ -282,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backup-dir", default="backups")
     parser.add_argument("--backup-base", default=".")
     parser.add_argument("--backup-retention-days", type=float, default=30.0)
+    parser.add_argument("--cloudflare-api-url",
+                        default=os.environ.get("SYNTHETICS_CLOUDFLARE_API_URL") or None)
+    parser.add_argument("--review-worker",
+                        default=os.environ.get("SYNTHETICS_REVIEW_WORKER") or None)
     args = parser.parse_args(argv)
     try:
         target = _parse_target(args.target) or "builtin"
@@ -318,7 +327,81 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {endpoint:<12} {c['samples']} samples over {c['runs']} runs: "
                   f"{c['5xx']} 5xx, {c['timeouts']} timeouts, {c['not_ok']} not ok")
     store.close()
-    return 1 if regressed else 0
+    code = 1 if regressed else 0
+    return max(code, _cloudflare_review(args))
+
+
+# -- the reviews from Cloudflare's own data --------------------------------------------------
+REVIEW_MARKERS = {"optimisation": "optimisation_review", "performance": "performance_analysis"}
+
+
+def _cloudflare_review(args: argparse.Namespace) -> int:
+    """With Cloudflare credentials: the monthly invocation report (performance) and the job's
+    review checks (`pytest -m MARKER --review`); without, one line saying why not."""
+    from synthetics.analytics import api_credentials
+
+    found = api_credentials(os.environ)
+    if isinstance(found, str):
+        print(f"Cloudflare review: skipped: {found}")
+        return 0
+    code = _monthly_invocations(args, *found) if args.job == "performance" else 0
+    return max(code, _review_checks(args))
+
+
+def _monthly_invocations(args: argparse.Namespace, token: str, account: str) -> int:
+    from synthetics.analytics import API_URL, ApiError, GraphQL, Invocations
+    from synthetics.review import WORKER_NAME
+
+    worker = args.review_worker or WORKER_NAME
+    deadline = float(os.environ.get("SYNTHETICS_REVIEW_TIMEOUT") or 60)
+    api = GraphQL(args.cloudflare_api_url or API_URL, token, account, worker, deadline)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    month = _dt.timedelta(days=30)
+    print(f"Cloudflare analytics ({worker}), the last 30 days against the 30 before:")
+    try:
+        this = api.invocations(now - month, now)
+        last = api.invocations(now - 2 * month, now - month)
+    except ApiError as exc:
+        print(f"  {'skipped' if exc.kind == 'rate_limited' else 'FAILED'}: {exc.reason}")
+        return 0 if exc.kind == "rate_limited" else 1
+
+    def row(name: str, a: float | None, b: float | None, fmt: str) -> str:
+        if a is None or b is None:
+            return f"  {name:<20} {'—' if a is None else format(a, fmt)} (before: " \
+                   f"{'—' if b is None else format(b, fmt)})"
+        change = f"{a / b - 1:+.0%}" if b else "new"
+        return f"  {name:<20} {format(a, fmt):>14} before {format(b, fmt):>14} ({change})"
+
+    def share(inv: Invocations) -> float | None:
+        return inv.errors / inv.requests * 100 if inv.requests else None
+
+    print(row("invocations", this.requests, last.requests, ",d"))
+    print(row("errors", this.errors, last.errors, ",d"))
+    print(row("error share %", share(this), share(last), ".4f"))
+    print(row("exceededResources", this.exceeded_resources, last.exceeded_resources, ",d"))
+    print(row("CPU p50 ms", this.cpu_p50_ms, last.cpu_p50_ms, ".2f"))
+    print(row("CPU p99 ms", this.cpu_p99_ms, last.cpu_p99_ms, ".2f"))
+    return 0
+
+
+def _review_checks(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from synthetics.cli import checks_dir
+
+    argv = python_argv("pytest", str(checks_dir()), "-p", "no:cacheprovider", "-q", "-m",
+                       REVIEW_MARKERS[args.job], "--review", "--history", args.history,
+                       "--history-job", f"review-{args.job}")
+    if args.cloudflare_api_url:
+        argv.append(f"--cloudflare-api-url={args.cloudflare_api_url}")
+    if args.review_worker:
+        argv.append(f"--review-worker={args.review_worker}")
+    print(f"Cloudflare review checks: pytest -m {REVIEW_MARKERS[args.job]} --review", flush=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    from synthetics.scrub import scrub
+
+    print(scrub(proc.stdout[-4000:]), scrub(proc.stderr[-2000:]), sep="\n", flush=True)
+    return 0 if proc.returncode == 0 else 1
 
 
 def _drill(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ and, with pytest-html, lays the report out for someone paged at night, in this o
   the scale), and the phase breakdown (connect, TLS, send, server wait, body);
 - with history, a trend plot of each endpoint's latency over the last `--trend-days` days (the
   axis is the window; each endpoint its own colour and marker; the budgets drawn);
+- the access-pattern review's summary table, when that check ran;
 - pytest-html's results table, and its Environment last (re-ordered by CSS, no script).
 
 Plots are drawn with matplotlib's Agg backend (no display, no global pyplot state) and embedded
@@ -463,6 +464,29 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> str:
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
+_ACCESS_ROWS = (("paths", "path"), ("methods", "method"), ("origins", "origin"),
+                ("colos", "colo"), ("countries", "country"), ("user_agents", "user agent"),
+                ("unusual_domains", "unusual DNS domain"),
+                ("unusual_requests", "request off the routes"))
+
+
+def access_patterns_html(record: dict[str, Any]) -> str:
+    """The access-pattern review's summary: the top values of each dimension of the tail sample
+    (test_review_access_patterns records it; history keeps the same rows)."""
+    top = record.get("top") or {}
+    rows = []
+    for key, label in _ACCESS_ROWS:
+        values = ", ".join(f"{_esc(k)} ({_esc(v)})" for k, v in top.get(key) or []) or "—"
+        rows.append(f"<tr><td>{label}</td><td>{values}</td></tr>")
+    share = (f"{record.get('events', 0)} requests sampled; unusual DNS domains "
+             f"{float(record.get('unusual_dns_share', 0)):.1%} of "
+             f"{record.get('dns_requests', 0)} DNS-resolve requests; requests off the routes "
+             f"{float(record.get('unusual_request_share', 0)):.1%}")
+    return ('<h2>Access patterns (tail sample)</h2><div id="synthetics-access-patterns">'
+            f"<p>{_esc(share)}</p><table><tr><th>by</th><th>top values (count)</th></tr>"
+            + "".join(rows) + "</table></div>")
+
+
 def exchange_html(check: CheckResult, open_: bool = False) -> str:
     """A failed check's request and response, as the report shows them."""
     ex = check.exchange or {}
@@ -627,6 +651,8 @@ class HtmlReport:
                 parts.append(f'<figure><img class="synthetics-plot" alt="latency of '
                              f'{_esc(c.name)}" src="data:image/png;base64,{png}"></figure>')
             parts.append("</div>")
+        parts.extend(access_patterns_html(c.access) for c in self.results.checks.values()
+                     if c.access)
         parts.append(self.trend())
         return parts
 

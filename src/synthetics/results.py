@@ -26,12 +26,13 @@ from synthetics.scrub import scrub
 from synthetics.targets import AREAS, TARGETS
 
 __all__ = [
-    "EXCHANGE_PROPERTY", "LATENCY_PROPERTY", "SCHEMA", "CheckResult", "EndpointCounts",
-    "Results", "exchange", "latency_record", "split_name",
+    "ACCESS_PROPERTY", "EXCHANGE_PROPERTY", "LATENCY_PROPERTY", "SCHEMA", "CheckResult",
+    "EndpointCounts", "Results", "exchange", "latency_record", "split_name",
 ]
 
 LATENCY_PROPERTY = "synthetics_latency"
 EXCHANGE_PROPERTY = "synthetics_exchange"
+ACCESS_PROPERTY = "synthetics_access_patterns"  # written by test_review_access_patterns
 VERDICT_PROPERTY = "synthetics_verdict"  # written by synthetics.plugin's record_verdict
 SCHEMA = "victory36-synthetics/summary/v1"
 
@@ -120,6 +121,7 @@ class CheckResult:
     verdict: dict[str, Any] | None = None
     latency: dict[str, Any] | None = None
     exchange: dict[str, Any] | None = None
+    access: dict[str, Any] | None = None  # the access-pattern review's summary table
 
     @property
     def status(self) -> str:
@@ -195,6 +197,8 @@ class Results:
                 result.latency = value
             elif key == EXCHANGE_PROPERTY:
                 result.exchange = value
+            elif key == ACCESS_PROPERTY:
+                result.access = value
         return result
 
     @property
@@ -238,7 +242,8 @@ class Results:
             counts[c.status] = counts.get(c.status, 0) + 1
         checks = []
         for c in self.checks.values():
-            entry = {k: v for k, v in asdict(c).items() if k not in ("latency", "exchange")}
+            entry = {k: v for k, v in asdict(c).items()
+                     if k not in ("latency", "exchange", "access")}
             entry["verdict"] = c.status
             entry["message"] = scrub(c.message)
             entry["measured"] = (c.verdict or {}).get("measured")

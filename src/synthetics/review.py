@@ -1,8 +1,12 @@
-"""The evening review (the document's 21:00 steps), as checks that drive wrangler.
+"""The evening review (the document's 21:00 steps), as checks that drive wrangler; and the
+weekly and monthly reviews from Cloudflare's own data.
 
-pytest11 entry point `synthetics_review`: options, and the `wrangler_cli` fixture the checks in
-checks/test_review.py use. The review is opt-in (`--review`; the scheduler's 21:00 job passes
-it) because it reads account data from Cloudflare and samples the live log for a while.
+pytest11 entry point `synthetics_review`: options, the `wrangler_cli` fixture the checks in
+checks/test_review.py use, the `cloudflare_graphql` and `review_opt_in` fixtures of
+checks/test_review_cloudflare.py (GraphQL Analytics and tail plumbing in synthetics.analytics),
+and the markers that select each scheduled job's review checks (`JOB_MARKERS`). The reviews are
+opt-in (`--review`; the scheduler's review jobs pass it) because they read account data from
+Cloudflare and sample the live log for a while.
 
 What each step relies on, from wrangler 4 itself:
 - `wrangler whoami --json` prints `{"loggedIn": true, ...}` or `{"loggedIn": false}` and exits 1
@@ -14,7 +18,8 @@ What each step relies on, from wrangler 4 itself:
   stream is parsed object by object.
 
 With no wrangler on PATH or no Cloudflare credentials (CLOUDFLARE_API_TOKEN, CLOUDFLARE_API_KEY,
-or a `wrangler login` OAuth file), the checks are skipped with that reason.
+or a `wrangler login` OAuth file), the checks are skipped with that reason; the GraphQL checks
+need CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID.
 """
 
 from __future__ import annotations
@@ -33,17 +38,41 @@ from typing import Any
 
 import pytest
 
+from synthetics.analytics import API_URL, GraphQL, api_credentials
 from synthetics.settings import Option, flag, positive_float, resolve_values
 
 __all__ = ["OPTIONS", "ReviewSettings", "Wrangler", "credentials_source", "parse_json_stream",
            "tail_problems"]
 
 WORKER_NAME = "wfa-orchestration-worker-production"
+#: The checks each scheduled review job runs, by marker (jobs pass `-m MARKER --review`).
+JOB_MARKERS = {
+    "security_audit": "the Monday security audit runs it (access patterns from the tail)",
+    "optimisation_review": "the Friday optimisation review runs it (CPU time, compatibility "
+                           "date)",
+    "performance_analysis": "the monthly performance analysis runs it (CPU time, real-traffic "
+                            "error rate)",
+}
+
+
+def _share(value: str) -> float:
+    number = float(value)
+    if not 0 <= number < 1:
+        raise ValueError("must be a share between 0 and 1 (0.01 is 1%)")
+    return number
+
+
+def _api_url(value: str) -> str:
+    from synthetics.settings import parse_target
+
+    return parse_target(value)
+
 
 OPTIONS: tuple[Option, ...] = (
     Option("review", "--review",
-           "Run the evening-review checks (wrangler whoami, deployments, a bounded tail "
-           "sample); they read account data from Cloudflare.", False, flag, is_flag=True),
+           "Run the review checks (the evening review through wrangler; the weekly and "
+           "monthly reviews from the tail and Cloudflare's GraphQL Analytics); they read "
+           "account data from Cloudflare.", False, flag, is_flag=True),
     Option("review_wrangler", "--review-wrangler",
            "The wrangler command the evening review runs (default: wrangler on PATH).",
            "wrangler", str),
@@ -56,7 +85,27 @@ OPTIONS: tuple[Option, ...] = (
            "A deployment at most this many days old counts as recent (default 30).", 30.0,
            positive_float),
     Option("review_timeout", "--review-timeout",
-           "Seconds each wrangler command may take (default 60).", 60.0, positive_float),
+           "Seconds each wrangler command may take, and each Cloudflare API request "
+           "(default 60).", 60.0, positive_float),
+    Option("cloudflare_api_url", "--cloudflare-api-url",
+           f"Base URL of Cloudflare's API the reviews read analytics from (default {API_URL}).",
+           API_URL, _api_url),
+    Option("max_unusual_dns_share", "--max-unusual-dns-share",
+           "Largest share of the tail sample's DNS-resolve requests that may name domains "
+           "outside the MCP domains (default 0.01: 1%).", 0.01, _share),
+    Option("max_unusual_request_share", "--max-unusual-request-share",
+           "Largest share of the tail sample's requests that may use paths outside the "
+           "worker's routes or unusual methods (default 0.05: 5%).", 0.05, _share),
+    Option("max_compat_age_days", "--max-compat-age-days",
+           "Oldest the wrangler configuration's compatibility_date may be, in days "
+           "(default 180).", 180.0, positive_float),
+    Option("cpu_limit_ms", "--cpu-limit-ms",
+           "CPU time per invocation the worker's plan allows, in ms (default 10, Workers "
+           "Free; Workers Paid allows 30000 unless limits.cpu_ms says otherwise).", 10.0,
+           positive_float),
+    Option("max_cpu_regression", "--max-cpu-regression",
+           "Largest rise of CPU time p50 or p99 over the 7 days before that passes "
+           "(default 0.2: 20%).", 0.2, positive_float),
 )
 
 
@@ -68,6 +117,12 @@ class ReviewSettings:
     review_tail_seconds: float
     review_deployment_days: float
     review_timeout: float
+    cloudflare_api_url: str
+    max_unusual_dns_share: float
+    max_unusual_request_share: float
+    max_compat_age_days: float
+    cpu_limit_ms: float
+    max_cpu_regression: float
 
 
 REVIEW_SETTINGS = pytest.StashKey[ReviewSettings]()
@@ -81,6 +136,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[REVIEW_SETTINGS] = ReviewSettings(**resolve_values(config, OPTIONS))
+    for marker, text in JOB_MARKERS.items():
+        config.addinivalue_line("markers", f"{marker}: {text}")
 
 
 def credentials_source(environ: Mapping[str, str], home: Path) -> str | None:
@@ -177,6 +234,33 @@ def wrangler_cli(pytestconfig: pytest.Config) -> Wrangler:
         pytest.skip("no Cloudflare credentials: set CLOUDFLARE_API_TOKEN or run `wrangler "
                     "login` on this machine")
     return Wrangler(found, s.review_timeout, os.environ)
+
+
+def _opt_in(s: ReviewSettings) -> None:
+    if not s.review:
+        pytest.skip("the Cloudflare reviews run with --review (the scheduled review jobs pass "
+                    "it): they read account data from Cloudflare")
+
+
+@pytest.fixture(scope="session")
+def cloudflare_graphql(pytestconfig: pytest.Config) -> GraphQL:
+    """Cloudflare's GraphQL Analytics API for the worker; skips with the reason when the
+    review is not asked for or the credentials are missing."""
+    s = pytestconfig.stash[REVIEW_SETTINGS]
+    _opt_in(s)
+    found = api_credentials(os.environ)
+    if isinstance(found, str):
+        pytest.skip(found)
+    token, account = found
+    return GraphQL(s.cloudflare_api_url, token, account, s.review_worker, s.review_timeout)
+
+
+@pytest.fixture(scope="session")
+def review_opt_in(pytestconfig: pytest.Config) -> ReviewSettings:
+    """The review settings; skips unless --review."""
+    s = pytestconfig.stash[REVIEW_SETTINGS]
+    _opt_in(s)
+    return s
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import schedule
 
 __all__ = [
-    "JOBS", "JobResult", "JobSpec", "Scheduler", "SingleInstance", "find_job",
+    "EVENING_MARKERS", "JOBS", "JobResult", "JobSpec", "Scheduler", "SingleInstance", "find_job",
     "previous_due", "run_subprocess",
 ]
 
@@ -82,6 +82,10 @@ class JobSpec:
                 "monthly": 30.44 * 86_400, "quarterly": 91.31 * 86_400}[self.kind]
 
 
+#: The evening review's checks: the review area without the weekly and monthly reviews' checks
+#: (synthetics.review.JOB_MARKERS), which their own jobs run.
+EVENING_MARKERS = "review and not (security_audit or optimisation_review or performance_analysis)"
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec("health", "every", "", "auto health check (with redeploy when enabled)",
             ("pytest", "-m", "health"), 300, every_minutes=15),
@@ -89,16 +93,24 @@ JOBS: tuple[JobSpec, ...] = (
             ("pytest", "-m", "health or orchestration or dns or dashboard"), 900),
     JobSpec("evening-review", "daily", "21:00",
             "evening review: wrangler whoami, deployments, a bounded tail sample",
-            ("pytest", "-m", "review", "--review"), 900),
-    JobSpec("security-audit", "weekly", "10:00", "security audit: CORS headers, DNS requests",
-            ("pytest", "-m", "cors or dns"), 1800, weekday="monday"),
+            ("pytest", "-m", EVENING_MARKERS, "--review"), 900),
+    JobSpec("security-audit", "weekly", "10:00",
+            "security audit: CORS headers, DNS checks, and access patterns of real traffic "
+            "from a tail sample (unusual DNS domains, paths off the routes; needs Cloudflare "
+            "credentials)",
+            ("pytest", "-m", "cors or dns or security_audit", "--review"), 1800,
+            weekday="monday"),
     JobSpec("config-backup", "weekly", "10:00", "configuration backup into backups/YYYYMMDD/",
             ("job", "backup"), 600, weekday="monday"),
     JobSpec("optimisation-review", "weekly", "16:00",
-            "optimisation review: this week's latency against last week's",
+            "optimisation review: this week's latency against last week's; with Cloudflare "
+            "credentials, CPU time p50/p99 against the plan's limit and last week, and the "
+            "compatibility_date's age",
             ("job", "optimisation"), 2700, weekday="friday"),
     JobSpec("performance-analysis", "monthly", "03:00",
-            "performance analysis: latency and error rates, this month against the last",
+            "performance analysis: latency and error rates, this month against the last; with "
+            "Cloudflare credentials, invocations, errors and CPU quantiles month over month, "
+            "CPU time and the real-traffic error rate",
             ("job", "performance"), 7200),
     JobSpec("dr-drill", "quarterly", "04:00",
             "disaster-recovery drill: the rollback path in dry-run", ("job", "drill"), 14_400),

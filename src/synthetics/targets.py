@@ -179,7 +179,31 @@ TARGETS: tuple[Target, ...] = (
     Target("test_review_tail", "tail",
            "a bounded wrangler tail --format json sample has no exceptions or error outcomes "
            "(opt-in: --review)", f"{_EVENING}, step 3"),
+    Target("test_review_access_patterns", "tail",
+           "a bounded tail sample summarised by path, method, origin, colo/country, user "
+           "agent: DNS-resolve requests for domains outside the MCP domains <= 1%, requests "
+           "off the routes <= 5% (opt-in: --review)",
+           f"{DOC} › Weekly › Every Monday › 2. Security Audit (review access patterns, check "
+           "for unusual DNS resolution requests)", 1.0, "%"),
+    Target("test_review_compatibility_date", "wrangler-config",
+           "the wrangler configuration's compatibility_date is at most 180 days old "
+           "(opt-in: --review)",
+           f"{DOC} › Weekly › Every Friday › 1. System Optimization (update compatibility "
+           "dates if needed)", 180.0, "days"),
+    Target("test_review_cpu_time", "graphql",
+           "CPU time p99 of the last 7 days under the plan's limit (--cpu-limit-ms) and p50/p99 "
+           "at most 20% above the 7 days before; exceededResources reported (opt-in: --review)",
+           f"{DOC} › Weekly › Every Friday › 1. System Optimization (memory or CPU "
+           f"optimizations); {DOC} › Performance Optimization › Monthly Review Items › "
+           "1. Worker Performance", 20.0, "%"),
+    Target("test_error_rate_real_traffic", "graphql",
+           "invocation errors / requests of real traffic over the history window < 0.1%, "
+           "from Cloudflare's GraphQL Analytics (opt-in: --review)", _ERROR_RATES, 0.1, "%"),
 )
+
+#: Error-rate checks judged on Cloudflare's count of real invocations, not on our samples:
+#: they are not counted in the split of the false-alarm budget (synthetics.rates.fail_alpha).
+REAL_TRAFFIC_CHECKS = frozenset({"test_error_rate_real_traffic"})
 
 
 def targets_for(check: str) -> list[Target]:
