@@ -27,10 +27,21 @@ from synthetics.reference import ReferenceWorker
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 CHECKS = Path(__file__).resolve().parent.parent / "checks"
+# The operators' configuration, in the folder runs start from (the deploy's --config default).
+CONFIG = Path(__file__).resolve().parent / "fixtures" / "sample-worker" / \
+    "wrangler-production-simple.toml"
+WORKER = "wfa-orchestration-worker-production-production"  # its deployed script name
 HEALTHY_CHECK = "test_health_reports_healthy[health]"
 # Short windows: the ladder's behaviour, not its patience, is under test.
 FAST = ("--confirm-seconds", "0.6", "--verify-seconds", "0.6", "--reprobe-interval", "0.2",
         "--request-timeout", "2")
+
+
+def write_config(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CONFIG.name
+    path.write_text(CONFIG.read_text())
+    return path
 
 
 class Fake:
@@ -63,7 +74,10 @@ class Fake:
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fake:
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> Fake:
+    """The fake wrangler first on PATH, and the worker's configuration where runs start
+    (pytester's folder)."""
+    write_config(pytester.path)
     return Fake(tmp_path, monkeypatch)
 
 
@@ -361,18 +375,33 @@ def test_under_xdist_only_the_controller_acts_once(fake, unhealthy, control, run
     assert "RECOVERED-BY-REDEPLOY" in run.stdout
 
 
-def _start_run(fake: Fake, worker: ReferenceWorker, control: str, cwd: Path) -> subprocess.Popen:
-    cwd.mkdir()
+def _start_run(fake: Fake, worker: ReferenceWorker, control: str, cwd: Path,
+               target: str | None = None) -> subprocess.Popen:
+    """One operator's run, from its own checkout (a copy of the configuration in `cwd`)."""
+    write_config(cwd)
+    args = [a if not a.startswith("--target=") or target is None else f"--target={target}"
+            for a in redeploy_args(fake, worker, control)]
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(CHECKS), "-p", "no:cacheprovider",
-         *redeploy_args(fake, worker, control)],
+        [sys.executable, "-m", "pytest", str(CHECKS), "-p", "no:cacheprovider", *args],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_concurrent_runs_deploy_once_and_the_cooldown_holds(fake, unhealthy, control,
-                                                            tmp_path) -> None:
+def spellings(url: str) -> list[str]:
+    """Six ways to type one loopback worker's URL (case, trailing slash, localhost)."""
+    port = url.rsplit(":", 1)[1]
+    return [f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"HTTP://127.0.0.1:{port}",
+            f"http://127.0.0.1:{port}/", f"http://LOCALHOST:{port}/", f"Http://LocalHost:{port}"]
+
+
+def test_six_spellings_of_one_worker_run_concurrently_deploy_once(fake, unhealthy, control,
+                                                                  tmp_path) -> None:
+    """The lock, cooldown and cap belong to the deployment (the configuration's worker and
+    environment), not to the URL as typed: six concurrent runs, one state directory, one deploy;
+    and a later run, spelled a seventh way, is held by the cooldown."""
     fake.plan("deploy=ok,rollback=ok")  # stays down: every run sees the failure
-    runs = [_start_run(fake, unhealthy, control, tmp_path / f"run{i}") for i in range(8)]
+    targets = spellings(unhealthy.url)
+    runs = [_start_run(fake, unhealthy, control, tmp_path / f"run{i}", target)
+            for i, target in enumerate(targets)]
     outputs = [p.communicate(timeout=240)[0] for p in runs]
     assert all(p.returncode == 1 for p in runs), outputs[0][-2000:]
     assert fake.commands().count("deploy") == 1, fake.commands()
@@ -380,14 +409,25 @@ def test_concurrent_runs_deploy_once_and_the_cooldown_holds(fake, unhealthy, con
     acted = [o for o in outputs if "STILL-DOWN" in o]
     held_off = [o for o in outputs if "LOCKED: not deploying" in o or "COOLDOWN: not deploying"
                 in o]
-    assert len(acted) == 1 and len(held_off) == 7
+    assert len(acted) == 1 and len(held_off) == 5, [o[-1500:] for o in outputs]
+    assert all(f"guards: worker {WORKER} (--env production" in o for o in outputs)
     # A later run inside the cooldown deploys nothing and says why.
-    later = _start_run(fake, unhealthy, control, tmp_path / "later")
+    later = _start_run(fake, unhealthy, control, tmp_path / "later",
+                       f"HTTP://LOCALHOST:{unhealthy.url.rsplit(':', 1)[1]}/")
     out = later.communicate(timeout=120)[0]
-    assert "COOLDOWN: not deploying: cooldown: the last remediation of this target" in out
+    assert "COOLDOWN: not deploying: cooldown: the last remediation of this deployment" in out
     assert fake.commands().count("deploy") == 1
-    statuses = [r["status"] for r in fake.audit() if r["event"] == "outcome"]
-    assert statuses.count("still-down") == 1 and statuses[-1] == "cooldown"
+    outcomes = [r for r in fake.audit() if r["event"] == "outcome"]
+    statuses = [r["status"] for r in outcomes]
+    assert len(outcomes) == 7 and statuses.count("still-down") == 1
+    assert statuses[-1] == "cooldown"
+    assert {r["worker"] for r in outcomes} == {WORKER}
+    # The audit and the state file name the target in one canonical spelling per host name.
+    assert {r["target"] for r in outcomes} <= {unhealthy.url, unhealthy.url.replace(
+        "127.0.0.1", "localhost")}
+    (state,) = fake.state_dir.glob("state-*.json")
+    assert json.loads(state.read_text())["worker"] == WORKER
+    assert len(list(fake.state_dir.glob("redeploy-*.lock"))) == 1
 
 
 TOKEN = "cfat-LEAKCANARY-5e1f0a9d2c7b4e86"
@@ -404,6 +444,7 @@ def test_secrets_leak_nowhere(fake, unhealthy, control, tmp_path, monkeypatch) -
     # Environment table (and the -v header).
     monkeypatch.setenv("GIT_URL", f"https://ci:{TOKEN}@git.example.test/worker.git")
     reports = tmp_path / "reports"
+    write_config(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "synthetics.cli", "run", f"--reports={reports}",
          "-p", "no:cacheprovider", "-v", *redeploy_args(fake, unhealthy, control)],

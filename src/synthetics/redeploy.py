@@ -21,6 +21,7 @@ import html
 import os
 import shlex
 import shutil
+import time
 import urllib.parse
 import uuid
 from collections.abc import Generator
@@ -32,13 +33,25 @@ import httpx
 import pytest
 
 from synthetics import hookspec
+from synthetics.deployment import Deployment, DeploymentError, read_deployment
 from synthetics.plugin import SETTINGS, TARGET_URL
 from synthetics.probe import Probe
-from synthetics.remediation import Ladder, Outcome, StateStore, Step, StepResult, run_step
+from synthetics.remediation import (
+    Ladder,
+    Outcome,
+    StateStore,
+    Step,
+    StepResult,
+    append_audit,
+    iso,
+    outcome_record,
+    run_step,
+)
 from synthetics.scrub import scrub, scrub_data
 from synthetics.settings import (
     Option,
     add_options,
+    canonical_url,
     flag,
     non_negative_float,
     positive_float,
@@ -156,6 +169,11 @@ class RedeploySettings:
         path = Path(self.state_dir).expanduser() if self.state_dir else default_state_dir()
         return path.absolute()
 
+    def deployment(self, target: str) -> Deployment:
+        """What the deploy command deploys (`synthetics.deployment`); DeploymentError if the
+        configuration cannot tell."""
+        return read_deployment(self.deploy_config, self.deploy_env, target)
+
 
 assert [f.name for f in fields(RedeploySettings)] == [o.name for o in OPTIONS]
 
@@ -268,6 +286,9 @@ class RedeployPlugin:
         self.controller = not hasattr(config, "workerinput")
         self.failed: list[str] = []  # "nodeid: message" of failed health checks
         self.outcome: Outcome | None = None
+        self.run_id = uuid.uuid4().hex[:12]
+        self.deployment: Deployment | None = None
+        self._audited = False
         self._section_started = False
 
     @pytest.hookimpl(wrapper=True)
@@ -304,7 +325,16 @@ class RedeployPlugin:
         if core.builtin:
             lines.append("synthetics self-healing: the target is the built-in reference worker, "
                          "which is never deployed")
-        elif shutil.which(s.wrangler) is None:
+            return lines
+        try:
+            guarded = s.deployment(core.target or "").describe()
+            lines.append(f"synthetics self-healing guards: {scrub(guarded)} (one lock, cooldown "
+                         "and cap for every spelling of its URL)")
+        except DeploymentError as exc:
+            lines.append(f"synthetics self-healing: WARNING: {scrub(str(exc))}; "
+                         + ("nothing would be deployed" if s.redeploy
+                            else "a real deploy would refuse"))
+        if shutil.which(s.wrangler) is None:
             lines.append(f"synthetics self-healing: WARNING: {s.wrangler!r} not found on PATH "
                          "(unless a pytest_synthetics_deploy hook replaces it)")
         return lines
@@ -313,11 +343,16 @@ class RedeployPlugin:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.controller:
             return
+        self._audited = False
         try:
             outcome = self._decide(exitstatus)
         except Exception as exc:  # never a traceback, never a changed result
-            outcome = Outcome("error", scrub(f"self-healing failed: {type(exc).__name__}: {exc};"
-                                             " nothing further was done"))
+            text = " ".join(str(exc).split())[:300]
+            outcome = Outcome("error", scrub(f"self-healing failed: {type(exc).__name__}: {text};"
+                                             " nothing further was done"),
+                              reason=scrub("health check(s) failed: " + "; ".join(self.failed)))
+        if not self._audited and outcome.reason and outcome.status != "builtin":
+            self._audit(outcome)
         self.outcome = outcome
         self.config.stash[REMEDIATION] = outcome
         try:
@@ -341,10 +376,25 @@ class RedeployPlugin:
                 "stand-in, not production): never deployed; pass --target URL"), reason=reason)
         timeout = core.request_timeout
         env = dict(os.environ)
-        run_id = uuid.uuid4().hex[:12]
+        run_id = self.run_id
+        canonical = canonical_url(target)
+        try:
+            deployment = s.deployment(target)
+        except DeploymentError as exc:
+            if s.redeploy:  # wrangler would fail on it too; and the guardrails need its key
+                return Outcome("error", scrub(f"not deploying: {exc}"), target=canonical,
+                               reason=scrub(reason), started=iso(time.time()),
+                               finished=iso(time.time()),
+                               audit_log=str(s.state_path / "audit.jsonl"))
+            # A dry run still walks the ladder (the drill runs anywhere), and says what a real
+            # run would do.
+            deployment = Deployment(f"(unknown: {s.deploy_config} unreadable)", s.deploy_env,
+                                    s.deploy_config, canonical)
+            self._say(f"dry run: a real deploy would refuse: {exc}")
+        self.deployment = deployment
         ladder = Ladder(
-            target=target,
-            store=StateStore(s.state_path, target),
+            target=canonical,
+            store=StateStore(s.state_path, deployment),
             deploy=Step("deploy", deploy_argv(s), s.deploy_timeout, target, reason, env),
             rollback=Step("rollback", rollback_argv(s), s.deploy_timeout, target, reason, env),
             run=lambda step: self.config.hook.pytest_synthetics_deploy(config=self.config,
@@ -358,12 +408,24 @@ class RedeployPlugin:
             say=self._say,
         )
         try:
-            return ladder.remediate(scrub(reason))
+            outcome = ladder.remediate(scrub(reason))
         except OSError as exc:
             return Outcome("error", scrub(
                 f"self-healing: cannot use the state dir {s.state_path}: "
                 f"{exc.strerror or exc}; not deploying (pass --state-dir DIR)"),
-                target=target, reason=reason)
+                target=canonical, reason=scrub(reason), started=iso(time.time()),
+                finished=iso(time.time()), audit_log=str(s.state_path / "audit.jsonl"))
+        self._audited = True  # the ladder wrote its own records
+        return outcome
+
+    def _audit(self, outcome: Outcome) -> None:
+        """Audit an outcome the ladder did not reach (or that broke it); say if that failed."""
+        path = self.settings.state_path / "audit.jsonl"
+        outcome.audit_log = str(path)
+        problem = append_audit(path, outcome_record(outcome, self.run_id, self.deployment,
+                                                    not self.settings.redeploy))
+        if problem is not None:
+            outcome.details.append(scrub(problem))
 
     def _say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
