@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from synthetics.deployment import Deployment
 from synthetics.reference import ReferenceWorker
 
 FAKES = Path(__file__).resolve().parent / "fakes"
@@ -362,6 +363,8 @@ def test_unusable_state_dir_is_a_clear_message(fake, unhealthy, control, pyteste
                                            f"--state-dir={blocker / 'state'}")
     out = result.stdout.str()
     assert "ERROR: self-healing: cannot use the state dir" in out and "not deploying" in out
+    # ... and the outcome says its audit record could not be written either.
+    assert f"the audit log {blocker / 'state' / 'audit.jsonl'} could not be written" in out
     assert "Traceback" not in out + result.stderr.str()
     assert fake.commands() == []
     result.assert_outcomes(failed=1)
@@ -466,3 +469,84 @@ def test_secrets_leak_nowhere(fake, unhealthy, control, tmp_path, monkeypatch) -
     page = (reports / "report.html").read_text()
     assert "[CLOUDFLARE_API_TOKEN redacted]" in page and "GIT_URL" in page
     assert "[CLOUDFLARE_API_TOKEN redacted]" in (fake.state_dir / "audit.jsonl").read_text()
+
+
+def test_corrupted_state_file_refuses_to_deploy_and_is_audited(fake, unhealthy, control,
+                                                               run_checks) -> None:
+    """Fail closed: a state file that cannot be read would reset the cooldown and the cap."""
+    fake.plan("deploy=heal")
+    key = Deployment(WORKER, "production", CONFIG.name, unhealthy.url).key
+    fake.state_dir.mkdir()
+    state = fake.state_dir / f"state-{key}.json"
+    state.write_text('{"attempts": [1764630000.0, 17646')  # a write cut off
+    run = run_checks(*redeploy_args(fake, unhealthy, control))
+    assert fake.commands() == []
+    assert f"ERROR: not deploying: the state file {state} is not valid state" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.outcomes[HEALTHY_CHECK] == "failed" and run.ret == 1
+    (record,) = fake.audit()
+    assert record["status"] == "error" and record["escalate"] is True
+    assert record["worker"] == WORKER and "is not valid state" in record["headline"]
+
+
+def test_missing_configuration_refuses_a_deploy_and_a_dry_run_says_so(
+        fake, unhealthy, control, run_checks, pytester) -> None:
+    fake.plan("deploy=heal")
+    (pytester.path / CONFIG.name).unlink()
+    run = run_checks(*redeploy_args(fake, unhealthy, control))
+    assert fake.commands() == []
+    line = (f"ERROR: not deploying: the wrangler configuration {CONFIG.name} does not exist "
+            f"(in {pytester.path}): pass --deploy-config PATH")
+    assert line in run.stdout and "Traceback" not in run.stdout + run.stderr
+    assert [(r["event"], r["status"]) for r in fake.audit()] == [("outcome", "error")]
+    # The dry run (the quarterly drill runs it anywhere) walks the ladder and says what a real
+    # run would do.
+    dry = run_checks(*[a for a in redeploy_args(fake, unhealthy, control) if a != "--redeploy"],
+                     "--redeploy-dry-run")
+    assert "dry run: a real deploy would refuse: the wrangler configuration" in dry.stdout
+    assert "would run: wrangler rollback" in dry.stdout
+    assert fake.commands() == [] and fake.audit()[-1]["status"] == "dry-run"
+
+
+def test_json_configuration_with_its_own_environment_name(fake, unhealthy, control, run_checks,
+                                                          pytester) -> None:
+    fake.plan("deploy=heal")
+    (pytester.path / "wrangler.jsonc").write_text(
+        '{\n  // production has its own script name\n  "name": "orchestrator",\n'
+        '  "env": { "production": { "name": "orchestrator-live", }, },\n}\n')
+    run = run_checks(*redeploy_args(fake, unhealthy, control), "--deploy-config=wrangler.jsonc")
+    assert "guards: worker orchestrator-live (--env production, wrangler.jsonc)" in run.stdout
+    assert fake.commands() == ["deploy"] and "RECOVERED-BY-REDEPLOY" in run.stdout
+    assert {r["worker"] for r in fake.audit()} == {"orchestrator-live"}
+
+
+def test_an_exception_in_the_ladder_is_audited_not_a_traceback(fake, unhealthy, control,
+                                                               pytester) -> None:
+    """Whatever breaks inside the ladder (here the /health re-probe raising RecursionError, as a
+    deeply nested body once did) is an audited ERROR outcome."""
+    fake.plan("deploy=heal")
+    pytester.makeconftest("""
+        import synthetics.redeploy
+
+        def boom(url, timeout):
+            raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
+
+        synthetics.redeploy.probe_health = boom
+    """)
+    pytester.makepyfile(test_down="""
+        import pytest
+
+        @pytest.mark.health
+        def test_health_down():
+            assert False, "health down"
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           *redeploy_args(fake, unhealthy, control))
+    out = result.stdout.str()
+    assert "ERROR: self-healing failed: RecursionError: maximum recursion depth" in out
+    assert "Traceback" not in out + result.stderr.str()
+    assert fake.commands() == []
+    (record,) = fake.audit()
+    assert record["status"] == "error" and "RecursionError" in record["headline"]
+    result.assert_outcomes(failed=1)
+
