@@ -241,7 +241,7 @@ def test_list_and_run_now_from_the_command_line(tmp_path: Path) -> None:
     assert listed.returncode == 0
     for spec in JOBS:
         assert spec.name in listed.stdout
-    assert "coverage over the last 7 days" in listed.stdout
+    assert f"no history at {db} yet" in listed.stdout and not db.exists()  # listing made none
     base = tmp_path / "config"
     base.mkdir()
     (base / "worker.js").write_text("export default {}\n")
@@ -253,6 +253,9 @@ def test_list_and_run_now_from_the_command_line(tmp_path: Path) -> None:
     assert "config-backup: passed" in ran.stdout
     assert len(list((tmp_path / "backups").iterdir())) == 1
     assert SqliteHistory(db).last_run("config-backup").outcome == "passed"
+    relisted = subprocess.run([sys.executable, "-m", "synthetics.cli", "schedule", "--list",
+                               "--history", str(db)], capture_output=True, text=True, timeout=60)
+    assert "coverage over the last 7 days" in relisted.stdout
     bad = subprocess.run([sys.executable, "-m", "synthetics.cli", "schedule", "--run-now",
                           "nope", "--history", str(db)], capture_output=True, text=True,
                          timeout=60)

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from synthetics.scrub import redact
+
 __all__ = ["checks_dir", "main"]
 
 EXIT_USAGE = 4  # pytest's own code for a usage error
@@ -39,7 +41,12 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
     reports = Path(args.reports)
-    reports.mkdir(parents=True, exist_ok=True)
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(redact(f"synthetics run: --reports={args.reports!r}: cannot make the folder "
+                     f"({exc.strerror or exc})"), file=sys.stderr)
+        return EXIT_USAGE
     argv = [
         str(checks_dir()),
         "-p", "no:cacheprovider",
@@ -68,14 +75,14 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError:
         loopback = False
     if not loopback:
-        print(f"synthetics serve: --host {args.host!r} is not a loopback address: the reference "
-              "worker serves 127.0.0.1 or ::1 only", file=sys.stderr)
+        print(redact(f"synthetics serve: --host {args.host!r} is not a loopback address: the "
+                     "reference worker serves 127.0.0.1 or ::1 only"), file=sys.stderr)
         return EXIT_USAGE
     try:
         worker = ReferenceWorker(args.faults, host=args.host, port=args.port,
                                  faults_file=args.faults_file).start()
     except ValueError as exc:
-        print(f"synthetics serve: {exc}", file=sys.stderr)
+        print(redact(f"synthetics serve: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"synthetics serve: cannot listen on {args.host}:{args.port}: {exc}",
@@ -107,11 +114,12 @@ def _faults(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error exits with pytest's code for one (4), not 2 (interrupted)."""
+    """argparse, but a usage error is one line (secrets redacted) and exits with pytest's code
+    for one (4), not 2 (interrupted)."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        text = redact(" ".join(message.split()))
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, extra) if args.command == "run" else args.func(args))
     except FileNotFoundError as exc:
-        print(f"synthetics: {exc}", file=sys.stderr)
+        print(redact(f"synthetics: {exc}"), file=sys.stderr)
         return EXIT_USAGE
 
 

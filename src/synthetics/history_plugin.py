@@ -30,6 +30,7 @@ from synthetics.history import (
     SampleRecord,
     SqliteHistory,
     coverage,
+    history_path_problem,
     record_from_sample,
 )
 from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, VERDICT_PROPERTY
@@ -45,11 +46,15 @@ OFF = ("off", "none", "no", "false", "0")
 
 
 def _history_path(value: str) -> str | None:
+    """A usable history path (checked without creating anything), or None for off."""
     text = value.strip()
     if text.lower() in OFF:
         return None
     if not text:
         raise ValueError("must be a file path, or off")
+    problem = history_path_problem(text)
+    if problem is not None:
+        raise ValueError(f"{problem} (pass a usable path, or --history off)")
     return text
 
 
@@ -206,9 +211,10 @@ class HistoryWindow:
 
     def counts(self, endpoint: str, subject: str | None = None,
                method: str | None = None) -> dict[str, int]:
-        """samples, 5xx, timeouts, not_ok and runs over the window, excluding this run."""
+        """samples, responses, 5xx, timeouts, not_ok and runs over the window, excluding this
+        run; all 0 when the history cannot be read (the summary says why)."""
         rec = self.recorder
-        empty = {"samples": 0, "5xx": 0, "timeouts": 0, "not_ok": 0, "runs": 0}
+        empty = {"samples": 0, "responses": 0, "5xx": 0, "timeouts": 0, "not_ok": 0, "runs": 0}
         if not rec.ensure_open() or rec.store is None:
             return empty
         rec.flush()
