@@ -136,10 +136,15 @@ def test_redeploy_that_does_not_help_is_rolled_back(fake, unhealthy, control, ru
 
 def test_still_down_after_rollback_escalates(fake, unhealthy, control, run_checks) -> None:
     fake.plan("deploy=ok,rollback=ok")
+    # A control URL behind basic auth: used as given, never shown with its password.
+    control = control.replace("http://", "http://probe:ctl-PASSWORD-77@")
     run = run_checks(*redeploy_args(fake, unhealthy, control))
     assert fake.commands() == ["deploy", "rollback"]
     assert "STILL-DOWN: escalate — neither the redeploy nor the rollback" in run.stdout
     assert fake.audit()[-1]["escalate"] is True
+    assert "control http://[redacted]@127.0.0.1" in run.stdout
+    assert "ctl-PASSWORD-77" not in run.stdout + run.stderr
+    assert "ctl-PASSWORD-77" not in (fake.state_dir / "audit.jsonl").read_text()
 
 
 def test_control_down_means_no_deploy(fake, unhealthy, run_checks) -> None:

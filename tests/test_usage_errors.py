@@ -97,6 +97,15 @@ def test_secrets_in_bad_values_are_never_echoed(tmp_path: Path, args: tuple[str,
     assert line.count("[redacted]") >= 1
 
 
+def test_pytests_own_usage_error_is_redacted_under_synthetics_run(tmp_path: Path) -> None:
+    """A mistyped option is pytest's usage error (several lines, quoting the arguments)."""
+    result = synthetics("run", "--reports", str(tmp_path / "r"),
+                        f"--targt=http://user:{PASSWORD}@127.0.0.1:1", cwd=tmp_path)
+    assert result.returncode == 4 and "unrecognized arguments: --targt=http://[redacted]@" in \
+        result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+
+
 def test_the_analysis_jobs_redact_a_bad_target_too(tmp_path: Path) -> None:
     result = jobs("optimisation", "--target", f"ftp://u:{PASSWORD}@h", "--history", "off",
                   cwd=tmp_path)

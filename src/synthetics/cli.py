@@ -64,7 +64,27 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     ]
     if args.target:
         argv.append(f"--target={args.target}")
-    return int(pytest.main(argv + extra))
+    # pytest's own usage errors (an unknown option) quote the arguments, passwords included.
+    stderr, sys.stderr = sys.stderr, _Redacting(sys.stderr)
+    try:
+        return int(pytest.main(argv + extra))
+    finally:
+        sys.stderr = stderr
+
+
+class _Redacting:
+    """A text stream that passes everything written through `redact` (whole lines: pytest
+    writes its messages a line at a time); everything else is the wrapped stream's."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _serve(args: argparse.Namespace) -> int:

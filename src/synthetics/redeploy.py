@@ -47,7 +47,7 @@ from synthetics.remediation import (
     outcome_record,
     run_step,
 )
-from synthetics.scrub import scrub, scrub_data
+from synthetics.scrub import redact, scrub, scrub_data
 from synthetics.settings import (
     Option,
     add_options,
@@ -317,7 +317,7 @@ class RedeployPlugin:
         core = config.stash[SETTINGS]
         lines = [
             f"synthetics self-healing: {mode}; acts when a health check fails and /health stays "
-            f"down for {s.confirm_seconds:g} s; control URL {s.control_url}; cooldown "
+            f"down for {s.confirm_seconds:g} s; control URL {redact(s.control_url)}; cooldown "
             f"{s.cooldown_seconds:g} s, at most {s.max_redeploys_per_hour} per hour; state "
             f"dir {s.state_path}",
             f"synthetics self-healing deploy: {scrub(shlex.join(deploy_argv(s)))}",
@@ -401,7 +401,7 @@ class RedeployPlugin:
                                                                         step=step),
             health=lambda: probe_health(target, timeout),
             control=lambda: probe_control(s.control_url, timeout),
-            control_url=s.control_url,
+            control_url=redact(s.control_url),  # for people: it may carry user:password@
             confirm_seconds=s.confirm_seconds, verify_seconds=s.verify_seconds,
             interval=s.reprobe_interval, cooldown_seconds=s.cooldown_seconds,
             max_per_hour=s.max_redeploys_per_hour, dry_run=not s.redeploy, run_id=run_id,
