@@ -525,18 +525,22 @@ def test_json_configuration_with_its_own_environment_name(fake, unhealthy, contr
     assert {r["worker"] for r in fake.audit()} == {"orchestrator-live"}
 
 
+@pytest.mark.parametrize(("where", "error"), [
+    ("probe_health", "RecursionError"),  # inside the ladder, holding the lock
+    ("read_deployment", "RuntimeError"),  # in the plugin, before the ladder
+])
 def test_an_exception_in_the_ladder_is_audited_not_a_traceback(fake, unhealthy, control,
-                                                               pytester) -> None:
-    """Whatever breaks inside the ladder (here the /health re-probe raising RecursionError, as a
-    deeply nested body once did) is an audited ERROR outcome."""
+                                                               pytester, where, error) -> None:
+    """Whatever breaks (here the /health re-probe raising RecursionError, as a deeply nested
+    body once did, or reading the configuration) is an audited ERROR outcome."""
     fake.plan("deploy=heal")
-    pytester.makeconftest("""
+    pytester.makeconftest(f"""
         import synthetics.redeploy
 
-        def boom(url, timeout):
-            raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
+        def boom(*args, **kwargs):
+            raise {error}("maximum recursion depth exceeded while decoding a JSON array")
 
-        synthetics.redeploy.probe_health = boom
+        synthetics.redeploy.{where} = boom
     """)
     pytester.makepyfile(test_down="""
         import pytest
@@ -548,10 +552,11 @@ def test_an_exception_in_the_ladder_is_audited_not_a_traceback(fake, unhealthy, 
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
                                            *redeploy_args(fake, unhealthy, control))
     out = result.stdout.str()
-    assert "ERROR: self-healing failed: RecursionError: maximum recursion depth" in out
+    assert f"ERROR: self-healing failed: {error}: maximum recursion depth" in out
     assert "Traceback" not in out + result.stderr.str()
     assert fake.commands() == []
     (record,) = fake.audit()
-    assert record["status"] == "error" and "RecursionError" in record["headline"]
+    assert record["status"] == "error" and error in record["headline"]
+    assert record["why"].startswith("health check(s) failed: test_health_down")
     result.assert_outcomes(failed=1)
 

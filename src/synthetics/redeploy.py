@@ -330,7 +330,7 @@ class RedeployPlugin:
             guarded = s.deployment(core.target or "").describe()
             lines.append(f"synthetics self-healing guards: {scrub(guarded)} (one lock, cooldown "
                          "and cap for every spelling of its URL)")
-        except DeploymentError as exc:
+        except Exception as exc:  # noqa: BLE001 - a header line, never a crash
             lines.append(f"synthetics self-healing: WARNING: {scrub(str(exc))}; "
                          + ("nothing would be deployed" if s.redeploy
                             else "a real deploy would refuse"))
