@@ -281,7 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.job == "drill":
         return _drill(args)
     from synthetics.history import SqliteHistory
+    from synthetics.history_plugin import OFF
 
+    if args.history.lower() in OFF:
+        print("history is off: nothing to compare")
+        return 0
     problem = _history_problem(args.history)
     if problem is not None:
         return usage_error(parser.prog, problem)
