@@ -68,6 +68,7 @@ def files_under(folder: Path) -> set[Path]:
     (f"https://h/?X-Amz-Signature={TOKEN}&api_key={TOKEN}",
      "https://h/?X-Amz-Signature=[redacted]&api_key=[redacted]"),
     (f"password={PASSWORD} access_token={TOKEN}", "password=[redacted] access_token=[redacted]"),
+    (f"--api-token='{TOKEN}': must be", "--api-token='[redacted]': must be"),
     # Left alone: no credentials, and labels another scrubber already put in.
     ("http://127.0.0.1:8787/health?page=2 monkey=1",
      "http://127.0.0.1:8787/health?page=2 monkey=1"),

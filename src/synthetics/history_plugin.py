@@ -2,8 +2,9 @@
 
 On by default: every sample the `probe` fixture takes and every check outcome is written to the
 history database (`--history PATH`, default .synthetics/history.sqlite3; `--history off` turns
-it off). Samples are committed in batches of at most `FLUSH_EVERY` samples or `FLUSH_SECONDS`,
-each batch one transaction, so a killed run keeps every batch it committed. At the end of the
+it off; a given path that cannot be used is a usage error before anything runs). Samples are
+committed in batches of at most `FLUSH_EVERY` samples or `FLUSH_SECONDS`, each batch one
+transaction, so a killed run keeps every batch it committed. At the end of the
 session (in the controller, once) the run is closed, old history pruned, the alert rules
 evaluated and their events sent to the sinks, and the terminal summary says what was recorded,
 how many of the job's intended runs happened, and what fired.

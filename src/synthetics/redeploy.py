@@ -9,6 +9,10 @@ runs the remediation ladder of `synthetics.remediation` (confirm, control URL, r
 roll back, verify) through the `pytest_synthetics_deploy` hook (`synthetics.hookspec`), says what
 happened in the terminal summary and the HTML report, and leaves the outcome in
 `config.stash[REMEDIATION]` for other report writers. The checks' own results are never changed.
+The guardrails belong to the deployment the deploy command makes (`synthetics.deployment`, read
+from `--deploy-config` and `--deploy-env`), not to the target URL as typed; a configuration that
+cannot say refuses a real deploy, and every outcome on a failing target, errors included, is
+audited.
 
 Secrets: wrangler gets `CLOUDFLARE_API_TOKEN` / `CLOUDFLARE_ACCOUNT_ID` through its environment;
 everything this plugin writes is scrubbed (`synthetics.scrub`), and so is pytest-metadata's table

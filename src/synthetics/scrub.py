@@ -111,7 +111,7 @@ _SECRET_WORD = (r"(?:token|key|sig|signature|secret|passw(?:or)?d|pwd|pass|passp
                 r"authorization|credentials?|session|sessionid|code)")
 _SECRET_PARAM = re.compile(
     r"(?i)((?:^|(?<=[?&;\s'\"(,]))(?:[\w.-]*[_.-])?(?:api|access|auth|id|refresh|client|"
-    r"private|secret|session)?" + _SECRET_WORD + r"=)([^\[&\s'\"#;,)][^&\s'\"#;,)]*)")
+    r"private|secret|session)?" + _SECRET_WORD + r"=['\"]?)([^\[&\s'\"#;,)][^&\s'\"#;,)]*)")
 
 
 def _redact_url(match: re.Match[str]) -> str:
