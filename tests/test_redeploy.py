@@ -503,12 +503,15 @@ def test_missing_configuration_refuses_a_deploy_and_a_dry_run_says_so(
     line = (f"ERROR: not deploying: the wrangler configuration {CONFIG.name} does not exist "
             f"(in {pytester.path}): pass --deploy-config PATH")
     assert line in run.stdout and "Traceback" not in run.stdout + run.stderr
+    assert "synthetics self-healing: WARNING: the wrangler configuration" in run.stdout  # header
     assert [(r["event"], r["status"]) for r in fake.audit()] == [("outcome", "error")]
     # The dry run (the quarterly drill runs it anywhere) walks the ladder and says what a real
     # run would do.
     dry = run_checks(*[a for a in redeploy_args(fake, unhealthy, control) if a != "--redeploy"],
                      "--redeploy-dry-run")
     assert "dry run: a real deploy would refuse: the wrangler configuration" in dry.stdout
+    # in the header, as it happens, and in the summary
+    assert dry.stdout.count("a real deploy would refuse") == 3
     assert "would run: wrangler rollback" in dry.stdout
     assert fake.commands() == [] and fake.audit()[-1]["status"] == "dry-run"
 

@@ -382,6 +382,7 @@ class RedeployPlugin:
         env = dict(os.environ)
         run_id = self.run_id
         canonical = canonical_url(target)
+        note = ""
         try:
             deployment = s.deployment(target)
         except DeploymentError as exc:
@@ -394,7 +395,8 @@ class RedeployPlugin:
             # run would do.
             deployment = Deployment(f"(unknown: {s.deploy_config} unreadable)", s.deploy_env,
                                     s.deploy_config, canonical)
-            self._say(f"dry run: a real deploy would refuse: {exc}")
+            note = scrub(f"dry run: a real deploy would refuse: {exc}")
+            self._say(note)
         self.deployment = deployment
         ladder = Ladder(
             target=canonical,
@@ -420,6 +422,8 @@ class RedeployPlugin:
                 target=canonical, reason=scrub(reason), started=iso(time.time()),
                 finished=iso(time.time()), audit_log=str(s.state_path / "audit.jsonl"))
         self._audited = True  # the ladder wrote its own records
+        if note:
+            outcome.details.append(note)
         return outcome
 
     def _audit(self, outcome: Outcome) -> None:
