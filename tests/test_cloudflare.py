@@ -18,10 +18,12 @@ from synthetics.cloudflare import (
     tagged_argv,
     worker_name,
 )
+from synthetics.deployment import Deployment
 from synthetics.remediation import Ladder, StateStore, Step, StepResult, iso
 
 NOW = 1_800_000_000.0
 STEP = Step("deploy", ("wrangler", "deploy"), 10)
+WORKER = Deployment("w-production", "production", "wrangler.toml", "http://w")
 
 
 def entry(ago: float, message: str | None = None, author: str = "ops@example.com",
@@ -123,7 +125,7 @@ def test_a_refusing_gate_stops_the_ladder_before_any_step(tmp_path: Path) -> Non
         raise OSError("disk gone")
 
     def ladder(*gates: object) -> Ladder:
-        return Ladder(target="http://w", store=StateStore(tmp_path / str(len(seen)), "http://w"),
+        return Ladder(target="http://w", store=StateStore(tmp_path / str(len(seen)), WORKER),
                       deploy=STEP, rollback=Step("rollback", ("wrangler", "rollback"), 10),
                       run=lambda s: ran.append(s.kind) or StepResult(0),  # type: ignore[func-returns-value]
                       health=lambda: (False, "down"), control=lambda: (True, "up"),
@@ -142,7 +144,7 @@ def test_a_refusing_gate_stops_the_ladder_before_any_step(tmp_path: Path) -> Non
 
 def test_in_a_dry_run_a_refusal_is_reported_and_the_dry_run_goes_on(tmp_path: Path) -> None:
     unreadable = gate(None, ok=False, output="✘ [ERROR] not authenticated")
-    outcome = Ladder(target="http://w", store=StateStore(tmp_path, "http://w"), deploy=STEP,
+    outcome = Ladder(target="http://w", store=StateStore(tmp_path, WORKER), deploy=STEP,
                      rollback=Step("rollback", ("wrangler", "rollback"), 10),
                      run=lambda s: pytest.fail("a dry run ran a step"),
                      health=lambda: (False, "down"), control=lambda: (True, "up"),

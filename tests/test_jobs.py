@@ -136,7 +136,7 @@ def test_analysis_jobs_read_the_target_as_the_checks_record_it(
 @pytest.mark.parametrize("argv, message", [
     (["--target", "not a url"], "must not contain white space"),
     (["--target", "ftp://127.0.0.1"], "must start with http:// or https://"),
-    (["--history", "{tmp}"], "history database"),
+    (["--history", "{tmp}"], "is a folder, not a database file"),
 ])
 def test_analysis_jobs_reject_bad_input_in_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],

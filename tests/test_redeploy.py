@@ -23,14 +23,26 @@ from typing import Any
 
 import pytest
 
+from synthetics.deployment import Deployment
 from synthetics.reference import ReferenceWorker
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 CHECKS = Path(__file__).resolve().parent.parent / "checks"
+# The operators' configuration, in the folder runs start from (the deploy's --config default).
+CONFIG = Path(__file__).resolve().parent / "fixtures" / "sample-worker" / \
+    "wrangler-production-simple.toml"
+WORKER = "wfa-orchestration-worker-production-production"  # its deployed script name
 HEALTHY_CHECK = "test_health_reports_healthy[health]"
 # Short windows: the ladder's behaviour, not its patience, is under test.
 FAST = ("--confirm-seconds", "0.6", "--verify-seconds", "0.6", "--reprobe-interval", "0.2",
         "--request-timeout", "2")
+
+
+def write_config(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CONFIG.name
+    path.write_text(CONFIG.read_text())
+    return path
 
 
 class Fake:
@@ -69,7 +81,10 @@ class Fake:
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fake:
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> Fake:
+    """The fake wrangler first on PATH, and the worker's configuration where runs start
+    (pytester's folder)."""
+    write_config(pytester.path)
     return Fake(tmp_path, monkeypatch)
 
 
@@ -104,7 +119,9 @@ def test_unhealthy_worker_is_redeployed_and_recovers(fake, unhealthy, control, r
                           "production"]
     # Cloudflare's list was read before starting and right before the deploy, and the deploy
     # carries the suite's tag and this run's id in its message.
-    assert reads == [["deployments", "list", "--config", "wrangler-production-simple.toml",
+    assert reads == [["deployments", "list", "--name",
+                      "wfa-orchestration-worker-production-production",
+                      "--config", "wrangler-production-simple.toml",
                       "--env", "production", "--json"]] * 2
     assert deploy[5] == "--message" and "[synthetics-heal] run " in deploy[6]
     (listed,) = fake.deployments()
@@ -136,10 +153,15 @@ def test_redeploy_that_does_not_help_is_rolled_back(fake, unhealthy, control, ru
 
 def test_still_down_after_rollback_escalates(fake, unhealthy, control, run_checks) -> None:
     fake.plan("deploy=ok,rollback=ok")
+    # A control URL behind basic auth: used as given, never shown with its password.
+    control = control.replace("http://", "http://probe:ctl-PASSWORD-77@")
     run = run_checks(*redeploy_args(fake, unhealthy, control))
     assert fake.commands() == ["deploy", "rollback"]
     assert "STILL-DOWN: escalate — neither the redeploy nor the rollback" in run.stdout
     assert fake.audit()[-1]["escalate"] is True
+    assert "control http://[redacted]@127.0.0.1" in run.stdout
+    assert "ctl-PASSWORD-77" not in run.stdout + run.stderr
+    assert "ctl-PASSWORD-77" not in (fake.state_dir / "audit.jsonl").read_text()
 
 
 def test_control_down_means_no_deploy(fake, unhealthy, run_checks) -> None:
@@ -364,6 +386,8 @@ def test_unusable_state_dir_is_a_clear_message(fake, unhealthy, control, pyteste
                                            f"--state-dir={blocker / 'state'}")
     out = result.stdout.str()
     assert "ERROR: self-healing: cannot use the state dir" in out and "not deploying" in out
+    # ... and the outcome says its audit record could not be written either.
+    assert f"the audit log {blocker / 'state' / 'audit.jsonl'} could not be written" in out
     assert "Traceback" not in out + result.stderr.str()
     assert fake.commands() == []
     result.assert_outcomes(failed=1)
@@ -377,18 +401,33 @@ def test_under_xdist_only_the_controller_acts_once(fake, unhealthy, control, run
     assert "RECOVERED-BY-REDEPLOY" in run.stdout
 
 
-def _start_run(fake: Fake, worker: ReferenceWorker, control: str, cwd: Path) -> subprocess.Popen:
-    cwd.mkdir()
+def _start_run(fake: Fake, worker: ReferenceWorker, control: str, cwd: Path,
+               target: str | None = None) -> subprocess.Popen:
+    """One operator's run, from its own checkout (a copy of the configuration in `cwd`)."""
+    write_config(cwd)
+    args = [a if not a.startswith("--target=") or target is None else f"--target={target}"
+            for a in redeploy_args(fake, worker, control)]
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(CHECKS), "-p", "no:cacheprovider",
-         *redeploy_args(fake, worker, control)],
+        [sys.executable, "-m", "pytest", str(CHECKS), "-p", "no:cacheprovider", *args],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_concurrent_runs_deploy_once_and_the_cooldown_holds(fake, unhealthy, control,
-                                                            tmp_path) -> None:
+def spellings(url: str) -> list[str]:
+    """Six ways to type one loopback worker's URL (case, trailing slash, localhost)."""
+    port = url.rsplit(":", 1)[1]
+    return [f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"HTTP://127.0.0.1:{port}",
+            f"http://127.0.0.1:{port}/", f"http://LOCALHOST:{port}/", f"Http://LocalHost:{port}"]
+
+
+def test_six_spellings_of_one_worker_run_concurrently_deploy_once(fake, unhealthy, control,
+                                                                  tmp_path) -> None:
+    """The lock, cooldown and cap belong to the deployment (the configuration's worker and
+    environment), not to the URL as typed: six concurrent runs, one state directory, one deploy;
+    and a later run, spelled a seventh way, is held by the cooldown."""
     fake.plan("deploy=ok,rollback=ok")  # stays down: every run sees the failure
-    runs = [_start_run(fake, unhealthy, control, tmp_path / f"run{i}") for i in range(8)]
+    targets = spellings(unhealthy.url)
+    runs = [_start_run(fake, unhealthy, control, tmp_path / f"run{i}", target)
+            for i, target in enumerate(targets)]
     outputs = [p.communicate(timeout=240)[0] for p in runs]
     assert all(p.returncode == 1 for p in runs), outputs[0][-2000:]
     assert fake.commands().count("deploy") == 1, fake.commands()
@@ -396,14 +435,25 @@ def test_concurrent_runs_deploy_once_and_the_cooldown_holds(fake, unhealthy, con
     acted = [o for o in outputs if "STILL-DOWN" in o]
     held_off = [o for o in outputs if "LOCKED: not deploying" in o or "COOLDOWN: not deploying"
                 in o]
-    assert len(acted) == 1 and len(held_off) == 7
+    assert len(acted) == 1 and len(held_off) == 5, [o[-1500:] for o in outputs]
+    assert all(f"guards: worker {WORKER} (--env production" in o for o in outputs)
     # A later run inside the cooldown deploys nothing and says why.
-    later = _start_run(fake, unhealthy, control, tmp_path / "later")
+    later = _start_run(fake, unhealthy, control, tmp_path / "later",
+                       f"HTTP://LOCALHOST:{unhealthy.url.rsplit(':', 1)[1]}/")
     out = later.communicate(timeout=120)[0]
-    assert "COOLDOWN: not deploying: cooldown: the last remediation of this target" in out
+    assert "COOLDOWN: not deploying: cooldown: the last remediation of this deployment" in out
     assert fake.commands().count("deploy") == 1
-    statuses = [r["status"] for r in fake.audit() if r["event"] == "outcome"]
-    assert statuses.count("still-down") == 1 and statuses[-1] == "cooldown"
+    outcomes = [r for r in fake.audit() if r["event"] == "outcome"]
+    statuses = [r["status"] for r in outcomes]
+    assert len(outcomes) == 7 and statuses.count("still-down") == 1
+    assert statuses[-1] == "cooldown"
+    assert {r["worker"] for r in outcomes} == {WORKER}
+    # The audit and the state file name the target in one canonical spelling per host name.
+    assert {r["target"] for r in outcomes} <= {unhealthy.url, unhealthy.url.replace(
+        "127.0.0.1", "localhost")}
+    (state,) = fake.state_dir.glob("state-*.json")
+    assert json.loads(state.read_text())["worker"] == WORKER
+    assert len(list(fake.state_dir.glob("redeploy-*.lock"))) == 1
 
 
 TOKEN = "cfat-LEAKCANARY-5e1f0a9d2c7b4e86"
@@ -420,6 +470,7 @@ def test_secrets_leak_nowhere(fake, unhealthy, control, tmp_path, monkeypatch) -
     # Environment table (and the -v header).
     monkeypatch.setenv("GIT_URL", f"https://ci:{TOKEN}@git.example.test/worker.git")
     reports = tmp_path / "reports"
+    write_config(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "synthetics.cli", "run", f"--reports={reports}",
          "-p", "no:cacheprovider", "-v", *redeploy_args(fake, unhealthy, control)],
@@ -441,3 +492,92 @@ def test_secrets_leak_nowhere(fake, unhealthy, control, tmp_path, monkeypatch) -
     page = (reports / "report.html").read_text()
     assert "[CLOUDFLARE_API_TOKEN redacted]" in page and "GIT_URL" in page
     assert "[CLOUDFLARE_API_TOKEN redacted]" in (fake.state_dir / "audit.jsonl").read_text()
+
+
+def test_corrupted_state_file_refuses_to_deploy_and_is_audited(fake, unhealthy, control,
+                                                               run_checks) -> None:
+    """Fail closed: a state file that cannot be read would reset the cooldown and the cap."""
+    fake.plan("deploy=heal")
+    key = Deployment(WORKER, "production", CONFIG.name, unhealthy.url).key
+    fake.state_dir.mkdir()
+    state = fake.state_dir / f"state-{key}.json"
+    state.write_text('{"attempts": [1764630000.0, 17646')  # a write cut off
+    run = run_checks(*redeploy_args(fake, unhealthy, control))
+    assert fake.commands() == []
+    assert f"ERROR: not deploying: the state file {state} is not valid state" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.outcomes[HEALTHY_CHECK] == "failed" and run.ret == 1
+    (record,) = fake.audit()
+    assert record["status"] == "error" and record["escalate"] is True
+    assert record["worker"] == WORKER and "is not valid state" in record["headline"]
+
+
+def test_missing_configuration_refuses_a_deploy_and_a_dry_run_says_so(
+        fake, unhealthy, control, run_checks, pytester) -> None:
+    fake.plan("deploy=heal")
+    (pytester.path / CONFIG.name).unlink()
+    run = run_checks(*redeploy_args(fake, unhealthy, control))
+    assert fake.commands() == []
+    line = (f"ERROR: not deploying: the wrangler configuration {CONFIG.name} does not exist "
+            f"(in {pytester.path}): pass --deploy-config PATH")
+    assert line in run.stdout and "Traceback" not in run.stdout + run.stderr
+    assert "synthetics self-healing: WARNING: the wrangler configuration" in run.stdout  # header
+    assert [(r["event"], r["status"]) for r in fake.audit()] == [("outcome", "error")]
+    # The dry run (the quarterly drill runs it anywhere) walks the ladder and says what a real
+    # run would do.
+    dry = run_checks(*[a for a in redeploy_args(fake, unhealthy, control) if a != "--redeploy"],
+                     "--redeploy-dry-run")
+    assert "dry run: a real deploy would refuse: the wrangler configuration" in dry.stdout
+    # in the header, as it happens, and in the summary
+    assert dry.stdout.count("a real deploy would refuse") == 3
+    assert "would run: wrangler rollback" in dry.stdout
+    assert fake.commands() == [] and fake.audit()[-1]["status"] == "dry-run"
+
+
+def test_json_configuration_with_its_own_environment_name(fake, unhealthy, control, run_checks,
+                                                          pytester) -> None:
+    fake.plan("deploy=heal")
+    (pytester.path / "wrangler.jsonc").write_text(
+        '{\n  // production has its own script name\n  "name": "orchestrator",\n'
+        '  "env": { "production": { "name": "orchestrator-live", }, },\n}\n')
+    run = run_checks(*redeploy_args(fake, unhealthy, control), "--deploy-config=wrangler.jsonc")
+    assert "guards: worker orchestrator-live (--env production, wrangler.jsonc)" in run.stdout
+    assert fake.commands() == ["deploy"] and "RECOVERED-BY-REDEPLOY" in run.stdout
+    assert {r["worker"] for r in fake.audit()} == {"orchestrator-live"}
+
+
+@pytest.mark.parametrize(("where", "error"), [
+    ("probe_health", "RecursionError"),  # inside the ladder, holding the lock
+    ("read_deployment", "RuntimeError"),  # in the plugin, before the ladder
+])
+def test_an_exception_in_the_ladder_is_audited_not_a_traceback(fake, unhealthy, control,
+                                                               pytester, where, error) -> None:
+    """Whatever breaks (here the /health re-probe raising RecursionError, as a deeply nested
+    body once did, or reading the configuration) is an audited ERROR outcome."""
+    fake.plan("deploy=heal")
+    pytester.makeconftest(f"""
+        import synthetics.redeploy
+
+        def boom(*args, **kwargs):
+            raise {error}("maximum recursion depth exceeded while decoding a JSON array")
+
+        synthetics.redeploy.{where} = boom
+    """)
+    pytester.makepyfile(test_down="""
+        import pytest
+
+        @pytest.mark.health
+        def test_health_down():
+            assert False, "health down"
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           *redeploy_args(fake, unhealthy, control))
+    out = result.stdout.str()
+    assert f"ERROR: self-healing failed: {error}: maximum recursion depth" in out
+    assert "Traceback" not in out + result.stderr.str()
+    assert fake.commands() == []
+    (record,) = fake.audit()
+    assert record["status"] == "error" and error in record["headline"]
+    assert record["why"].startswith("health check(s) failed: test_health_down")
+    result.assert_outcomes(failed=1)
+

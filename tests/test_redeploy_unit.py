@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from synthetics.deployment import Deployment, DeploymentError, read_deployment
 from synthetics.redeploy import (
     DEFAULT_CONTROL_URL,
     OPTIONS,
@@ -22,6 +23,7 @@ from synthetics.redeploy import (
 )
 from synthetics.remediation import (
     Ladder,
+    StateError,
     StateStore,
     Step,
     StepResult,
@@ -35,6 +37,8 @@ FAKES = Path(__file__).resolve().parent / "fakes"
 TOKEN = "tok-UNITCANARY-7f3a9c1e5b"
 ACCOUNT = "acct-UNITCANARY-0042"
 TARGET = "https://worker.example.test"
+DEPLOYMENT = Deployment("wfa-orchestration-worker-production-production", "production",
+                        "wrangler-production-simple.toml", TARGET)
 
 
 # --- scrubbing -------------------------------------------------------------------------------
@@ -118,19 +122,43 @@ def test_guardrail_cooldown_and_hourly_cap() -> None:
 
 
 def test_state_survives_a_new_store(tmp_path: Path) -> None:
-    StateStore(tmp_path, TARGET).record_attempt(1000.0)
-    assert StateStore(tmp_path, TARGET).attempts() == [1000.0]
-    assert StateStore(tmp_path, "https://other.example.test").attempts() == []
+    StateStore(tmp_path, DEPLOYMENT).record_attempt(1000.0)
+    assert StateStore(tmp_path, DEPLOYMENT).attempts() == [1000.0]
+    other = Deployment("other-worker-production", "production", "w.toml", TARGET)
+    assert StateStore(tmp_path, other).attempts() == []
+    staging = Deployment(DEPLOYMENT.worker, "staging", "w.toml", TARGET)
+    assert StateStore(tmp_path, staging).attempts() == []
 
 
-def test_corrupt_state_file_counts_as_no_history(tmp_path: Path) -> None:
-    store = StateStore(tmp_path, TARGET)
-    store.state_path.write_text("{not json")
-    assert store.attempts() == []
+def test_state_belongs_to_the_deployment_not_the_url(tmp_path: Path) -> None:
+    StateStore(tmp_path, DEPLOYMENT).record_attempt(1000.0)
+    elsewhere = Deployment(DEPLOYMENT.worker, DEPLOYMENT.env, "/srv/other/copy.toml",
+                           "http://localhost:8787")
+    store = StateStore(tmp_path, elsewhere)
+    assert store.attempts() == [1000.0] and store.lock_path == StateStore(
+        tmp_path, DEPLOYMENT).lock_path
+    store.record_attempt(2000.0)
+    saved = json.loads(store.state_path.read_text())
+    assert saved["worker"] == DEPLOYMENT.worker and saved["target"] == "http://localhost:8787"
+
+
+@pytest.mark.parametrize("content", [
+    "{not json", "[]", '{"attempts": "soon"}', '{"attempts": ["x"]}', '{"attempts": [true]}',
+    '{"worker": "w"}', "[" * 100_000 + "]" * 100_000, b"\xff\xfe{}",
+])
+def test_unreadable_state_file_is_an_error_not_empty(tmp_path: Path,
+                                                    content: str | bytes) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    if isinstance(content, bytes):
+        store.state_path.write_bytes(content)
+    else:
+        store.state_path.write_text(content)
+    with pytest.raises(StateError, match=r"the state file .*state-\w+\.json"):
+        store.attempts()
 
 
 def test_lock_is_exclusive_until_released(tmp_path: Path) -> None:
-    first, second = StateStore(tmp_path, TARGET), StateStore(tmp_path, TARGET)
+    first, second = StateStore(tmp_path, DEPLOYMENT), StateStore(tmp_path, DEPLOYMENT)
     assert first.try_lock("first holder")
     assert not second.try_lock("second holder")
     assert second.holder() == "first holder"
@@ -153,7 +181,7 @@ class World:
         self.heal_on_probe = heal_on_probe
         self.probes = 0
         self.ran: list[str] = []
-        self.store = StateStore(tmp_path / "state", TARGET)
+        self.store = StateStore(tmp_path / "state", DEPLOYMENT)
         self.said: list[str] = []
 
     def health(self) -> tuple[bool, str]:
@@ -271,7 +299,7 @@ def test_hourly_cap(tmp_path: Path) -> None:
 
 def test_held_lock_means_another_run_acts(tmp_path: Path) -> None:
     world = World(tmp_path)
-    other = StateStore(tmp_path / "state", TARGET)
+    other = StateStore(tmp_path / "state", DEPLOYMENT)
     other.ensure()
     assert other.try_lock("pid 1 elsewhere")
     outcome = world.ladder().remediate("why")
@@ -288,6 +316,51 @@ def test_dry_run_prints_the_commands_and_runs_nothing(tmp_path: Path) -> None:
     assert any(d.startswith("then, if /health is still down") and "wrangler rollback" in d
                for d in outcome.details)
     assert world.store.attempts() == []
+
+
+def test_unreadable_state_refuses_to_deploy_and_is_audited(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.store.ensure()
+    world.store.state_path.write_text('{"attempts": [17000')  # cut off mid-write
+    outcome = world.ladder().remediate("why")
+    assert outcome.status == "error" and outcome.escalate and world.ran == []
+    assert world.probes == 0  # refused before anything else
+    assert outcome.headline.startswith(f"not deploying: the state file {world.store.state_path}"
+                                       " is not valid state (JSONDecodeError")
+    assert "cooldown and the hourly cap cannot be checked" in outcome.headline
+    (record,) = world.audit()
+    assert record["status"] == "error" and record["headline"] == outcome.headline
+    assert record["worker"] == DEPLOYMENT.worker and record["target"] == TARGET
+
+
+@pytest.mark.parametrize("error", [RecursionError("maximum recursion depth exceeded"),
+                                   KeyError("status"), ValueError("bad\nsecond line")])
+def test_an_exception_in_the_ladder_is_an_audited_outcome(tmp_path: Path,
+                                                          error: Exception) -> None:
+    world = World(tmp_path)
+
+    def broken_health() -> tuple[bool, str]:
+        raise error
+
+    outcome = world.ladder(health=broken_health).remediate("why")
+    assert outcome.status == "error" and outcome.escalate and world.ran == []
+    assert outcome.headline.startswith(f"self-healing failed: {type(error).__name__}: ")
+    assert "\n" not in outcome.headline and "nothing run" in outcome.headline
+    assert [r["status"] for r in world.audit()] == ["error"]
+    assert world.store.try_lock("next run")  # the lock was released
+    world.store.unlock()
+
+
+def test_an_audit_log_that_cannot_be_written_is_said(tmp_path: Path) -> None:
+    world = World(tmp_path, deploy="heal")
+    world.store.ensure()
+    world.store.audit_path.mkdir()  # a folder where the log should be: appends fail
+    outcome = world.ladder().remediate("why")
+    assert outcome.status == "recovered-by-redeploy"
+    problems = [d for d in outcome.details if d.startswith("the audit log")]
+    assert len(problems) == 2  # the deploy's record and the outcome's
+    assert f"the audit log {world.store.audit_path} could not be written: IsADirectoryError" \
+        in problems[0]
 
 
 # --- the step runner, with the fake wrangler ---------------------------------------------------
@@ -403,3 +476,67 @@ def test_readme_documents_every_option() -> None:
     section = readme.split("## Self-healing redeploy", 1)[1].split("\n## ", 1)[0]
     for option in OPTIONS:
         assert f"| `{option.flag}` | `{option.env}` | `{option.ini}` |" in section, option.flag
+
+
+# --- what is deployed: the wrangler configuration ---------------------------------------------
+
+SAMPLE_CONFIG = Path(__file__).resolve().parent / "fixtures" / "sample-worker" / \
+    "wrangler-production-simple.toml"
+
+
+def test_the_operators_configuration_names_the_deployed_worker(tmp_path: Path) -> None:
+    d = read_deployment(SAMPLE_CONFIG, "production", "HTTPS://Worker.Example.test:443/")
+    assert (d.worker, d.env) == ("wfa-orchestration-worker-production-production", "production")
+    assert d.url == "https://worker.example.test"
+    # Relative to the folder the run starts from, as wrangler reads it.
+    (tmp_path / "w.toml").write_text(SAMPLE_CONFIG.read_text())
+    assert read_deployment("w.toml", "production", TARGET, cwd=tmp_path).key == d.key
+
+
+@pytest.mark.parametrize(("text", "suffix", "worker"), [
+    ('name = "api"\n[env.production]\nname = "api-prod"\n', ".toml", "api-prod"),
+    ('name = "api"\n', ".toml", "api-production"),  # no environments at all: a warning there
+    ('name = "api"\n[env.production.vars]\nA = "1"\n', ".toml", "api-production"),
+    ('{\n  // the worker\n  "name": "api", /* inline */ "main": "a//b.js",\n'
+     '  "env": {"production": {"vars": {"URL": "http://x/*y*/"},},},\n}\n', ".jsonc",
+     "api-production"),
+    ('{"env": {"production": {"name": "only-env"}}}', ".json", "only-env"),
+])
+def test_wranglers_rule_for_the_script_name(tmp_path: Path, text: str, suffix: str,
+                                            worker: str) -> None:
+    path = tmp_path / f"wrangler{suffix}"
+    path.write_text(text)
+    assert read_deployment(path, "production", TARGET).worker == worker
+
+
+def test_spellings_of_one_target_share_a_deployment_key(tmp_path: Path) -> None:
+    urls = ["http://127.0.0.1:8787", "http://localhost:8787", "HTTP://127.0.0.1:8787",
+            "http://127.0.0.1:8787/", "http://LOCALHOST:8787/"]
+    deployments = [read_deployment(SAMPLE_CONFIG, "production", u) for u in urls]
+    assert len({d.key for d in deployments}) == 1
+    assert {d.url for d in deployments} == {"http://127.0.0.1:8787", "http://localhost:8787"}
+    two = tmp_path / "wrangler.toml"
+    two.write_text(SAMPLE_CONFIG.read_text() + "\n[env.staging]\n")
+    staging = read_deployment(two, "staging", urls[0])
+    assert staging.worker == "wfa-orchestration-worker-production-staging"
+    assert staging.key != deployments[0].key == read_deployment(two, "production", urls[0]).key
+
+
+@pytest.mark.parametrize(("text", "name", "message"), [
+    (None, "wrangler-production-simple.toml", "does not exist"),
+    ('name = "api"\n[env.production\n', "w.toml", "cannot be parsed"),
+    ('{"name": "api",,}', "w.json", "cannot be parsed"),
+    ('main = "x.js"\n', "w.toml", "names no Worker"),
+    ('name = "api"\n[env.staging]\n', "w.toml", "defines no [env.production] (it defines staging)"),
+    ("name: api\n", "w.yaml", "not a .toml, .json or .jsonc file"),
+    ("[1, 2]", "w.json", "is not a table of settings"),
+])
+def test_a_configuration_that_cannot_say_is_a_one_line_reason(
+        tmp_path: Path, text: str | None, name: str, message: str) -> None:
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(DeploymentError) as info:
+        read_deployment(path, "production", TARGET)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert str(info.value).startswith(f"the wrangler configuration {path}")

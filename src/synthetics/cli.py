@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from synthetics.scrub import redact
+
 __all__ = ["checks_dir", "main"]
 
 EXIT_USAGE = 4  # pytest's own code for a usage error
@@ -42,7 +44,12 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
     reports = Path(args.reports)
-    reports.mkdir(parents=True, exist_ok=True)
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(redact(f"synthetics run: --reports={args.reports!r}: cannot make the folder "
+                     f"({exc.strerror or exc})"), file=sys.stderr)
+        return EXIT_USAGE
     argv = [
         str(checks_dir()),
         "-p", "no:cacheprovider",
@@ -60,7 +67,27 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     ]
     if args.target:
         argv.append(f"--target={args.target}")
-    return int(pytest.main(argv + extra))
+    # pytest's own usage errors (an unknown option) quote the arguments, passwords included.
+    stderr, sys.stderr = sys.stderr, _Redacting(sys.stderr)
+    try:
+        return int(pytest.main(argv + extra))
+    finally:
+        sys.stderr = stderr
+
+
+class _Redacting:
+    """A text stream that passes everything written through `redact` (whole lines: pytest
+    writes its messages a line at a time); everything else is the wrapped stream's."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -71,14 +98,14 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError:
         loopback = False
     if not loopback:
-        print(f"synthetics serve: --host {args.host!r} is not a loopback address: the reference "
-              "worker serves 127.0.0.1 or ::1 only", file=sys.stderr)
+        print(redact(f"synthetics serve: --host {args.host!r} is not a loopback address: the "
+                     "reference worker serves 127.0.0.1 or ::1 only"), file=sys.stderr)
         return EXIT_USAGE
     try:
         worker = ReferenceWorker(args.faults, host=args.host, port=args.port,
                                  faults_file=args.faults_file).start()
     except ValueError as exc:
-        print(f"synthetics serve: {exc}", file=sys.stderr)
+        print(redact(f"synthetics serve: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"synthetics serve: cannot listen on {args.host}:{args.port}: {exc}",
@@ -144,11 +171,12 @@ def run_epilog() -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error exits with pytest's code for one (4), not 2 (interrupted)."""
+    """argparse, but a usage error is one line (secrets redacted) and exits with pytest's code
+    for one (4), not 2 (interrupted)."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        text = redact(" ".join(message.split()))
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, extra) if args.command == "run" else args.func(args))
     except FileNotFoundError as exc:
-        print(f"synthetics: {exc}", file=sys.stderr)
+        print(redact(f"synthetics: {exc}"), file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -28,17 +28,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+from synthetics.deployment import DeploymentError, read_deployment
 from synthetics.remediation import HOUR, Step, StepResult, describe_result, iso, run_step
 from synthetics.scrub import scrub
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10: top-level and [env.X] `name = "…"` lines only
-    tomllib = None  # type: ignore[assignment]
-
-__all__ = ["TAG", "Deployment", "DeploymentsGate", "list_argv", "parse_deployments",
+__all__ = ["TAG", "DeploymentsGate", "ListedDeployment", "list_argv", "parse_deployments",
            "tag_message", "worker_name"]
 
 #: Marks the deployments the suite made in Cloudflare's list (the `--message` of each).
@@ -66,40 +61,13 @@ def tagged_argv(argv: Sequence[str], run_id: str, default_message: str) -> tuple
     return (*out, "--message", tag_message(default_message, run_id))
 
 
-def worker_name(config: str | Path, env: str | None) -> str | None:
-    """The worker's name as wrangler derives it from `config` (TOML or JSON) and `--env`:
-    the environment's own `name`, else `NAME-ENV`; None when the file cannot tell."""
-    path = Path(config)
+def worker_name(config: str | Path, env: str) -> str | None:
+    """The worker's name as wrangler derives it from `config` and `--env`
+    (`synthetics.deployment.read_deployment`); None when the configuration cannot tell."""
     try:
-        text = path.read_text(encoding="utf-8")
-        data: Any = (json.loads(text) if path.suffix in (".json", ".jsonc")
-                     else tomllib.loads(text) if tomllib is not None else _names(text))
-    except (OSError, ValueError, UnicodeDecodeError):
+        return read_deployment(config, env, "").worker
+    except DeploymentError:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        return None
-    name: str = data["name"]
-    if env:
-        section = (data.get("env") or {}).get(env) if isinstance(data.get("env"), dict) else None
-        if isinstance(section, dict) and isinstance(section.get("name"), str):
-            return str(section["name"])
-        return f"{name}-{env}"
-    return name
-
-
-def _names(text: str) -> dict[str, Any]:
-    data: dict[str, Any] = {"env": {}}
-    section: dict[str, Any] | None = data
-    for line in text.splitlines():
-        header = re.match(r"\s*\[([^\]]+)\]", line)
-        if header:
-            env = re.fullmatch(r"env\.([\w-]+)", header.group(1).strip())
-            section = data["env"].setdefault(env.group(1), {}) if env else None
-            continue
-        value = re.match(r'\s*name\s*=\s*"([^"]*)"', line)
-        if value and section is not None:
-            section["name"] = value.group(1)
-    return data
 
 
 def list_argv(wrangler: str, name: str | None, config: str, env: str) -> tuple[str, ...]:
@@ -112,7 +80,7 @@ def list_argv(wrangler: str, name: str | None, config: str, env: str) -> tuple[s
 
 
 @dataclass(frozen=True)
-class Deployment:
+class ListedDeployment:
     """One entry of Cloudflare's list."""
 
     id: str
@@ -133,7 +101,7 @@ def _epoch(text: str) -> float:
     return parsed.timestamp()
 
 
-def parse_deployments(output: str) -> list[Deployment]:
+def parse_deployments(output: str) -> list[ListedDeployment]:
     """The deployments in wrangler's `--json` output; ValueError with a one-line reason when it
     is not that. Lines before the array (warnings on stderr) are skipped."""
     start = next((i for i, line in enumerate(output.splitlines(keepends=True))
@@ -153,7 +121,7 @@ def parse_deployments(output: str) -> list[Deployment]:
             raise ValueError("a deployment without created_on in wrangler's output")
         annotations = item.get("annotations") if isinstance(item.get("annotations"), dict) else {}
         assert isinstance(annotations, dict)
-        out.append(Deployment(
+        out.append(ListedDeployment(
             id=str(item.get("id", "")), created=_epoch(item["created_on"]),
             author=str(item.get("author_email") or "unknown"),
             message=str(annotations.get("workers/message") or ""),

@@ -243,14 +243,19 @@ def remediate(settings: Any, timeout: float, alertmanager: str | None, target: s
     """Run the ladder once for `target` (the same guardrails as the plugin, plus a silence
     check when an Alertmanager is configured). Returns the `Outcome`."""
     from synthetics.alertmanager import SilenceGate, worker_of
-    from synthetics.redeploy import build_ladder
+    from synthetics.deployment import DeploymentError
+    from synthetics.redeploy import build_ladder, resolve_deployment
     from synthetics.remediation import Outcome
 
+    try:
+        deployment, note = resolve_deployment(settings, target, say)
+    except DeploymentError as exc:
+        return Outcome("error", scrub(f"not deploying: {exc}"), target=target, reason=reason)
     gates: tuple[Any, ...] = ()
     if alertmanager:
         gates = (SilenceGate(alertmanager, worker_of(settings), target, timeout),)
-    ladder = build_ladder(settings, target, reason, timeout, uuid.uuid4().hex[:12], say=say,
-                          gates=gates)
+    ladder = build_ladder(settings, deployment, target, reason, timeout, uuid.uuid4().hex[:12],
+                          say=say, gates=gates)
     try:
         return ladder.remediate(scrub(reason))
     except OSError as exc:

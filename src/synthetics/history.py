@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "CheckRecord", "Coverage", "HistoryStore", "RunRecord", "SampleRecord", "SqliteHistory",
-    "coverage", "job_coverage", "open_history", "sample_outcome",
+    "coverage", "history_path_problem", "job_coverage", "open_history", "sample_outcome",
 ]
 
 SCHEMA_VERSION = 2
@@ -182,7 +182,11 @@ class SqliteHistory:
     def __init__(self, path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"history database {path}: cannot make its folder "
+                                 f"({exc.strerror or exc})") from None
         try:
             self._db = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000,
                                        isolation_level=None, check_same_thread=False)
@@ -470,6 +474,49 @@ def _run(r: Sequence[Any]) -> RunRecord:
 def open_history(path: str | Path) -> SqliteHistory:
     """Open (creating when needed) the history database at `path`."""
     return SqliteHistory(path)
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def history_path_problem(path: str | Path) -> str | None:
+    """Why the history database cannot be kept at `path` (one line), or None when it can.
+
+    Creates nothing: an existing file must be a SQLite database (or empty) that can be read and
+    written, in a folder that can be written (SQLite keeps its -wal and -shm files there); a
+    missing one needs its nearest existing ancestor to be a folder that can be written, so the
+    folders and the file can be made.
+    """
+    if str(path) == ":memory:":
+        return None
+    p = Path(path).expanduser().absolute()
+    if p.exists():
+        if p.is_dir():
+            return f"{path} is a folder, not a database file"
+        if not p.is_file():
+            return f"{path} is not a regular file"
+        if not os.access(p, os.R_OK | os.W_OK):
+            return f"{path} cannot be both read and written"
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            return f"{path} cannot be read ({exc.strerror or exc})"
+        if head and head != _SQLITE_MAGIC:
+            return f"{path} is not a SQLite database"
+        if not os.access(p.parent, os.W_OK | os.X_OK):
+            return (f"the folder {p.parent} is not writable (SQLite keeps the database's -wal "
+                    "and -shm files next to it)")
+        return None
+    for ancestor in p.parents:
+        if not ancestor.exists():
+            continue
+        if not ancestor.is_dir():
+            return f"{ancestor} is a file, so {path} cannot be made under it"
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            return f"the folder {ancestor} is not writable, so {path} cannot be made"
+        return None
+    return f"no folder of {path} exists"  # pragma: no cover - "/" always exists
 
 
 # -- turning probe samples into records ------------------------------------------------------

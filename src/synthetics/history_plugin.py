@@ -2,8 +2,9 @@
 
 On by default: every sample the `probe` fixture takes and every check outcome is written to the
 history database (`--history PATH`, default .synthetics/history.sqlite3; `--history off` turns
-it off). Samples are committed in batches of at most `FLUSH_EVERY` samples or `FLUSH_SECONDS`,
-each batch one transaction, so a killed run keeps every batch it committed. At the end of the
+it off; a given path that cannot be used is a usage error before anything runs). Samples are
+committed in batches of at most `FLUSH_EVERY` samples or `FLUSH_SECONDS`, each batch one
+transaction, so a killed run keeps every batch it committed. At the end of the
 session (in the controller, once) the run is closed, old history pruned, the alert rules
 evaluated and their events sent to the sinks, and the terminal summary says what was recorded,
 how many of the job's intended runs happened, and what fired.
@@ -30,6 +31,7 @@ from synthetics.history import (
     CheckRecord,
     SampleRecord,
     SqliteHistory,
+    history_path_problem,
     job_coverage,
     record_from_sample,
 )
@@ -46,11 +48,15 @@ OFF = ("off", "none", "no", "false", "0")
 
 
 def _history_path(value: str) -> str | None:
+    """A usable history path (checked without creating anything), or None for off."""
     text = value.strip()
     if text.lower() in OFF:
         return None
     if not text:
         raise ValueError("must be a file path, or off")
+    problem = history_path_problem(text)
+    if problem is not None:
+        raise ValueError(f"{problem} (pass a usable path, or --history off)")
     return text
 
 
@@ -212,9 +218,10 @@ class HistoryWindow:
 
     def counts(self, endpoint: str, subject: str | None = None,
                method: str | None = None) -> dict[str, int]:
-        """samples, 5xx, timeouts, not_ok and runs over the window, excluding this run."""
+        """samples, responses, 5xx, timeouts, not_ok and runs over the window, excluding this
+        run; all 0 when the history cannot be read (the summary says why)."""
         rec = self.recorder
-        empty = {"samples": 0, "5xx": 0, "timeouts": 0, "not_ok": 0, "runs": 0}
+        empty = {"samples": 0, "responses": 0, "5xx": 0, "timeouts": 0, "not_ok": 0, "runs": 0}
         if not rec.ensure_open() or rec.store is None:
             return empty
         rec.flush()

@@ -35,10 +35,12 @@ from synthetics.scheduler import (
     install_stop_signals,
     python_argv,
 )
+from synthetics.scrub import redact
 
 __all__ = ["add_schedule_parser", "main", "schedule_command"]
 
 DEFAULT_HISTORY = ".synthetics/history.sqlite3"
+EXIT_USAGE = 4  # pytest's code for a usage error, as every synthetics command uses
 DAY = 86_400.0
 
 
@@ -108,18 +110,36 @@ def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], 
 
 
 def _parse_target(value: str | None) -> str | None:
-    """The target as the checks record it in history (no trailing slash); ValueError if bad."""
+    """The target as the checks record it in history (no trailing slash); ValueError if bad,
+    whose message starts with the option and its value, redacted."""
     from synthetics.settings import parse_target
 
-    return None if value is None else parse_target(value)
+    try:
+        return None if value is None else parse_target(value)
+    except ValueError as exc:
+        raise ValueError(f"--target={redact(value or '')!r}: {exc}") from None
+
+
+def usage_error(prog: str, message: str) -> int:
+    """Print a usage error as one line on stderr (secrets redacted); return its exit code."""
+    print(f"{prog}: {redact(' '.join(message.split()))}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _history_problem(path: str) -> str | None:
+    """Why --history PATH cannot be used, as "--history='PATH': reason", or None."""
+    from synthetics.history import history_path_problem
+
+    problem = history_path_problem(path)
+    return None if problem is None else f"--history={path!r}: {problem}"
 
 
 def schedule_command(args: argparse.Namespace) -> int:
+    prog = "synthetics schedule"
     try:
         args.target = _parse_target(args.target)
     except ValueError as exc:
-        print(f"synthetics schedule: {exc}", file=sys.stderr)
-        return 4
+        return usage_error(prog, str(exc))
     if args.alert_webhook:
         os.environ["SYNTHETICS_ALERT_WEBHOOK"] = args.alert_webhook  # jobs inherit it
     if getattr(args, "alert_urls", None):
@@ -130,22 +150,26 @@ def schedule_command(args: argparse.Namespace) -> int:
     history_on = args.history.lower() not in OFF
     store = None
     if history_on:
+        problem = _history_problem(args.history)
+        if problem is not None:
+            return usage_error(prog, problem)
+    if args.list and history_on and not os.path.exists(args.history):
+        history_on = False  # listing creates nothing: no folder, no database
+    if history_on:
         try:
             store = SqliteHistory(args.history)
         except ValueError as exc:
-            print(f"synthetics schedule: {exc}", file=sys.stderr)
-            return 4
+            return usage_error(prog, str(exc))
     target = args.target or "builtin"
     scheduler = Scheduler(JOBS, build_argv_for(args),
                           store=store, target=target, log=_log)
     if args.list:
-        return _list(scheduler, store)
+        return _list(scheduler, store, args.history)
     if args.run_now:
         try:
             spec = find_job(args.run_now)
         except ValueError as exc:
-            print(f"synthetics schedule: {exc}", file=sys.stderr)
-            return 4
+            return usage_error(prog, str(exc))
         scheduler.threaded = False
         outcome: list[str] = []
 
@@ -241,8 +265,9 @@ def _alert_housekeeping(store: object, target: str,
     return tick
 
 
-def _list(scheduler: Scheduler, store: object) -> int:
+def _list(scheduler: Scheduler, store: object, history: str) -> int:
     from synthetics.history import job_coverage
+    from synthetics.history_plugin import OFF
 
     nexts = scheduler.next_runs()
     now = scheduler.clock().timestamp()
@@ -257,6 +282,8 @@ def _list(scheduler: Scheduler, store: object) -> int:
             window = max(7 * DAY, spec.interval)
             print("  " + job_coverage(store, spec.name, spec.interval, window,  # type: ignore[arg-type]
                                       now))
+    elif history.lower() not in OFF:
+        print(f"\nno history at {history} yet: coverage starts with the first recorded run")
     return 0
 
 
@@ -280,7 +307,9 @@ def _latency_table(store: object, target: str, now: float, span: float) -> tuple
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m synthetics.jobs")
+    from synthetics.cli import _Parser
+
+    parser = _Parser(prog="python -m synthetics.jobs")
     parser.add_argument("job", choices=("backup", "optimisation", "performance", "drill"))
     parser.add_argument("--history", default=DEFAULT_HISTORY)
     parser.add_argument("--target", default=None)
@@ -295,8 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         target = _parse_target(args.target) or "builtin"
     except ValueError as exc:
-        print(f"{parser.prog}: {exc}", file=sys.stderr)
-        return 4
+        return usage_error(parser.prog, str(exc))
     if args.job == "backup":
         from synthetics.backup import DEFAULT_FILES, backup
 
@@ -307,12 +335,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.job == "drill":
         return _drill(args)
     from synthetics.history import SqliteHistory
+    from synthetics.history_plugin import OFF
 
+    if args.history.lower() in OFF:
+        print("history is off: nothing to compare")
+        return 0
+    problem = _history_problem(args.history)
+    if problem is not None:
+        return usage_error(parser.prog, problem)
+    if not os.path.exists(args.history):  # a read-only report creates nothing
+        print(f"no history at {args.history} yet: nothing to compare")
+        return 0
     try:
         store = SqliteHistory(args.history)
     except ValueError as exc:
-        print(f"{parser.prog}: {exc}", file=sys.stderr)
-        return 4
+        return usage_error(parser.prog, str(exc))
     span = 7 * DAY if args.job == "optimisation" else 30 * DAY
     title = "this week against last week" if span == 7 * DAY else \
         "the last 30 days against the 30 before"

@@ -39,6 +39,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import basic_auth_handler, push_to_gateway, write_to_textfile
 
 from synthetics.results import Results
+from synthetics.scrub import redact
 from synthetics.settings import Option, add_options, positive_float, resolve_values
 
 __all__ = ["MetricsSettings", "build_registry", "export"]
@@ -48,10 +49,19 @@ BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5
 
 
 def _gateway(value: str) -> str:
+    """A Pushgateway URL (user:password@ allowed: it becomes basic auth). The messages never
+    repeat the value; `resolve_values` quotes it redacted."""
     text = value.strip().rstrip("/")
     parsed = urllib.parse.urlsplit(text if "://" in text else "http://" + text)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError("must be a Pushgateway URL such as http://127.0.0.1:9091")
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise ValueError("has an invalid port (a Pushgateway URL such as "
+                         "http://127.0.0.1:9091)") from None
+    if parsed.query or parsed.fragment:
+        raise ValueError("must not have a query or fragment")
     return urllib.parse.urlunsplit(parsed)
 
 
@@ -215,7 +225,8 @@ def export(settings: MetricsSettings, results: Results,
             text = str(exc).replace(settings.pushgateway, gateway)
             if password:
                 text = text.replace(password, "[redacted]")
-            lines.append(f"metrics: push to {gateway} failed: {type(exc).__name__}: {text}")
+            lines.append(redact(f"metrics: push to {gateway} failed: {type(exc).__name__}: "
+                                f"{text}"))
     return lines
 
 

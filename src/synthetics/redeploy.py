@@ -9,6 +9,10 @@ runs the remediation ladder of `synthetics.remediation` (confirm, control URL, r
 roll back, verify) through the `pytest_synthetics_deploy` hook (`synthetics.hookspec`), says what
 happened in the terminal summary and the HTML report, and leaves the outcome in
 `config.stash[REMEDIATION]` for other report writers. The checks' own results are never changed.
+The guardrails belong to the deployment the deploy command makes (`synthetics.deployment`, read
+from `--deploy-config` and `--deploy-env`), not to the target URL as typed; a configuration that
+cannot say refuses a real deploy, and every outcome on a failing target, errors included, is
+audited.
 
 Secrets: wrangler gets `CLOUDFLARE_API_TOKEN` / `CLOUDFLARE_ACCOUNT_ID` through its environment;
 everything this plugin writes is scrubbed (`synthetics.scrub`), and so is pytest-metadata's table
@@ -21,6 +25,7 @@ import html
 import os
 import shlex
 import shutil
+import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Generator
@@ -32,8 +37,9 @@ import httpx
 import pytest
 
 from synthetics import hookspec
-from synthetics.cloudflare import DeploymentsGate, list_argv, tagged_argv, worker_name
+from synthetics.cloudflare import DeploymentsGate, list_argv, tagged_argv
 from synthetics.cloudflare import reader as cloudflare_reader
+from synthetics.deployment import Deployment, DeploymentError, read_deployment
 from synthetics.plugin import SETTINGS, TARGET_URL
 from synthetics.probe import Probe
 from synthetics.remediation import (
@@ -43,12 +49,16 @@ from synthetics.remediation import (
     StateStore,
     Step,
     StepResult,
+    append_audit,
+    iso,
+    outcome_record,
     run_step,
 )
-from synthetics.scrub import scrub, scrub_data
+from synthetics.scrub import redact, scrub, scrub_data
 from synthetics.settings import (
     Option,
     add_options,
+    canonical_url,
     flag,
     non_negative_float,
     positive_float,
@@ -166,6 +176,11 @@ class RedeploySettings:
         path = Path(self.state_dir).expanduser() if self.state_dir else default_state_dir()
         return path.absolute()
 
+    def deployment(self, target: str) -> Deployment:
+        """What the deploy command deploys (`synthetics.deployment`); DeploymentError if the
+        configuration cannot tell."""
+        return read_deployment(self.deploy_config, self.deploy_env, target)
+
 
 assert [f.name for f in fields(RedeploySettings)] == [o.name for o in OPTIONS]
 
@@ -228,11 +243,30 @@ def _silence_gates(config: pytest.Config, s: RedeploySettings, target: str,
     return (SilenceGate(url, worker_of(s), target, timeout),) if url else ()
 
 
-def build_ladder(s: RedeploySettings, target: str, reason: str, request_timeout: float,
-                 run_id: str, run: Callable[[Step], StepResult | None] = run_step,
+def resolve_deployment(s: RedeploySettings, target: str,
+                       say: Callable[[str], None] = lambda line: None) -> tuple[Deployment, str]:
+    """(what a redeploy of `target` replaces, a note for people). A configuration that cannot
+    tell raises `DeploymentError` for a real deploy (wrangler would fail on it too, and the
+    guardrails need its key); a dry run goes on with a placeholder and says what a real run
+    would do (the drill runs anywhere)."""
+    try:
+        return s.deployment(target), ""
+    except DeploymentError as exc:
+        if s.redeploy:
+            raise
+        note = scrub(f"dry run: a real deploy would refuse: {exc}")
+        say(note)
+        return Deployment(f"(unknown: {s.deploy_config} unreadable)", s.deploy_env,
+                          s.deploy_config, canonical_url(target)), note
+
+
+def build_ladder(s: RedeploySettings, deployment: Deployment, target: str, reason: str,
+                 request_timeout: float, run_id: str,
+                 run: Callable[[Step], StepResult | None] = run_step,
                  say: Callable[[str], None] = lambda line: None,
                  gates: tuple[Gate, ...] = ()) -> Ladder:
-    """The ladder for `target` with these settings (the plugin's and `synthetics heal`'s).
+    """The ladder for `target` with these settings (the plugin's and `synthetics heal`'s): its
+    lock, cooldown and cap belong to `deployment`, whatever spelling of the URL was checked.
 
     Every deploy and rollback carries `--message` with the suite's tag and `run_id`; `gates`
     come first, then Cloudflare's deployments list (`synthetics.cloudflare`), read right before
@@ -241,21 +275,22 @@ def build_ladder(s: RedeploySettings, target: str, reason: str, request_timeout:
     env = dict(os.environ)
     deploy = tagged_argv(deploy_argv(s), run_id, "synthetics: /health down; automatic redeploy")
     rollback = tagged_argv(rollback_argv(s), run_id, s.rollback_message)
-    name = worker_name(s.deploy_config, s.deploy_env)
+    known = not deployment.worker.startswith("(unknown")
+    name = deployment.worker if known else None
     history = DeploymentsGate(
         read=cloudflare_reader(list_argv(s.wrangler, name, s.deploy_config, s.deploy_env), env,
                                min(s.deploy_timeout, 120.0)),
         worker=name or f"the worker of {s.deploy_config} (--env {s.deploy_env})", run_id=run_id,
         cooldown_seconds=s.cooldown_seconds, max_per_hour=s.max_redeploys_per_hour)
     return Ladder(
-        target=target,
-        store=StateStore(s.state_path, target),
+        target=canonical_url(target),
+        store=StateStore(s.state_path, deployment),
         deploy=Step("deploy", deploy, s.deploy_timeout, target, reason, env),
         rollback=Step("rollback", rollback, s.deploy_timeout, target, reason, env),
         run=run,
         health=lambda: probe_health(target, request_timeout),
         control=lambda: probe_control(s.control_url, request_timeout),
-        control_url=s.control_url,
+        control_url=redact(s.control_url),  # for people: it may carry user:password@
         confirm_seconds=s.confirm_seconds, verify_seconds=s.verify_seconds,
         interval=s.reprobe_interval, cooldown_seconds=s.cooldown_seconds,
         max_per_hour=s.max_redeploys_per_hour, dry_run=not s.redeploy, run_id=run_id,
@@ -322,6 +357,9 @@ class RedeployPlugin:
         self.controller = not hasattr(config, "workerinput")
         self.failed: list[str] = []  # "nodeid: message" of failed health checks
         self.outcome: Outcome | None = None
+        self.run_id = uuid.uuid4().hex[:12]
+        self.deployment: Deployment | None = None
+        self._audited = False
         self._section_started = False
 
     @pytest.hookimpl(wrapper=True)
@@ -350,7 +388,7 @@ class RedeployPlugin:
         core = config.stash[SETTINGS]
         lines = [
             f"synthetics self-healing: {mode}; acts when a health check fails and /health stays "
-            f"down for {s.confirm_seconds:g} s; control URL {s.control_url}; cooldown "
+            f"down for {s.confirm_seconds:g} s; control URL {redact(s.control_url)}; cooldown "
             f"{s.cooldown_seconds:g} s, at most {s.max_redeploys_per_hour} per hour; state "
             f"dir {s.state_path}",
             f"synthetics self-healing deploy: {scrub(shlex.join(deploy_argv(s)))}",
@@ -358,7 +396,16 @@ class RedeployPlugin:
         if core.builtin:
             lines.append("synthetics self-healing: the target is the built-in reference worker, "
                          "which is never deployed")
-        elif shutil.which(s.wrangler) is None:
+            return lines
+        try:
+            guarded = s.deployment(core.target or "").describe()
+            lines.append(f"synthetics self-healing guards: {scrub(guarded)} (one lock, cooldown "
+                         "and cap for every spelling of its URL)")
+        except Exception as exc:  # noqa: BLE001 - a header line, never a crash
+            lines.append(f"synthetics self-healing: WARNING: {scrub(str(exc))}; "
+                         + ("nothing would be deployed" if s.redeploy
+                            else "a real deploy would refuse"))
+        if shutil.which(s.wrangler) is None:
             lines.append(f"synthetics self-healing: WARNING: {s.wrangler!r} not found on PATH "
                          "(unless a pytest_synthetics_deploy hook replaces it)")
         return lines
@@ -367,11 +414,16 @@ class RedeployPlugin:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.controller:
             return
+        self._audited = False
         try:
             outcome = self._decide(exitstatus)
         except Exception as exc:  # never a traceback, never a changed result
-            outcome = Outcome("error", scrub(f"self-healing failed: {type(exc).__name__}: {exc};"
-                                             " nothing further was done"))
+            text = " ".join(str(exc).split())[:300]
+            outcome = Outcome("error", scrub(f"self-healing failed: {type(exc).__name__}: {text};"
+                                             " nothing further was done"),
+                              reason=scrub("health check(s) failed: " + "; ".join(self.failed)))
+        if not self._audited and outcome.reason and outcome.status != "builtin":
+            self._audit(outcome)
         self.outcome = outcome
         self.config.stash[REMEDIATION] = outcome
         try:
@@ -393,18 +445,41 @@ class RedeployPlugin:
             return Outcome("builtin", (
                 "health checks failed, but the target is the built-in reference worker (a local "
                 "stand-in, not production): never deployed; pass --target URL"), reason=reason)
+        canonical = canonical_url(target)
+        try:
+            deployment, note = resolve_deployment(s, target, self._say)
+        except DeploymentError as exc:
+            return Outcome("error", scrub(f"not deploying: {exc}"), target=canonical,
+                           reason=scrub(reason), started=iso(time.time()),
+                           finished=iso(time.time()),
+                           audit_log=str(s.state_path / "audit.jsonl"))
+        self.deployment = deployment
         ladder = build_ladder(
-            s, target, reason, core.request_timeout, uuid.uuid4().hex[:12],
+            s, deployment, target, reason, core.request_timeout, self.run_id,
             run=lambda step: self.config.hook.pytest_synthetics_deploy(config=self.config,
                                                                         step=step),
             say=self._say, gates=_silence_gates(self.config, s, target, core.request_timeout))
         try:
-            return ladder.remediate(scrub(reason))
+            outcome = ladder.remediate(scrub(reason))
         except OSError as exc:
             return Outcome("error", scrub(
                 f"self-healing: cannot use the state dir {s.state_path}: "
                 f"{exc.strerror or exc}; not deploying (pass --state-dir DIR)"),
-                target=target, reason=reason)
+                target=canonical, reason=scrub(reason), started=iso(time.time()),
+                finished=iso(time.time()), audit_log=str(s.state_path / "audit.jsonl"))
+        self._audited = True  # the ladder wrote its own records
+        if note:
+            outcome.details.append(note)
+        return outcome
+
+    def _audit(self, outcome: Outcome) -> None:
+        """Audit an outcome the ladder did not reach (or that broke it); say if that failed."""
+        path = self.settings.state_path / "audit.jsonl"
+        outcome.audit_log = str(path)
+        problem = append_audit(path, outcome_record(outcome, self.run_id, self.deployment,
+                                                    not self.settings.redeploy))
+        if problem is not None:
+            outcome.details.append(scrub(problem))
 
     def _say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

@@ -1,13 +1,17 @@
 """Remediation: the ladder that brings a worker whose /health is down back, and its guardrails.
 
-The ladder (`Ladder.remediate`): take the target's cross-process lock (or leave it to the run that
-holds it); refuse inside the cooldown or over the hourly cap (`StateStore`, a state file that
-survives restarts); re-probe /health over a confirmation window (one healthy answer ends it: a
-transient failure); probe a control URL (unreachable too → the runner's own network is down, so
-do nothing); then redeploy, verify, roll back if still unhealthy, verify again, and report the
-outcome. Every decision taken on a failing target and every command run lands in an append-only
-JSON-lines audit log. Commands run through `run_step`: an argv list (never a shell string) with a
-timeout, output kept but scrubbed of secrets, and a one-line error instead of a traceback.
+The ladder (`Ladder.remediate`): take the deployment's cross-process lock (or leave it to the run
+that holds it); refuse inside the cooldown or over the hourly cap (`StateStore`, a state file that
+survives restarts; one that cannot be read refuses, fail closed); re-probe /health over a
+confirmation window (one healthy answer ends it: a transient failure); probe a control URL
+(unreachable too → the runner's own network is down, so do nothing); then redeploy, verify, roll
+back if still unhealthy, verify again, and report the outcome. The lock, cooldown and cap belong
+to the deployment (`synthetics.deployment`: the Worker's script name and environment), so every
+spelling of one target's URL shares them. Every decision taken on a failing target, every error
+and every command run lands in an append-only JSON-lines audit log; when the log cannot be
+written, the outcome says so. Commands run through `run_step`: an argv list (never a shell
+string) with a timeout, output kept but scrubbed of secrets, and a one-line error instead of a
+traceback.
 
 There is no pytest here: `synthetics.redeploy` wires this into a session. Clocks, sleepers,
 probes and the step runner are passed in, so tests drive them directly.
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -32,11 +35,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from synthetics.deployment import Deployment
 from synthetics.scrub import scrub, scrub_data
 
 __all__ = [
-    "Ladder", "Outcome", "StateStore", "Step", "StepRecord", "StepResult", "describe_result",
-    "guardrail", "run_step",
+    "Ladder", "Outcome", "StateError", "StateStore", "Step", "StepRecord", "StepResult",
+    "append_audit", "describe_result", "guardrail", "outcome_record", "run_step",
 ]
 
 #: How much of a command's output is kept (its tail: the end says what went wrong).
@@ -223,36 +227,81 @@ class Outcome:
         return result
 
 
+def outcome_record(outcome: Outcome, run_id: str, deployment: Deployment | None = None,
+                   dry_run: bool | None = None) -> dict[str, Any]:
+    """The audit log's record of an outcome (scrubbed when appended)."""
+    record: dict[str, Any] = {
+        "time": outcome.finished or iso(time.time()), "event": "outcome", "run": run_id,
+        "target": outcome.target,
+    }
+    if deployment is not None:
+        record.update(worker=deployment.worker, env=deployment.env, config=deployment.config)
+    record.update({
+        "status": outcome.status, "escalate": outcome.escalate, "headline": outcome.headline,
+        "why": outcome.reason, "details": outcome.details,
+        "dry_run": outcome.dry_run if dry_run is None else dry_run, "started": outcome.started,
+        "steps": [s.as_dict(with_output=False) for s in outcome.steps],
+    })
+    return record
+
+
+def append_audit(path: Path, record: dict[str, Any]) -> str | None:
+    """Append one record (scrubbed) to the JSON-lines audit log at `path` under a short lock.
+
+    Returns None when written, else a one-line reason it was not (the caller says so).
+    """
+    try:
+        line = json.dumps(scrub_data(record), ensure_ascii=False, sort_keys=False,
+                          default=str)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as log:
+            fcntl.flock(log, fcntl.LOCK_EX)
+            try:
+                log.write(line + "\n")
+                log.flush()
+            finally:
+                fcntl.flock(log, fcntl.LOCK_UN)
+    except (OSError, ValueError, RecursionError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"the audit log {path} could not be written: {type(exc).__name__}: {detail}"
+    return None
+
+
+class StateError(ValueError):
+    """The state file exists but cannot be read or understood (one line)."""
+
+
 def guardrail(attempts: list[float], now: float, cooldown: float, per_hour: int) -> str | None:
     """Why a remediation may not start now (cooldown, hourly cap), or None when it may."""
     if attempts and now - max(attempts) < cooldown:
         last = max(attempts)
-        return (f"cooldown: the last remediation of this target started at {iso(last)} "
+        return (f"cooldown: the last remediation of this deployment started at {iso(last)} "
                 f"({now - last:.0f} s ago); the next is allowed from {iso(last + cooldown)} "
                 f"(--cooldown-seconds {cooldown:g})")
     recent = sorted(t for t in attempts if now - t < HOUR)
     if len(recent) >= per_hour:
-        return (f"hourly cap: {len(recent)} remediations of this target in the last hour "
+        return (f"hourly cap: {len(recent)} remediations of this deployment in the last hour "
                 f"(--max-redeploys-per-hour {per_hour}); the next is allowed from "
                 f"{iso(recent[-per_hour] + HOUR)}")
     return None
 
 
 class StateStore:
-    """The state directory: per-target state file and lock, and the shared audit log.
+    """The state directory: per-deployment state file and lock, and the shared audit log.
 
     `state-<key>.json` keeps the start times of recent remediations (cooldown, hourly cap) and is
     replaced atomically; `redeploy-<key>.lock` is held with `fcntl.flock` while a run remediates,
     so concurrent runs (overlapping schedules, CI jobs, xdist) act at most once; `audit.jsonl` is
-    only ever appended to, one JSON object per line, under its own short lock.
+    only ever appended to, one JSON object per line, under its own short lock. The key is the
+    deployment's (`Deployment.key`), so every spelling of the target URL shares one state.
     """
 
-    def __init__(self, directory: Path, target: str) -> None:
+    def __init__(self, directory: Path, deployment: Deployment) -> None:
         self.directory = Path(directory)
-        key = hashlib.sha256(target.encode()).hexdigest()[:12]
-        self.target = target
-        self.state_path = self.directory / f"state-{key}.json"
-        self.lock_path = self.directory / f"redeploy-{key}.lock"
+        self.deployment = deployment
+        self.target = deployment.url
+        self.state_path = self.directory / f"state-{deployment.key}.json"
+        self.lock_path = self.directory / f"redeploy-{deployment.key}.lock"
         self.audit_path = self.directory / "audit.jsonl"
         self._lock_file: IO[str] | None = None
 
@@ -260,7 +309,7 @@ class StateStore:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def try_lock(self, holder: str) -> bool:
-        """Take the target's lock without waiting; False when another process holds it."""
+        """Take the deployment's lock without waiting; False when another process holds it."""
         handle = open(self.lock_path, "a+")  # noqa: SIM115 - held open while locked
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -288,31 +337,44 @@ class StateStore:
             return "unknown"
 
     def attempts(self) -> list[float]:
-        """Start times (epoch) of the target's recorded remediations; [] if none or unreadable."""
+        """Start times (epoch) of the deployment's recorded remediations; [] when no state file
+        exists yet. A state file that cannot be read or is not valid state raises `StateError`
+        (fail closed: without it the cooldown and the hourly cap cannot be checked)."""
+        path = self.state_path
         try:
-            data = json.loads(self.state_path.read_text())
-            return [float(t) for t in data.get("attempts", [])]
-        except (OSError, ValueError, TypeError, AttributeError):
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return []
+        except (OSError, UnicodeDecodeError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StateError(f"the state file {path} cannot be read ({detail})") from None
+        try:
+            data = json.loads(text)
+            raw = data["attempts"]
+            if not isinstance(raw, list):
+                raise TypeError("attempts is not a list")
+            values = [float(t) for t in raw]
+            if not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 < v < 1e11
+                       for t, v in zip(raw, values, strict=True)):
+                raise ValueError("an attempt is not a time")
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+            raise StateError(f"the state file {path} is not valid state ({type(exc).__name__}:"
+                             f" {detail})") from None
+        return values
 
     def record_attempt(self, when: float) -> None:
         kept = [t for t in self.attempts() if when - t < 24 * HOUR] + [when]
-        data = {"target": self.target, "attempts": kept,
-                "attempts_utc": [iso(t) for t in kept]}
+        d = self.deployment
+        data = {"worker": d.worker, "env": d.env, "config": d.config, "target": d.url,
+                "attempts": kept, "attempts_utc": [iso(t) for t in kept]}
         tmp = self.state_path.with_name(self.state_path.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1) + "\n")
         os.replace(tmp, self.state_path)
 
-    def audit(self, record: dict[str, Any]) -> None:
-        """Append one record (scrubbed) to the audit log."""
-        line = json.dumps(scrub_data(record), ensure_ascii=False, sort_keys=False)
-        with open(self.audit_path, "a", encoding="utf-8") as log:
-            fcntl.flock(log, fcntl.LOCK_EX)
-            try:
-                log.write(line + "\n")
-                log.flush()
-            finally:
-                fcntl.flock(log, fcntl.LOCK_UN)
+    def audit(self, record: dict[str, Any]) -> str | None:
+        """Append one record (scrubbed) to the audit log: None, or why it could not be."""
+        return append_audit(self.audit_path, record)
 
 
 HealthProbe = Callable[[], tuple[bool, str]]
@@ -332,7 +394,11 @@ def gate_status(refusal: str) -> str:
 
 @dataclass
 class Ladder:
-    """The remediation of one target in one session. Call `remediate(reason)` once."""
+    """The remediation of one deployment in one session. Call `remediate(reason)` once.
+
+    `target` is the canonical URL of the target (for people); `store` is keyed on the deployment.
+    `remediate` never raises an `Exception`: whatever goes wrong is an "error" outcome, audited.
+    """
 
     target: str
     store: StateStore
@@ -382,20 +448,29 @@ class Ladder:
                  f"{iso(self.clock())}"
         if not self.store.try_lock(holder):
             return self._finish(outcome, "locked", (
-                f"not deploying: another run is remediating this target right now "
+                f"not deploying: another run is remediating this deployment right now "
                 f"({self.store.holder()}); it acts for this run too"))
         try:
             return self._climb(outcome)
         except KeyboardInterrupt:
-            done = ", ".join(f"{s.kind} ({s.result})" for s in outcome.steps) or "nothing run"
             return self._finish(outcome, "interrupted",
-                                f"interrupted during remediation; done so far: {done}")
+                                f"interrupted during remediation; done so far: {_done(outcome)}")
+        except Exception as exc:  # noqa: BLE001 - an outcome, audited, never a traceback
+            text = " ".join(str(exc).split())[:300]
+            return self._finish(outcome, "error", (
+                f"self-healing failed: {type(exc).__name__}: {text}; done so far: "
+                f"{_done(outcome)}; nothing further was done"))
         finally:
             self.store.unlock()
 
     def _climb(self, outcome: Outcome) -> Outcome:
-        refusal = guardrail(self.store.attempts(), self.clock(), self.cooldown_seconds,
-                            self.max_per_hour)
+        try:
+            attempts = self.store.attempts()
+        except StateError as exc:
+            return self._finish(outcome, "error", (
+                f"not deploying: {exc}, so the cooldown and the hourly cap cannot be checked; "
+                "fix or remove it"))
+        refusal = guardrail(attempts, self.clock(), self.cooldown_seconds, self.max_per_hour)
         if refusal is not None:
             status = "cooldown" if refusal.startswith("cooldown") else "hourly-cap"
             return self._finish(outcome, status, f"not deploying: {refusal}")
@@ -493,21 +568,28 @@ class Ladder:
         else:
             record.verify = f"not verified: the {step.kind} did not complete"
         outcome.steps.append(record)
-        self.store.audit({
+        d = self.store.deployment
+        self._audit(outcome, {
             "time": iso(self.clock()), "event": step.kind, "run": self.run_id,
-            "target": self.target, "why": outcome.reason, **record.as_dict(),
+            "target": self.target, "worker": d.worker, "env": d.env, "config": d.config,
+            "why": outcome.reason, **record.as_dict(),
         })
         return record
+
+    def _audit(self, outcome: Outcome, record: dict[str, Any]) -> None:
+        problem = self.store.audit(record)
+        if problem is not None:
+            outcome.details.append(problem)
+            self.say(problem)
 
     def _finish(self, outcome: Outcome, status: str, headline: str) -> Outcome:
         outcome.status, outcome.headline = status, headline
         outcome.finished = iso(self.clock())
         self.say(f"{status.upper()}: {headline}")
-        self.store.audit({
-            "time": outcome.finished, "event": "outcome", "run": self.run_id,
-            "target": self.target, "status": status, "escalate": outcome.escalate,
-            "headline": headline, "why": outcome.reason, "details": outcome.details,
-            "dry_run": self.dry_run, "started": outcome.started,
-            "steps": [s.as_dict(with_output=False) for s in outcome.steps],
-        })
+        self._audit(outcome, outcome_record(outcome, self.run_id, self.store.deployment,
+                                            self.dry_run))
         return outcome
+
+
+def _done(outcome: Outcome) -> str:
+    return ", ".join(f"{s.kind} ({s.result})" for s in outcome.steps) or "nothing run"

@@ -34,6 +34,8 @@ from typing import Any, Protocol
 
 import schedule
 
+from synthetics.scrub import redact
+
 __all__ = [
     "EVENING_MARKERS", "JOBS", "JobResult", "JobSpec", "Scheduler", "SingleInstance", "find_job",
     "previous_due", "run_subprocess",
@@ -121,7 +123,8 @@ def find_job(name: str, jobs: Sequence[JobSpec] = JOBS) -> JobSpec:
     for job in jobs:
         if job.name == name:
             return job
-    raise ValueError(f"no job named {name!r}; the jobs are: {', '.join(j.name for j in jobs)}")
+    raise ValueError(f"no job named {redact(name)!r}; the jobs are: "
+                     f"{', '.join(j.name for j in jobs)}")
 
 
 def previous_due(spec: JobSpec, now: _dt.datetime) -> _dt.datetime | None:

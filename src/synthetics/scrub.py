@@ -6,9 +6,16 @@ output, an exception message, a report's metadata table — passes it through `s
 replaces the *values* of secret environment variables with a label naming the variable. A variable
 is secret when it is one of `SECRET_ENV_NAMES` or its name ends like a credential (`_TOKEN`,
 `_SECRET`, `_PASSWORD`, `_API_KEY`, ...). Values shorter than `MIN_SECRET_LENGTH` are left alone:
-scrubbing "1" or "true" everywhere would mangle reports without protecting anything. A variable
-of `SECRET_LIST_ENV_NAMES` (the Apprise alert URLs) holds several secrets: each URL in it is
-scrubbed on its own.
+scrubbing "1" or "true" everywhere would mangle reports without protecting anything.
+
+`redact()` is for text that repeats what a user typed (a usage error quoting an option's value, a
+URL in a message): it blanks the userinfo of URLs (`https://user:pw@host` → `https://[redacted]@host`,
+and `user:pw@host` without a scheme) and the values of query parameters or `name=value` words whose
+name looks like a credential (`token=`, `key=`, `sig=`, `password=`, ...), whatever the
+environment holds.
+
+A variable of `SECRET_LIST_ENV_NAMES` (the Apprise alert URLs) holds several secrets: each URL in
+it is scrubbed on its own.
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
-    "MIN_SECRET_LENGTH", "SECRET_ENV_NAMES", "SECRET_LIST_ENV_NAMES", "is_secret_name", "scrub",
-    "scrub_data", "secret_values", "split_url_list",
+    "MIN_SECRET_LENGTH", "REDACTED", "SECRET_ENV_NAMES", "SECRET_LIST_ENV_NAMES", "is_secret_name",
+    "redact", "scrub", "scrub_data", "secret_values", "split_url_list",
 ]
 
 #: Variables that are always treated as secret (wrangler's and Cloudflare's credentials).
@@ -112,3 +119,41 @@ def scrub_data(data: Any, environ: Mapping[str, str] | None = None,
         return value
 
     return walk(data)
+
+
+REDACTED = "[redacted]"
+# scheme://AUTHORITY..., up to white space or a quote: the userinfo is what precedes the last "@"
+# before the path, query or fragment starts (a password may itself hold "@" or ":").
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s'\"<>]*)")
+# user:password@host without a scheme (e.g. a Pushgateway given as host:port).
+_BARE_USERINFO = re.compile(r"(?<![\w.+%:/@-])[^\s'\"<>/@:]+:[^\s'\"<>/@]*@(?=[\w\[])")
+# name=value where the name looks like a credential: after ?, &, ; or the start of a word.
+_SECRET_WORD = (r"(?:token|key|sig|signature|secret|passw(?:or)?d|pwd|pass|passphrase|auth|"
+                r"authorization|credentials?|session|sessionid|code)")
+_SECRET_PARAM = re.compile(
+    r"(?i)((?:^|(?<=[?&;\s'\"(,]))(?:[\w.-]*[_.-])?(?:api|access|auth|id|refresh|client|"
+    r"private|secret|session)?" + _SECRET_WORD + r"=['\"]?)([^\[&\s'\"#;,)][^&\s'\"#;,)]*)")
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    scheme, rest = match.group(1), match.group(2)
+    end = len(rest)
+    for stop in "/?#":
+        where = rest.find(stop)
+        if where != -1:
+            end = min(end, where)
+    at = rest.rfind("@", 0, end)
+    if at == -1:  # no "@" in the authority: maybe a password holding "/" — look further
+        at = rest.rfind("@", 0, min((i for i in (rest.find("?"), rest.find("#")) if i != -1),
+                                    default=len(rest)))
+    return scheme + (REDACTED + rest[at:] if at != -1 else rest)
+
+
+def redact(text: str) -> str:
+    """`text` with URL userinfo and credential-like `name=value` values replaced by
+    `[redacted]`: for any message that repeats a URL or value the user supplied."""
+    if not text:
+        return text
+    text = _URL.sub(_redact_url, text)
+    text = _BARE_USERINFO.sub(REDACTED + "@", text)
+    return _SECRET_PARAM.sub(lambda m: m.group(1) + REDACTED, text)

@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
+from synthetics.scrub import redact
+
 __all__ = [
-    "OPTIONS", "Option", "Settings", "add_arguments", "add_options", "flag", "non_negative_float",
-    "parse_target", "positive_float", "positive_int", "resolve", "resolve_arguments",
-    "resolve_values",
+    "OPTIONS", "Option", "Settings", "add_arguments", "add_options", "canonical_url", "flag",
+    "non_negative_float", "parse_target", "positive_float", "positive_int", "resolve",
+    "resolve_arguments", "resolve_values",
 ]
 
 
@@ -44,30 +46,53 @@ def _valid_host(host: str) -> bool:
 
 
 def parse_target(value: str) -> str:
-    """Validate a target URL and return it without a trailing slash."""
+    """Validate a target URL and return it without a trailing slash.
+
+    The messages never repeat the value (it may carry a password): callers prefix them with the
+    option and its value passed through `synthetics.scrub.redact`.
+    """
     text = value.strip()
     if any(c.isspace() for c in text):
-        raise ValueError(f"target {value!r} must not contain white space")
+        raise ValueError("the target must not contain white space")
     parsed = urllib.parse.urlsplit(text)
-    if parsed.scheme not in ("http", "https"):
+    if parsed.scheme.lower() not in ("http", "https"):
         raise ValueError(
-            f"target {value!r} must start with http:// or https:// "
+            "the target must start with http:// or https:// "
             "(e.g. https://wfa-orchestration-worker-production-production.pr-aef.workers.dev)"
         )
+    if "@" in parsed.netloc:  # before anything that might quote the host: it holds userinfo
+        raise ValueError("the target must not carry credentials (user:password@)")
     try:
         port = parsed.port
     except ValueError:
-        raise ValueError(f"target {value!r} has an invalid port") from None
+        raise ValueError("the target has an invalid port") from None
     del port
     if not parsed.hostname:
-        raise ValueError(f"target {value!r} has no host name")
+        raise ValueError("the target has no host name")
     if not _valid_host(parsed.hostname):
-        raise ValueError(f"target {value!r}: {parsed.hostname!r} is not a valid host name")
-    if parsed.query or parsed.fragment:
-        raise ValueError(f"target {value!r} must be a base URL without a query or fragment")
-    if parsed.username or parsed.password:
-        raise ValueError(f"target {value!r} must not carry credentials")
+        raise ValueError(f"{parsed.hostname!r} is not a valid host name")
+    # "/?" and "/#" leave urlsplit's query and fragment empty: every request would go to "/?/…".
+    if parsed.query or parsed.fragment or "?" in text or "#" in text:
+        raise ValueError("the target must be a base URL without a query (?) or fragment (#)")
     return text.rstrip("/")
+
+
+def canonical_url(value: str) -> str:
+    """One spelling of a target URL: scheme and host in lower case, the scheme's default port
+    dropped, no trailing slash (`HTTP://Example.test:80/` → `http://example.test`). Different
+    host names of one machine (`localhost`, `127.0.0.1`) stay different URLs."""
+    parsed = urllib.parse.urlsplit(value.strip())
+    scheme = parsed.scheme.lower()
+    host = (parsed.hostname or "").lower().rstrip(".")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
+        netloc += f":{port}"
+    return urllib.parse.urlunsplit((scheme, netloc, parsed.path.rstrip("/"), parsed.query,
+                                    parsed.fragment))
 
 
 # Parsers shared by every plugin's options: each turns text into a value or raises ValueError
@@ -295,7 +320,8 @@ def resolve_values(
 ) -> dict[str, Any]:
     """Resolve `options`: command line, then environment, then ini, then default.
 
-    A value that does not parse raises `pytest.UsageError` naming where it came from.
+    A value that does not parse raises `pytest.UsageError` naming where it came from, one line,
+    with any password or token in the value (or the parser's message) redacted.
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -316,7 +342,8 @@ def resolve_values(
         try:
             values[option.name] = option.parse(raw)
         except ValueError as exc:
-            raise pytest.UsageError(f"{origin}={raw!r}: {exc}") from None
+            message = " ".join(f"{origin}={raw!r}: {exc}".split())
+            raise pytest.UsageError(redact(message)) from None
     return values
 
 
