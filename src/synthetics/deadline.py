@@ -133,13 +133,14 @@ class _Backend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
+
 class DeadlineTransport(httpx.HTTPTransport):
     """httpx's transport (no proxy, no retries) on the deadline-keeping network backend."""
 
     def __init__(self, verify: ssl.SSLContext | bool = True,
-                 limits: httpx.Limits = httpx.Limits(max_connections=100,
-                                                     max_keepalive_connections=20,
-                                                     keepalive_expiry=5.0)) -> None:
+                 limits: httpx.Limits = _LIMITS) -> None:
         context = verify if isinstance(verify, ssl.SSLContext) else \
             httpx.create_ssl_context(verify=verify, trust_env=False)
         super().__init__(verify=context, trust_env=False, limits=limits)
