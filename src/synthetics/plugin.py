@@ -10,19 +10,22 @@ report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from synthetics import settings as settings_mod
+from synthetics.deadline import RunBudget
 from synthetics.probe import Probe, Request, Sample
 from synthetics.reference import ReferenceWorker
 from synthetics.settings import Settings
 from synthetics.targets import AREAS, ENDPOINTS, MCP_DOMAINS, TARGETS, dns_endpoint
 
 SETTINGS = pytest.StashKey[Settings]()
+#: The run's budget (--run-budget), counted from the start of the session.
+RUN_BUDGET = pytest.StashKey[RunBudget]()
 VERDICTS = pytest.StashKey[list[dict[str, Any]]]()
 TARGET_URL = pytest.StashKey[str]()
 #: Callables that get every Sample the `probe` fixture takes (other plugins append, e.g. history).
@@ -80,7 +83,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"synthetics target: {target}",
         f"synthetics settings: p{s.latency_percentile:g} latency over {s.latency_samples} samples"
         f", {s.error_samples} error-rate samples per endpoint at concurrency {s.concurrency}, "
-        f"request timeout {s.request_timeout:g} s",
+        f"request timeout {s.request_timeout:g} s, run budget {s.run_budget:g} s",
     ]
 
 
@@ -112,11 +115,32 @@ def probe(synthetic_target: SyntheticTarget, synthetics_settings: Settings,
     s = synthetics_settings
     instance = Probe(synthetic_target.url, timeout=s.request_timeout,
                      max_body_bytes=s.max_body_bytes,
-                     max_consecutive_failures=s.max_consecutive_failures)
+                     max_consecutive_failures=s.max_consecutive_failures,
+                     budget=pytestconfig.stash.get(RUN_BUDGET, None))
     listeners: list[Callable[[Sample], None]] = pytestconfig.stash.get(SAMPLE_LISTENERS, [])
     instance.log.listeners.extend(listeners)
     yield instance
     instance.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[RUN_BUDGET] = RunBudget(session.config.stash[SETTINGS].run_budget)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """A check of the target (one that uses `probe`) that has not finished when the run budget is
+    spent fails with that reason: it was not run, or its samples were cut short."""
+    budget = pyfuncitem.config.stash.get(RUN_BUDGET, None)
+    if budget is None or "probe" not in pyfuncitem.fixturenames:
+        return (yield)
+    if budget.spent():
+        pytest.fail(f"abandoned: {budget.reason()} before this check ran", pytrace=False)
+    result = yield
+    if budget.spent():
+        pytest.fail(f"abandoned: {budget.reason()} before this check finished; its samples "
+                    "were cut short", pytrace=False)
+    return result
 
 
 def sampled_requests(count: int) -> list[Request]:

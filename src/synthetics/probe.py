@@ -321,7 +321,7 @@ def _classify(exc: Exception, timeout: float, phase: str = "",
         where = f" {phase}" if phase else ""
         if budget is not None:
             return "timeout", f"timed out{where}: {budget.reason()}"
-        return "timeout", f"timed out{where} after {timeout:g} s (the whole request's deadline)"
+        return "timeout", f"timed out{where}: the whole request's {timeout:g} s deadline passed"
     if isinstance(exc, httpx.ConnectError):
         text = str(exc) or "connection failed"
         return "connect", f"cannot connect: {text}"

@@ -160,13 +160,13 @@ OPTIONS: tuple[Option, ...] = (
            "Requests in flight at once while sampling error rates (default 16).", 16,
            positive_int),
     Option("request_timeout", "--request-timeout",
-           "Seconds a request may take to connect, and again to answer its headers; the whole "
-           "body must also have arrived within it of the start (default 5, as the operators' "
-           "monitor).", 5.0, positive_float),
+           "Seconds a whole request may take on the wall clock: connect, TLS, sending, headers "
+           "and body (default 5, as the operators' monitor).", 5.0, positive_float),
     Option("max_consecutive_failures", "--max-consecutive-failures",
-           "Consecutive requests without a response (timeouts, resets, refused connections) "
-           "on one endpoint after which its remaining samples are abandoned and counted as the "
-           "same failure (default 3).", 3, positive_int),
+           "Consecutive failed exchanges (no response, or a response cut short: a timeout, "
+           "reset, truncated or oversized body) on one endpoint after which its remaining "
+           "samples are abandoned and counted as the same failure (default 3).", 3,
+           positive_int),
     Option("max_body_bytes", "--max-body-bytes",
            "Largest response body read, in bytes; a larger one fails the check (default 1 MiB).",
            1 << 20, positive_int),
@@ -193,6 +193,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("sectors", "--sectors",
            "SECTORS the worker is configured with (default 200, production).", 200,
            positive_int),
+    Option("run_budget", "--run-budget",
+           "Seconds the checks of one run may take in all; once spent, remaining samples are "
+           "abandoned, requests in flight end, and every check not yet finished fails with that "
+           "reason (default 90: a run ends within 2 minutes whatever the target does; raise it "
+           "for a distant, slow worker).", 90.0, positive_float),
 )
 
 
@@ -216,6 +221,7 @@ class Settings:
     memory_field: str | None
     agent_capacity: int
     sectors: int
+    run_budget: float
 
     @property
     def builtin(self) -> bool:
