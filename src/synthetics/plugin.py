@@ -5,7 +5,8 @@ is installed. It stays quiet until a check asks for a fixture: the built-in refe
 started only when a check needs a target and none was given. Settings are resolved once into
 `config.stash[SETTINGS]`; verdicts travel on each report's `user_properties` (so they survive
 xdist) and are collected into `config.stash[VERDICTS]` for the terminal summary and the HTML
-report.
+report. The run budget (`--run-budget`) starts with the session: once it is spent the probe takes
+no more samples, and every check of the target not yet finished fails with that reason.
 """
 
 from __future__ import annotations
