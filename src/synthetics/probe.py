@@ -141,7 +141,11 @@ _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def _nesting(body: bytes) -> int:
-    """How deep arrays and objects nest in `body`, brackets inside strings not counted."""
+    """How deep arrays and objects nest in `body` (brackets inside strings not counted), or
+    at most how deep when that is within `MAX_JSON_DEPTH`."""
+    openers = body.count(b"[") + body.count(b"{")
+    if openers <= MAX_JSON_DEPTH:
+        return openers  # cannot be deeper: the common case costs two counts
     brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
     if len(brackets) <= MAX_JSON_DEPTH:
         return len(brackets)  # cannot be deeper: no need to count
@@ -166,6 +170,8 @@ def _no_constant(name: str) -> Any:
 
 def _not_utf8(body: bytes) -> str | None:
     """Why `body` is JSON in another encoding than UTF-8, or None."""
+    if body[:1] not in (b"\xff", b"\xfe", b"\x00") and b"\x00" not in body[:4]:
+        return None
     for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
                       (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
         if body.startswith(bom):
@@ -173,6 +179,10 @@ def _not_utf8(body: bytes) -> str | None:
     if b"\x00" in body[:4]:
         return "it is UTF-16 or UTF-32, not UTF-8: NUL bytes among its first characters"
     return None
+
+
+#: One decoder for every body: json.loads with options would build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_keys)
 
 
 def strict_json(body: bytes) -> Any:
@@ -196,8 +206,7 @@ def strict_json(body: bytes) -> Any:
                 reason = (f"arrays and objects nest {depth} deep, more than the "
                           f"{MAX_JSON_DEPTH} accepted")
             else:
-                return json.loads(text, parse_constant=_no_constant,
-                                  object_pairs_hook=_unique_keys)
+                return _DECODER.decode(text)
     except UnicodeDecodeError as exc:
         reason = f"not UTF-8: {exc.reason} at byte {exc.start}"
     except (ValueError, RecursionError) as exc:
