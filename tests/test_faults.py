@@ -49,7 +49,9 @@ CASES = [
     Case("orchestration_degraded", {"test_orchestration_operational[orchestrate]"}),
     Case("html_instead_of_json", ORCH),
     Case("broken_json", HEALTH),
-    Case("huge_body", ORCH | {"test_latency_within_budget[orchestrate]"}, args=FAST),
+    # Oversized bodies trip the endpoint's breaker: a later CORS request to it is abandoned.
+    Case("huge_body", ORCH | {"test_latency_within_budget[orchestrate]"},
+         may={"test_cors_allow_origin[orchestrate]"}, args=FAST),
     Case("redirect", HEALTH),
     Case("hang", HEALTH | {"test_cors_allow_origin[health]", "test_latency_within_budget[health]",
                            "test_error_rate_timeouts[health]"}),
