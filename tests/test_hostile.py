@@ -26,7 +26,8 @@ import pytest
 
 from synthetics.alerts import AlertEvent, WebhookSink
 from synthetics.deadline import RunBudget
-from synthetics.history import record_from_sample
+from synthetics.heartbeat import Heartbeat
+from synthetics.history import SqliteHistory, record_from_sample
 from synthetics.metrics import MetricsSettings, export
 from synthetics.probe import Probe, Request
 from synthetics.redeploy import probe_control, probe_health
@@ -41,26 +42,32 @@ BIN = Path(sys.executable).parent / "synthetics"
 MARGIN = 2.0
 
 
-def _slow_headers(conn: socket.socket, stop: threading.Event) -> None:
+#: How long a hostile answer goes on: long enough that any test bound is far below it, short
+#: enough that a regression fails its test (elapsed too long) instead of hanging the suite.
+GIVE_UP = 20.0
+Tick = Callable[[float], bool]  # wait this long; False when the server is to stop
+
+
+def _slow_headers(conn: socket.socket, tick: Tick) -> None:
     conn.sendall(b"HTTP/1.1 200 OK\r\n")
-    while not stop.wait(0.2):
+    while tick(0.2):
         conn.sendall(b"X-Slow: 1\r\n")
 
 
-def _trickle(conn: socket.socket, stop: threading.Event) -> None:
+def _trickle(conn: socket.socket, tick: Tick) -> None:
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 100000\r\n\r\n")
-    while not stop.wait(0.2):
+    while tick(0.2):
         conn.sendall(b" ")
 
 
-def _endless_chunked(conn: socket.socket, stop: threading.Event) -> None:
+def _endless_chunked(conn: socket.socket, tick: Tick) -> None:
     conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-    while not stop.wait(0.05):
+    while tick(0.05):
         conn.sendall(b"4\r\n[0,]\r\n")
 
 
-SERVERS: dict[str, Callable[[socket.socket, threading.Event], None]] = {
+SERVERS: dict[str, Callable[[socket.socket, Tick], None]] = {
     "slow_headers": _slow_headers, "trickle": _trickle, "endless_chunked": _endless_chunked,
 }
 
@@ -73,12 +80,16 @@ def hostile() -> Iterator[Callable[[str], str]]:
     listeners: list[socket.socket] = []
     threads: list[threading.Thread] = []
 
-    def handle(conn: socket.socket, behave: Callable[[socket.socket, threading.Event], None]
-               ) -> None:
+    def handle(conn: socket.socket, behave: Callable[[socket.socket, Tick], None]) -> None:
+        end = time.monotonic() + GIVE_UP
+
+        def tick(seconds: float) -> bool:
+            return not stop.wait(seconds) and time.monotonic() < end
+
         with conn:
             try:
                 conn.recv(65536)
-                behave(conn, stop)
+                behave(conn, tick)
             except OSError:
                 pass  # the client gave up: what a deadline is for
 
@@ -144,6 +155,19 @@ def test_redeploy_control_probe_ends_at_its_deadline(hostile: Callable[[str], st
     elapsed = time.monotonic() - started
     assert not reachable and why.startswith("ReadTimeout") and "\n" not in why
     assert elapsed < 1.5 + MARGIN, f"took {elapsed:.1f} s"
+
+
+def test_heartbeat_beat_ends_at_its_deadlines(hostile: Callable[[str], str],
+                                              tmp_path: Path) -> None:
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    heart = Heartbeat(hostile("slow_headers"), store, interval=15, timeout=0.5,
+                      log=lambda _: None)
+    started = time.monotonic()
+    up = heart.beat()
+    elapsed = time.monotonic() - started
+    heart.stop()
+    assert not up
+    assert elapsed < 3 * 0.5 + MARGIN, f"took {elapsed:.1f} s for three requests"
 
 
 def test_webhook_sink_ends_at_its_deadline(hostile: Callable[[str], str]) -> None:
