@@ -67,8 +67,13 @@ def _endless_chunked(conn: socket.socket, tick: Tick) -> None:
         conn.sendall(b"4\r\n[0,]\r\n")
 
 
+def _truncated(conn: socket.socket, tick: Tick) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"0" * 10)
+
+
 SERVERS: dict[str, Callable[[socket.socket, Tick], None]] = {
     "slow_headers": _slow_headers, "trickle": _trickle, "endless_chunked": _endless_chunked,
+    "truncated": _truncated,
 }
 
 
@@ -194,18 +199,23 @@ def test_pushgateway_push_ends_at_its_deadline(hostile: Callable[[str], str]) ->
 
 
 # -- finding 2: breakers count exchanges that did not complete ------------------------------------
-@pytest.mark.parametrize("kind", ["trickle", "endless_chunked"])
+@pytest.mark.parametrize(("kind", "error_kind", "reason"), [
+    ("trickle", "timeout", "timed out reading the body"),
+    ("endless_chunked", "timeout", "timed out reading the body"),
+    ("truncated", "reset", "connection closed without a complete response"),
+])
 def test_breaker_abandons_an_endpoint_whose_bodies_never_complete(
-        hostile: Callable[[str], str], kind: str) -> None:
+        hostile: Callable[[str], str], kind: str, error_kind: str, reason: str) -> None:
     url = hostile(kind)
     started = time.monotonic()
     with Probe(url, timeout=0.3, max_consecutive_failures=3) as probe:
         samples = [probe.request(HEALTH) for _ in range(50)]
     elapsed = time.monotonic() - started
     assert [s.abandoned for s in samples] == [False] * 3 + [True] * 47
-    assert all(s.is_timeout for s in samples)
+    assert all(s.error_kind == error_kind for s in samples)
+    assert samples[0].status == 200, "the headers came: a response that did not complete"
     assert "3 consecutive failures on GET health" in (samples[-1].error or "")
-    assert "reading the body" in (samples[-1].error or "")
+    assert reason in (samples[-1].error or "")
     assert elapsed < 3 * 0.3 + MARGIN, f"took {elapsed:.1f} s: not one timeout per sample"
 
 
