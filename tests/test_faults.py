@@ -31,6 +31,8 @@ DASHBOARD = {"test_dashboard_head[dashboard]", "test_dashboard_page[dashboard]"}
 BALANCE = "test_capacity_sector_balance[dns]"
 # Faults that slow every sample are judged with fewer error-rate samples: they only need latency.
 FAST = ("--error-samples", "60")
+# Hostile faults cost up to one timeout per failed request until a breaker trips: short ones.
+HOSTILE = ("--request-timeout", "0.5", "--error-samples", "30", "--latency-samples", "10")
 
 
 @dataclass
@@ -51,7 +53,9 @@ CASES = [
     Case("orchestration_degraded", {"test_orchestration_operational[orchestrate]"}),
     Case("html_instead_of_json", ORCH),
     Case("broken_json", HEALTH),
-    Case("huge_body", ORCH | {"test_latency_within_budget[orchestrate]"}, args=FAST),
+    # Oversized bodies trip the endpoint's breaker: a later CORS request to it is abandoned.
+    Case("huge_body", ORCH | {"test_latency_within_budget[orchestrate]"},
+         may={"test_cors_allow_origin[orchestrate]"}, args=FAST),
     Case("redirect", HEALTH | {"test_latency_within_budget[health]"}),
     Case("hang", HEALTH | {"test_cors_allow_origin[health]", "test_latency_within_budget[health]",
                            "test_error_rate_timeouts[health]"}),
@@ -91,6 +95,21 @@ CASES = [
     Case("stale_timestamp", {"test_health_timestamp_fresh[health]",
                              "test_orchestration_timestamp_fresh[orchestrate]",
                              "test_dns_timestamp_fresh[dns]"}),
+    # Hostile targets: each is held to the one wall-clock deadline and the breakers, and run
+    # with short timeouts; tests/test_hostile.py runs one of them with every default.
+    Case("slow_headers", HEALTH | {"test_cors_allow_origin[health]",
+                                   "test_latency_within_budget[health]",
+                                   "test_error_rate_timeouts[health]"}, args=HOSTILE),
+    Case("trickle_body", ORCH | {"test_latency_within_budget[orchestrate]",
+                                 "test_error_rate_timeouts[orchestrate]"},
+         may={"test_cors_allow_origin[orchestrate]"}, args=HOSTILE),
+    Case("endless_chunked", DNS_RESOLVES | DNS_FAILURES | {
+        "test_dns_requires_domain[missing-domain]", "test_latency_within_budget[dns]",
+        "test_error_rate_timeouts[dns]", BALANCE, DNS_FRESH}, may={"test_cors_allow_origin[dns]"},
+         args=HOSTILE),
+    Case("deep_json", HEALTH, args=HOSTILE),
+    Case("nan_json", HEALTH, args=HOSTILE),
+    Case("utf16_json", HEALTH, args=HOSTILE),
 ]
 
 

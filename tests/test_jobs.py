@@ -409,7 +409,7 @@ def test_housekeeping_reports_an_evaluation_that_fails(
 def test_housekeeping_posts_to_the_webhook_and_reports_a_failing_one_without_its_url(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], webhook) -> None:
     now = dt.datetime(2025, 9, 5, 12, 0, tzinfo=UTC)
-    for hook_url, expect_failure in ((webhook(500).url, "HTTP Error 500"),
+    for hook_url, expect_failure in ((webhook(500).url, "answered HTTP 500"),
                                      (closed_port_url(), "refused"),
                                      (webhook(200).url, None)):
         db = tmp_path / f"{expect_failure or 'ok'}.sqlite3".replace(" ", "")
@@ -461,7 +461,7 @@ def test_a_failing_webhook_is_reported_and_the_other_sinks_still_run(
     terminal, log = TerminalSink(), tmp_path / "alerts.jsonl"
     failures = dispatch(events, [WebhookSink(url, timeout=5), JsonLinesSink(log), terminal])
     assert len(failures) == 1 and failures[0].startswith("alert sink webhook failed")
-    assert ("HTTP Error 500" if failure == "500" else "refused") in failures[0]
+    assert ("answered HTTP 500" if failure == "500" else "refused") in failures[0]
     assert "SECRET" not in failures[0] and "127.0.0.1" not in failures[0]
     assert terminal.lines == [events[0].message]
     assert json.loads(log.read_text())["event"] == "firing"

@@ -3,6 +3,7 @@ lets a dead endpoint cost a timeout per sample."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from synthetics.probe import Probe, Request
+from synthetics.probe import MAX_JSON_DEPTH, Probe, Request, Sample, strict_json
 from synthetics.reference import ReferenceWorker
 
 HEALTH = Request("health", "/health")
@@ -156,3 +157,49 @@ def test_sample_many_keeps_order_and_records_everything() -> None:
         probe.close()
     assert [s.json()["sector"] for s in samples] == list(range(40))
     assert len(probe.log) == 40
+
+
+# -- strict JSON -----------------------------------------------------------------------------
+DOC = {"status": "healthy", "agentCapacity": 20_000_000}
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'{"uptime": NaN}', "NaN is not a JSON value"),
+    (b'[Infinity]', "Infinity is not a JSON value"),
+    (b'{"a": -Infinity}', "-Infinity is not a JSON value"),
+    (json.dumps(DOC).encode("utf-16"), "it is UTF-16, not UTF-8"),
+    (json.dumps(DOC).encode("utf-16-le"), "it is UTF-16 or UTF-32, not UTF-8"),
+    (json.dumps(DOC).encode("utf-16-be"), "it is UTF-16 or UTF-32, not UTF-8"),
+    (json.dumps(DOC).encode("utf-32"), "it is UTF-32, not UTF-8"),
+    (b'{"status": "\xe9"}', "not UTF-8: invalid continuation byte at byte 12"),
+    (b'{"status": "healthy", "status": "degraded"}', "duplicate key 'status'"),
+    (b"[" * 1000 + b"]" * 1000, "arrays and objects nest 1000 deep, more than the 64 accepted"),
+    (b"[" * 100_000, "arrays and objects nest 100000 deep"),
+    (b'{"a": [' * 65 + b"1" + b"]}" * 65, "nest 130 deep"),
+    (b"", "Expecting value"),
+    (b'{"a": 1} {"b": 2}', "Extra data"),
+])
+def test_strict_json_refuses_with_one_line(body: bytes, reason: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Sample(HEALTH, started=0.0, body=body).json()
+    message = str(raised.value)
+    assert message.startswith("body is not valid JSON (") and reason in message, message
+    assert "\n" not in message and len(message) < 300
+
+
+def test_strict_json_accepts_what_json_parse_accepts() -> None:
+    assert strict_json(json.dumps(DOC).encode()) == DOC
+    assert strict_json(b"\xef\xbb\xbf" + json.dumps(DOC).encode()) == DOC, "UTF-8 BOM ignored"
+    assert strict_json('{"name": "Zürich ✓"}'.encode()) == {"name": "Zürich ✓"}
+    assert strict_json(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH) is not None
+    # Brackets inside strings (escaped quotes too) are text, not nesting.
+    tricky = b'{"a": "' + b"[" * 500 + b'\\" {{{", "b": [1e400, -0.0]}'
+    assert strict_json(tricky)["a"].startswith("[[[")
+    assert strict_json(b' "plain" ') == "plain"
+
+
+def test_strict_json_is_cheap_on_a_large_flat_body() -> None:
+    body = b"[" + b'{"k":"v","n":1},' * 60_000 + b"0]"  # ~1 MiB, the body cap
+    started = time.perf_counter()
+    assert len(strict_json(body)) == 60_001
+    assert time.perf_counter() - started < 2.0

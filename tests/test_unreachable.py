@@ -84,7 +84,9 @@ def test_closed_port_fails_fast_with_cannot_connect(run_checks, closed_target: s
     assert run.ret == 1 and run.ids("error") == set()
     assert run.ids("failed") == {
         "test_health_reports_healthy[health]", "test_health_reports_capacity[health]",
-        "test_dns_resolves[mcp.aipub.2100.cool]", "test_dns_resolves[mcp.asoos.2100.cool]",
+        "test_health_reports_environment[health]", "test_health_timestamp_fresh[health]",
+        "test_dns_timestamp_fresh[dns]", "test_dns_resolves[mcp.aipub.2100.cool]",
+        "test_dns_resolves[mcp.asoos.2100.cool]",
         "test_dns_requires_domain[missing-domain]", "test_dashboard_head[dashboard]",
         "test_dashboard_page[dashboard]",
     }

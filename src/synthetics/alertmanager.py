@@ -44,8 +44,11 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
+from synthetics import deadline
+from synthetics.probe import strict_json
 from synthetics.settings import Option, add_options, resolve_values
 
 __all__ = ["OPTIONS", "AlertmanagerSink", "SilenceGate", "alert_labels", "serve_receiver",
@@ -110,21 +113,23 @@ def _request(url: str, method: str, path: str, body: Any | None, timeout: float)
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(clean, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            raw = response.read(MAX_BODY + 1)
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"Alertmanager answered HTTP {exc.code} to {method} {path}") from None
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise RuntimeError(_scrubbed(url, f"{type(exc).__name__}: {reason}")[:200]) from None
+        status, _, raw = deadline.fetch(method, clean, timeout=timeout, body=data,
+                                        headers=headers.items(), max_bytes=MAX_BODY)
+    except deadline.TooLarge:
+        raise RuntimeError(f"Alertmanager's answer to {method} {path} is over {MAX_BODY} bytes"
+                           ) from None
+    except httpx.HTTPError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        raise RuntimeError(_scrubbed(url, reason)[:200]) from None
+    if status >= 400:
+        raise RuntimeError(f"Alertmanager answered HTTP {status} to {method} {path}")
     if len(raw) > MAX_BODY:
         raise RuntimeError(f"Alertmanager's answer to {method} {path} is over {MAX_BODY} bytes")
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        return strict_json(raw)
     except ValueError:
         raise RuntimeError(f"Alertmanager's answer to {method} {path} is not JSON") from None
 
@@ -398,7 +403,7 @@ def _handler(receiver: Receiver, token: str) -> type[BaseHTTPRequestHandler]:
                 self._answer(413, f"body over {MAX_BODY} bytes")
                 return
             try:
-                payload = json.loads(self.rfile.read(int(length)))
+                payload = strict_json(self.rfile.read(int(length)))
                 text = receiver.handle(payload)
             except (ValueError, RecursionError) as exc:
                 self._answer(400, f"bad notification: {str(exc)[:100]}")

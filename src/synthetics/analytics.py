@@ -21,14 +21,9 @@ header and never appears in a reason (reasons are scrubbed too).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import http.client
 import json
 import re
-import socket
-import threading
-import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,6 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from synthetics import deadline
+from synthetics.probe import strict_json
 from synthetics.scrub import scrub
 
 __all__ = [
@@ -64,67 +63,21 @@ class ApiError(Exception):
 
 def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str],
               deadline_s: float) -> tuple[int, dict[str, str], bytes]:
-    """POST `payload` as JSON; (status, headers, body), all within `deadline_s` seconds.
-
-    The one place the reviews' HTTP requests are bounded. Every socket operation gets only the
-    time left before the deadline, and a watchdog shuts the socket down when it passes, so a
-    server that drips its headers or body a byte at a time cannot hold the check past it.
-    Raises ApiError("transport", ...) on the deadline or a connection failure. (When a shared
-    deadline helper exists, this is the function to point at it.)
-    """
-    end = time.monotonic() + deadline_s
-
-    def left() -> float:
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError()
-        return remaining
-
-    parts = urllib.parse.urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname or "", parts.port, timeout=left())
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-    def cut_off() -> None:
-        sock = conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    watchdog = threading.Timer(deadline_s, cut_off)
-    watchdog.daemon = True
-    watchdog.start()
+    """POST `payload` as JSON; (status, headers, body), all within `deadline_s` seconds on the
+    wall clock (`synthetics.deadline.fetch`: a server that drips its headers or body cannot
+    hold the check past it). Raises ApiError("transport", ...) on the deadline or a connection
+    failure, ApiError("http", ...) for an answer over `MAX_RESPONSE_BYTES`."""
     try:
-        conn.connect()
-        conn.sock.settimeout(left())
-        conn.request("POST", path, body=json.dumps(payload).encode(), headers={
-            "Content-Type": "application/json", "Accept": "application/json", **headers})
-        conn.sock.settimeout(left())
-        response = conn.getresponse()
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            if conn.sock is not None:
-                conn.sock.settimeout(left())
-            chunk = response.read1(65536)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise ApiError("http", f"answer larger than {MAX_RESPONSE_BYTES} bytes")
-            chunks.append(chunk)
-        left()  # an answer cut short by the watchdog is a timeout, not a short body
-        answered = {k.lower(): v for k, v in response.getheaders()}
-        return response.status, answered, b"".join(chunks)
-    except TimeoutError:
+        return deadline.fetch("POST", url, timeout=deadline_s, body=json.dumps(payload).encode(),
+                              headers=[("Content-Type", "application/json"),
+                                       ("Accept", "application/json"), *headers.items()],
+                              max_bytes=MAX_RESPONSE_BYTES)
+    except deadline.TooLarge:
+        raise ApiError("http", f"answer larger than {MAX_RESPONSE_BYTES} bytes") from None
+    except httpx.TimeoutException:
         raise ApiError("transport", f"no complete answer within {deadline_s:g} s") from None
-    except (OSError, http.client.HTTPException) as exc:
-        if time.monotonic() >= end:
-            raise ApiError("transport", f"no complete answer within {deadline_s:g} s") from None
+    except httpx.HTTPError as exc:
         raise ApiError("transport", f"{type(exc).__name__}: {exc}"[:200]) from None
-    finally:
-        watchdog.cancel()
-        conn.close()
 
 
 def api_credentials(environ: Mapping[str, str]) -> tuple[str, str] | str:
@@ -205,7 +158,7 @@ class GraphQL:
             raise ApiError("rate_limited", "Cloudflare's API is rate-limiting this token "
                            f"(HTTP 429{', retry after ' + wait + ' s' if wait else ''})")
         try:
-            doc = json.loads(body)
+            doc = strict_json(body)
         except ValueError:
             doc = None
         errors = doc.get("errors") if isinstance(doc, dict) else None

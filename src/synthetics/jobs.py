@@ -339,13 +339,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.history.lower() in OFF:
         print("history is off: nothing to compare")
-        return 0
+        return _cloudflare_review(args)  # Cloudflare's own data needs no history
     problem = _history_problem(args.history)
     if problem is not None:
         return usage_error(parser.prog, problem)
     if not os.path.exists(args.history):  # a read-only report creates nothing
         print(f"no history at {args.history} yet: nothing to compare")
-        return 0
+        return _cloudflare_review(args)
     try:
         store = SqliteHistory(args.history)
     except ValueError as exc:

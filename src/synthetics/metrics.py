@@ -2,10 +2,11 @@
 for node_exporter's textfile collector and/or a push to a Pushgateway, with the official client.
 
 Off unless `--metrics-textfile PATH` or `--pushgateway URL` is given. Written once, by the
-controller, at the end of the session. Names follow Prometheus conventions (base units in the
-name, `_seconds`, counters end in `_total`); every series carries `target` and `region` labels,
-so runs from several regions land side by side in one Prometheus (the Pushgateway groups by
-job and region, so one region's push never replaces another's).
+controller, at the end of the session; the push ends within `--push-timeout` on the wall clock
+whatever the gateway does (`synthetics.deadline`). Names follow Prometheus conventions (base
+units in the name, `_seconds`, counters end in `_total`); every series carries `target` and
+`region` labels, so runs from several regions land side by side in one Prometheus (the
+Pushgateway groups by job and region, so one region's push never replaces another's).
 
 - `synthetics_check_success{check,subject,area}`: gauge, 1 pass / 0 fail
 - `synthetics_check_insufficient_evidence{check,subject,area}`: gauge, 1 when the data could
@@ -27,6 +28,7 @@ histogram cover the controller only, while check results and latency figures cov
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import urllib.parse
@@ -36,8 +38,9 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import basic_auth_handler, push_to_gateway, write_to_textfile
+from prometheus_client.exposition import push_to_gateway, write_to_textfile
 
+from synthetics.deadline import send
 from synthetics.results import Results
 from synthetics.scrub import redact
 from synthetics.settings import Option, add_options, positive_float, resolve_values
@@ -85,7 +88,8 @@ OPTIONS: tuple[Option, ...] = (
            "Where the checks ran from: the `region` label and the Pushgateway grouping key "
            "(default: the host name).", None, _label),
     Option("push_timeout", "--push-timeout",
-           "Seconds a push to the Pushgateway may take (default 10).", 10.0, positive_float),
+           "Seconds a push to the Pushgateway may take, on the wall clock (default 10).", 10.0,
+           positive_float),
 )
 
 
@@ -189,6 +193,23 @@ def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
             urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
 
 
+def push_handler(user: str | None = None, password: str | None = None) -> Callable[..., Any]:
+    """A prometheus_client push handler whose request ends within the push timeout on the wall
+    clock (its own handlers bound each socket operation only), with basic auth when given."""
+    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]],
+                data: bytes) -> Callable[[], None]:
+        def handle() -> None:
+            sent = list(headers)
+            if user is not None:
+                token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+                sent.append(("Authorization", f"Basic {token}"))
+            status = send(method, url, timeout=timeout or 30.0, body=data, headers=sent)
+            if status >= 400:
+                raise OSError(f"error talking to pushgateway: HTTP {status}")
+        return handle
+    return handler
+
+
 def export(settings: MetricsSettings, results: Results,
            push: Callable[..., None] = push_to_gateway,
            hostname: Callable[[], str] = socket.gethostname) -> list[str]:
@@ -210,15 +231,10 @@ def export(settings: MetricsSettings, results: Results,
             lines.append(f"metrics: could not write {settings.metrics_textfile}: {exc}")
     if settings.pushgateway:
         gateway, user, password = _split_credentials(settings.pushgateway)
-        extra: dict[str, Any] = {}
-        if user is not None:
-            def auth(url: str, method: str, timeout: float | None, headers: Any,
-                     data: bytes) -> Callable[[], None]:
-                return basic_auth_handler(url, method, timeout, headers, data, user, password)
-            extra["handler"] = auth
         try:
             push(gateway, job=settings.metrics_job, registry=registry,
-                 grouping_key={"region": region}, timeout=settings.push_timeout, **extra)
+                 grouping_key={"region": region}, timeout=settings.push_timeout,
+                 handler=push_handler(user, password))
             lines.append(f"metrics pushed to {gateway} "
                          f"(job {settings.metrics_job}, region {region})")
         except Exception as exc:  # noqa: BLE001 - any push failure is one line, not a traceback

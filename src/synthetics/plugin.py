@@ -5,24 +5,28 @@ is installed. It stays quiet until a check asks for a fixture: the built-in refe
 started only when a check needs a target and none was given. Settings are resolved once into
 `config.stash[SETTINGS]`; verdicts travel on each report's `user_properties` (so they survive
 xdist) and are collected into `config.stash[VERDICTS]` for the terminal summary and the HTML
-report.
+report. The run budget (`--run-budget`) starts with the session: once it is spent the probe takes
+no more samples, and every check of the target not yet finished fails with that reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from synthetics import settings as settings_mod
+from synthetics.deadline import RunBudget
 from synthetics.probe import Probe, Request, Sample
 from synthetics.reference import ReferenceWorker
 from synthetics.settings import Settings
 from synthetics.targets import AREAS, ENDPOINTS, MCP_DOMAINS, TARGETS, dns_endpoint
 
 SETTINGS = pytest.StashKey[Settings]()
+#: The run's budget (--run-budget), counted from the start of the session.
+RUN_BUDGET = pytest.StashKey[RunBudget]()
 VERDICTS = pytest.StashKey[list[dict[str, Any]]]()
 TARGET_URL = pytest.StashKey[str]()
 #: Callables that get every Sample the `probe` fixture takes (other plugins append, e.g. history).
@@ -81,7 +85,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"synthetics target: {target}",
         f"synthetics settings: p{s.latency_percentile:g} latency over {s.latency_samples} samples"
         f", {s.error_samples} error-rate samples per endpoint at concurrency {s.concurrency}, "
-        f"request timeout {s.request_timeout:g} s",
+        f"request timeout {s.request_timeout:g} s, run budget {s.run_budget:g} s",
     ]
 
 
@@ -113,11 +117,32 @@ def probe(synthetic_target: SyntheticTarget, synthetics_settings: Settings,
     s = synthetics_settings
     instance = Probe(synthetic_target.url, timeout=s.request_timeout,
                      max_body_bytes=s.max_body_bytes, ca_bundle=s.ca_bundle,
-                     max_consecutive_failures=s.max_consecutive_failures)
+                     max_consecutive_failures=s.max_consecutive_failures,
+                     budget=pytestconfig.stash.get(RUN_BUDGET, None))
     listeners: list[Callable[[Sample], None]] = pytestconfig.stash.get(SAMPLE_LISTENERS, [])
     instance.log.listeners.extend(listeners)
     yield instance
     instance.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[RUN_BUDGET] = RunBudget(session.config.stash[SETTINGS].run_budget)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """A check of the target (one that uses `probe`) that has not finished when the run budget is
+    spent fails with that reason. It still runs (the probe abandons its samples at once, so it
+    fails quickly with the reason on its samples, or skips when it does not apply); one that
+    would pass on what it has is failed here: its samples were cut short."""
+    budget = pyfuncitem.config.stash.get(RUN_BUDGET, None)
+    if budget is None or "probe" not in pyfuncitem.fixturenames:
+        return (yield)
+    result = yield
+    if budget.spent():
+        pytest.fail(f"abandoned: {budget.reason()} before this check finished; its samples "
+                    "were cut short", pytrace=False)
+    return result
 
 
 def sampled_requests(count: int) -> list[Request]:

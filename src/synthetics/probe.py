@@ -3,13 +3,19 @@
 A `Sample` carries what a check needs to judge (status, headers, the first part of the body) and
 what a person needs to understand a failure (a one-line `error`, an `error_kind`, and the phases
 of the request from httpx's trace extension). Redirects are never followed, bodies are capped,
-and every request has an overall deadline, so a hang, a drip-fed body or a huge body costs at
-most one timeout.
+and every request has one deadline on the wall clock for the whole exchange (connect, TLS, send,
+headers, body: `synthetics.deadline`), so a hang, headers or a body that trickle in, an endless
+body or a huge body cost at most one timeout. A `RunBudget` bounds the whole run: once it is
+spent, remaining samples are abandoned and requests in flight end.
 
-Breakers keep a dead endpoint from costing a timeout per sample: after a few consecutive requests
-without a response (timeouts, resets, refused connections) on one endpoint its remaining samples
-are abandoned (recorded as the same kind of failure, with the reason), and once two endpoints
-have tripped and the host has never answered at all, the whole host is.
+Breakers keep a broken endpoint from costing a timeout per sample: after a few consecutive
+failed exchanges (no response, or a response that did not complete: a timeout, a reset, a
+truncated, undecodable or oversized body) on one endpoint its remaining samples are abandoned
+(recorded as the same kind of failure, with the reason), and once two endpoints have tripped and
+the host has never completed an exchange, the whole host is.
+
+`Sample.json` parses strictly (`strict_json`): RFC 8259 in UTF-8, no NaN or Infinity, no
+duplicate keys, at most `MAX_JSON_DEPTH` levels of nesting; any problem is one ValueError line.
 
 `Probe.sample_many` takes many samples concurrently on threads, each with its own synchronous
 httpx transport (one kept-alive connection) and its own pre-built requests: httpx's shared async
@@ -20,9 +26,12 @@ target is not sampled by threads queueing for the GIL (bench/README.md has the f
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import json
 import math
 import os
+import re
 import ssl
 import threading
 import time
@@ -33,7 +42,9 @@ from typing import Any, cast
 
 import httpx
 
-__all__ = ["Phases", "Probe", "Request", "Sample", "SampleLog"]
+from synthetics.deadline import DeadlineTransport, RunBudget, set_deadline
+
+__all__ = ["MAX_JSON_DEPTH", "Phases", "Probe", "Request", "Sample", "SampleLog", "strict_json"]
 
 PHASES = ("connect", "tls", "send", "wait", "receive")
 
@@ -109,12 +120,8 @@ class Sample:
         return self.status is not None and self.status >= 500
 
     def json(self) -> Any:
-        """The body parsed as JSON (raises ValueError with a readable message)."""
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            snippet = self.body[:60].decode("utf-8", "replace")
-            raise ValueError(f"body is not valid JSON ({exc}): {snippet!r}") from None
+        """The body parsed as strict JSON (`strict_json`); raises ValueError with one line."""
+        return strict_json(self.body)
 
     def summary(self) -> str:
         """One line: what was asked and what came back."""
@@ -122,6 +129,90 @@ class Sample:
         if self.error:
             return f"{head}: {self.error}"
         return f"{head}: HTTP {self.status}, {len(self.body)} bytes"
+
+
+#: The deepest nesting of arrays and objects `strict_json` accepts: far more than any document
+#: of the worker's, far less than the depth at which Python's parser runs out of stack.
+MAX_JSON_DEPTH = 64
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _nesting(body: bytes) -> int:
+    """How deep arrays and objects nest in `body` (brackets inside strings not counted), or
+    at most how deep when that is within `MAX_JSON_DEPTH`."""
+    openers = body.count(b"[") + body.count(b"{")
+    if openers <= MAX_JSON_DEPTH:
+        return openers  # cannot be deeper: the common case costs two counts
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    if len(brackets) <= MAX_JSON_DEPTH:
+        return len(brackets)  # cannot be deeper: no need to count
+    return max(itertools.accumulate(_DEPTH_STEP[b] for b in brackets))
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r} (ambiguous: parsers disagree which one "
+                                 "wins)")
+            seen.add(key)
+    return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (JavaScript's JSON.parse rejects it)")
+
+
+def _not_utf8(body: bytes) -> str | None:
+    """Why `body` is JSON in another encoding than UTF-8, or None."""
+    if body[:1] not in (b"\xff", b"\xfe", b"\x00") and b"\x00" not in body[:4]:
+        return None
+    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if body.startswith(bom):
+            return f"it is {name}, not UTF-8: it starts with a {name} byte order mark"
+    if b"\x00" in body[:4]:
+        return "it is UTF-16 or UTF-32, not UTF-8: NUL bytes among its first characters"
+    return None
+
+
+#: One decoder for every body: json.loads with options would build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+
+
+def strict_json(body: bytes) -> Any:
+    """`body` parsed as one RFC 8259 JSON text, strictly; any problem is a one-line ValueError.
+
+    - UTF-8 only: UTF-16 and UTF-32 (which `json.loads(bytes)` silently accepts) are refused;
+      a UTF-8 byte order mark is ignored, as `fetch().json()` in a browser does.
+    - NaN, Infinity and -Infinity are refused (JavaScript's `JSON.parse` rejects them).
+    - A duplicate key in an object is refused, naming the key: which value wins differs from
+      one parser to the next, so the document means nothing certain.
+    - Arrays and objects may nest at most `MAX_JSON_DEPTH` deep, checked before parsing, so a
+      deeply nested body never reaches the recursive parser.
+    """
+    try:
+        reason = _not_utf8(body)
+        if reason is None:
+            text = body.decode("utf-8")
+            text = text.removeprefix("\ufeff")
+            depth = _nesting(body)
+            if depth > MAX_JSON_DEPTH:
+                reason = (f"arrays and objects nest {depth} deep, more than the "
+                          f"{MAX_JSON_DEPTH} accepted")
+            else:
+                return _DECODER.decode(text)
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8: {exc.reason} at byte {exc.start}"
+    except (ValueError, RecursionError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    snippet = body[:60].decode("utf-8", "replace")
+    raise ValueError(f"body is not valid JSON ({reason}): {snippet!r}")
 
 
 class SampleLog:
@@ -154,10 +245,13 @@ class SampleLog:
 class _Breakers:
     """Consecutive-failure breakers per endpoint and method, and one for the whole host.
 
-    A failure here is a request that got no response at all: a timeout, a reset, a refused
-    connection, a protocol error. After `limit` of them in a row the endpoint's remaining
-    samples are abandoned at once, recorded with the kind of failure that tripped it, so a dead
-    or slowly-resetting endpoint costs a few failures, not one per sample.
+    A failure here is any exchange that did not complete: no response at all (a timeout, a
+    reset, a refused connection, a protocol error) or a response cut short (a timeout or reset
+    in the headers or body, a truncated, undecodable or oversized body). After `limit` of them
+    in a row the endpoint's remaining samples are abandoned at once, recorded with the kind of
+    failure that tripped it, so a dead, slowly-resetting or trickling endpoint costs a few
+    failures, not one per sample. Once two endpoints have tripped and no exchange with the host
+    ever completed, every endpoint of the host is abandoned.
 
     "In a row" is judged by when requests started, not when they ended: a failure only counts
     if no request to the same endpoint that started *later* got a response. Under concurrency
@@ -171,7 +265,7 @@ class _Breakers:
         self._streaks: dict[tuple[str, str], list[float]] = {}
         self._last_ok: dict[tuple[str, str], float] = {}
         self._tripped: dict[tuple[str, str], tuple[str, str]] = {}  # key -> (kind, error)
-        self._host_answered = False
+        self._host_completed = False
 
     def reason(self, request: Request) -> tuple[str, str] | None:
         """(error text, error kind) for a request that is not to be sent, or None."""
@@ -182,25 +276,24 @@ class _Breakers:
                 return (f"abandoned: {self.limit} consecutive failures on {request.method} "
                         f"{request.endpoint} earlier in this run ({error})", kind)
             endpoints = {endpoint for endpoint, _ in self._tripped}
-            if len(endpoints) >= 2 and not self._host_answered:
+            if len(endpoints) >= 2 and not self._host_completed:
                 kind = next(iter(self._tripped.values()))[0]
-                return ("abandoned: the target has not answered any request in this run "
-                        f"({', '.join(sorted(endpoints))} failed repeatedly)", kind)
+                return ("abandoned: the target has not answered any request completely in this "
+                        f"run ({', '.join(sorted(endpoints))} failed repeatedly)", kind)
             return None
 
     def record(self, sample: Sample) -> None:
         key = (sample.request.endpoint, sample.request.method)
         with self._lock:
             last_ok = self._last_ok.get(key, float("-inf"))
-            if sample.status is None and sample.error is not None:
+            if sample.error is not None:
                 if sample.started > last_ok:
                     streak = self._streaks.setdefault(key, [])
                     streak.append(sample.started)
                     if len(streak) >= self.limit:
                         self._tripped[key] = (sample.error_kind or "protocol", sample.error)
                 return
-            if sample.status is not None:
-                self._host_answered = True
+            self._host_completed = True
             if sample.started > last_ok:
                 self._last_ok[key] = sample.started
                 self._streaks[key] = [t for t in self._streaks.get(key, []) if t > sample.started]
@@ -217,11 +310,27 @@ def _decoder(encoding: str) -> Any:
     return None
 
 
-def _classify(exc: Exception, timeout: float) -> tuple[str, str]:
+def _phase(marks: dict[str, float]) -> str:
+    """The phase a request was in when it stopped, from its trace marks."""
+    for event, words in (("receive_response_headers.complete", "reading the body"),
+                         ("receive_response_headers.started", "waiting for the response headers"),
+                         ("send_request_headers.started", "sending the request"),
+                         ("start_tls.started", "in the TLS handshake"),
+                         ("connect_tcp.started", "connecting")):
+        if event in marks:
+            return words
+    return "before sending"
+
+
+def _classify(exc: Exception, timeout: float, phase: str = "",
+              budget: RunBudget | None = None) -> tuple[str, str]:
     if isinstance(exc, zlib.error):
         return "protocol", f"cannot decode the compressed body: {exc}"
     if isinstance(exc, httpx.TimeoutException):
-        return "timeout", f"timed out after {timeout:g} s ({type(exc).__name__})"
+        where = f" {phase}" if phase else ""
+        if budget is not None:
+            return "timeout", f"timed out{where}: {budget.reason()}"
+        return "timeout", f"timed out{where}: the whole request's {timeout:g} s deadline passed"
     if isinstance(exc, httpx.ConnectError):
         text = str(exc) or "connection failed"
         return "connect", f"cannot connect: {text}"
@@ -265,6 +374,7 @@ class Probe:
         log: SampleLog | None = None,
         transport: httpx.BaseTransport | None = None,
         ca_bundle: str | None = None,
+        budget: RunBudget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -272,6 +382,8 @@ class Probe:
         self.log = log if log is not None else SampleLog()
         self._breakers = _Breakers(max_consecutive_failures)
         self._transport = transport
+        #: The run's budget: once spent, samples are abandoned; requests in flight end by it.
+        self.budget = budget
         self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         self._slots_lock = threading.Lock()
         self._idle: list[_Slot] = []
@@ -299,8 +411,7 @@ class Probe:
         with self._slots_lock:
             if self._idle:
                 return self._idle.pop()
-            transport = self._transport or httpx.HTTPTransport(verify=self._tls(),
-                                                               trust_env=False)
+            transport = self._transport or DeadlineTransport(self._tls())
             slot = _Slot(transport)
             self._slots.append(slot)
             return slot
@@ -328,7 +439,11 @@ class Probe:
 
     def _take(self, request: Request, slot: _Slot, record: bool = True) -> Sample:
         sample = Sample(request=request, started=time.time())
-        abandon = self._breakers.reason(request)
+        budget = self.budget
+        if budget is not None and budget.spent():
+            abandon: tuple[str, str] | None = (f"abandoned: {budget.reason()}", "timeout")
+        else:
+            abandon = self._breakers.reason(request)
         if abandon is not None:
             sample.error, sample.error_kind = abandon
             sample.abandoned = True
@@ -369,7 +484,14 @@ class Probe:
         chunks: list[bytes] = []
         size = 0
         start = time.perf_counter()
-        deadline = start + self.timeout
+        # One deadline for the whole exchange, on the wall clock: the transport's network
+        # backend holds every connect, TLS, write and read to it, the body loop checks it too.
+        deadline = time.monotonic() + self.timeout
+        budget = self.budget
+        cut = budget is not None and budget.at < deadline
+        if budget is not None and cut:
+            deadline = budget.at
+        previous = set_deadline(deadline)
         try:
             # The transport directly, not an httpx.Client: redirects are never followed, no
             # cookies are kept and there is no auth, so the client layer would only add work.
@@ -392,7 +514,7 @@ class Probe:
                         break
                     decoded += len(chunk)
                     chunks.append(chunk)
-                    if time.perf_counter() > deadline:
+                    if time.monotonic() > deadline:
                         raise httpx.ReadTimeout("body not complete before the deadline")
                 if decoder is not None and complete and size:
                     chunks.append(decoder.flush())
@@ -401,7 +523,10 @@ class Probe:
             finally:
                 response.close()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reason, not a raise
-            sample.error_kind, sample.error = _classify(exc, self.timeout)
+            sample.error_kind, sample.error = _classify(exc, self.timeout, _phase(marks),
+                                                        budget if cut else None)
+        finally:
+            set_deadline(previous)
         end = time.perf_counter()
         sample.body = b"".join(chunks)
         sample.phases = _phases(marks, start, end)

@@ -1,9 +1,9 @@
 """Error-rate counting: which samples count against which documented rate.
 
 A 5xx is a response with status >= 500, counted among responses; a timeout is a request that got
-no complete answer in time (abandoned samples after a timeout breaker tripped count too), counted
-among all requests; a DNS resolution failure is a resolve request that did not end in a valid
-resolution, whatever the reason.
+no complete answer in time (abandoned samples after a timeout breaker tripped, or once the run
+budget was spent, count too), counted among all requests; a DNS resolution failure is a resolve
+request that did not end in a valid resolution, whatever the reason.
 """
 
 from __future__ import annotations

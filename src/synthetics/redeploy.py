@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import pytest
 
-from synthetics import hookspec
+from synthetics import deadline, hookspec
 from synthetics.cloudflare import DeploymentsGate, list_argv, tagged_argv
 from synthetics.cloudflare import reader as cloudflare_reader
 from synthetics.deployment import Deployment, DeploymentError, read_deployment
@@ -225,13 +225,13 @@ def probe_health(url: str, timeout: float) -> tuple[bool, str]:
 
 
 def probe_control(url: str, timeout: float) -> tuple[bool, str]:
-    """HEAD the control URL (the document's `curl -I`): any HTTP answer means reachable."""
+    """HEAD the control URL (the document's `curl -I`): any HTTP answer means reachable. The
+    whole request ends within `timeout` on the wall clock (`synthetics.deadline`)."""
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-            response = client.head(url)
+        status = deadline.send("HEAD", url, timeout=timeout)
     except httpx.HTTPError as exc:
         return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    return True, f"HTTP {response.status_code}"
+    return True, f"HTTP {status}"
 
 
 def _silence_gates(config: pytest.Config, s: RedeploySettings, target: str,

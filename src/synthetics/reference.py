@@ -72,13 +72,21 @@ FAULTS: dict[str, str] = {
     "reflected_credentials": "every response echoes the request's Origin in "
                              "Access-Control-Allow-Origin and sends "
                              "Access-Control-Allow-Credentials: true",
+    "slow_headers": "/health sends its status line, then one header line every VALUE ms "
+                    "(default 1000) for ever; a VALUE starting with / is the path prefix instead",
+    "trickle_body": "/mcp/orchestrate sends its headers at once, then its body 1 byte every "
+                    "VALUE ms (default 100)",
+    "endless_chunked": "/mcp/dns/resolve answers a chunked body that never ends",
+    "deep_json": "/health answers 1,000 levels of nested JSON arrays",
+    "nan_json": "/health answers its status document with uptime NaN (not JSON)",
+    "utf16_json": "/health answers its status document in UTF-16",
 }
 
 _DEFAULTS: dict[str, str] = {
     "huge_body": "3", "hang": "/health", "slow_health": "300", "slow_orchestrate": "700",
     "slow_dns": "150", "delay": "30", "unresolved_domain": "mcp.asoos.2100.cool",
     "burst_5xx": "33", "timeouts": "33", "registration_failing": "20", "memory": "92",
-    "stale_timestamp": "3600",
+    "stale_timestamp": "3600", "slow_headers": "1000", "trickle_body": "100",
 }
 
 CORS_HEADERS = (
@@ -202,7 +210,44 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         if not head:
+            self._write_body(body, faults)
+
+    def _write_body(self, body: bytes, faults: dict[str, str]) -> None:
+        if "trickle_body" not in faults or not self.path.startswith("/mcp/orchestrate"):
             self.wfile.write(body)
+            return
+        interval = int(faults["trickle_body"]) / 1000
+        stopping = self.server.worker.stopping
+        self.close_connection = True
+        for i in range(len(body)):
+            if stopping.wait(interval):
+                return  # the worker is stopping: so does this thread
+            self.wfile.write(body[i:i + 1])
+
+    def _slow_headers(self, interval: float) -> None:
+        """The status line, then one header line every `interval` seconds until the client
+        leaves or the worker stops."""
+        self.close_connection = True
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        stopping = self.server.worker.stopping
+        line = 0
+        while not stopping.wait(interval):
+            line += 1
+            self.wfile.write(f"X-Slow-{line}: {'x' * 20}\r\n".encode())
+
+    def _endless_chunked(self) -> None:
+        """HTTP 200 with a chunked JSON body that never ends (a chunk every 20 ms)."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in CORS_HEADERS:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(b"1\r\n[\r\n")
+        stopping = self.server.worker.stopping
+        while not stopping.wait(0.02):
+            self.wfile.write(b"10\r\n" + b"[0,0,0,0,0,0,0]," + b"\r\n")
 
     def _json(self, status: int, doc: dict[str, Any], head: bool = False) -> None:
         self._send(status, json.dumps(doc, separators=(",", ":")).encode(), "application/json",
@@ -222,6 +267,13 @@ class _Handler(BaseHTTPRequestHandler):
             worker.stopping.wait(3600)
             self.close_connection = True
             return
+        if "slow_headers" in faults:
+            value = faults["slow_headers"]
+            prefix, interval = (value, 1.0) if value.startswith("/") else \
+                ("/health", int(value) / 1000)
+            if path.startswith(prefix):
+                self._slow_headers(interval)
+                return
         if "delay" in faults:
             time.sleep(int(faults["delay"]) / 1000)
 
@@ -260,6 +312,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"status":"healthy","agentCapacity":200', "application/json",
                        head=head)
             return
+        if "deep_json" in faults:
+            self._send(200, b"[" * 1000 + b"]" * 1000, "application/json", head=head)
+            return
         doc: dict[str, Any] = {
             "status": "degraded" if "health_degraded" in faults else "healthy",
             "timestamp": self._now(),
@@ -274,6 +329,12 @@ class _Handler(BaseHTTPRequestHandler):
             doc["memoryUsagePercent"] = float(faults["memory"])
         if "no_environment" in faults:  # the worker drops the key of a var that is unset
             del doc["environment"]
+        if "nan_json" in faults:
+            doc["uptime"] = float("nan")  # json.dumps writes NaN, which JSON.parse rejects
+        if "utf16_json" in faults:
+            self._send(200, json.dumps(doc).encode("utf-16"), "application/json; charset=utf-16",
+                       head=head)
+            return
         self._json(200, doc, head)
 
     def _orchestrate(self, count: int, faults: dict[str, str], cfg: _Config, head: bool) -> None:
@@ -314,6 +375,9 @@ class _Handler(BaseHTTPRequestHandler):
              head: bool) -> None:
         if "slow_dns" in faults:
             time.sleep(int(faults["slow_dns"]) / 1000)
+        if "endless_chunked" in faults:
+            self._endless_chunked()
+            return
         if "reset" in faults:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

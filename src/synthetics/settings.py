@@ -208,13 +208,13 @@ OPTIONS: tuple[Option, ...] = (
            "Requests in flight at once while sampling error rates (default 16).", 16,
            positive_int),
     Option("request_timeout", "--request-timeout",
-           "Seconds a request may take to connect, and again to answer its headers; the whole "
-           "body must also have arrived within it of the start (default 5, as the operators' "
-           "monitor).", 5.0, positive_float),
+           "Seconds a whole request may take on the wall clock: connect, TLS, sending, headers "
+           "and body (default 5, as the operators' monitor).", 5.0, positive_float),
     Option("max_consecutive_failures", "--max-consecutive-failures",
-           "Consecutive requests without a response (timeouts, resets, refused connections) "
-           "on one endpoint after which its remaining samples are abandoned and counted as the "
-           "same failure (default 3).", 3, positive_int),
+           "Consecutive failed exchanges (no response, or a response cut short: a timeout, "
+           "reset, truncated or oversized body) on one endpoint after which its remaining "
+           "samples are abandoned and counted as the same failure (default 3).", 3,
+           positive_int),
     Option("max_body_bytes", "--max-body-bytes",
            "Largest response body read, in bytes; a larger one fails the check (default 1 MiB).",
            1 << 20, positive_int),
@@ -254,6 +254,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("ca_bundle", "--ca-bundle",
            "PEM file of the certificate authorities an https target is verified against, "
            "for a private CA (default: the system's).", None, _pem_file),
+    Option("run_budget", "--run-budget",
+           "Seconds the checks of one run may take in all; once spent, remaining samples are "
+           "abandoned, requests in flight end, and every check not yet finished fails with that "
+           "reason (default 90: a run ends within 2 minutes whatever the target does; raise it "
+           "for a distant, slow worker).", 90.0, positive_float),
 )
 
 
@@ -281,6 +286,7 @@ class Settings:
     max_clock_skew: float
     tls_min_days: float
     ca_bundle: str | None
+    run_budget: float
 
     @property
     def builtin(self) -> bool:
