@@ -85,3 +85,21 @@ def test_header_names_an_explicit_target(pytester: pytest.Pytester) -> None:
 def test_parse_target_keeps_a_path_prefix() -> None:
     assert parse_target(" https://host.example/base/ ") == "https://host.example/base"
     assert parse_target("http://[::1]:8787") == "http://[::1]:8787"
+
+
+def test_argparse_side_redacts_credentials_in_a_bad_value() -> None:
+    """`synthetics heal` and the scheduler parse options with argparse: a bad value's error
+    says where it came from without repeating a password (as the pytest side does)."""
+    import argparse
+
+    from synthetics.redeploy import OPTIONS as REDEPLOY_OPTIONS
+    from synthetics.settings import add_arguments, resolve_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, REDEPLOY_OPTIONS)
+    args = parser.parse_args(["--control-url", "ftp://ops:hunter22secret@status.example/"])
+    with pytest.raises(ValueError) as raised:
+        resolve_arguments(args, REDEPLOY_OPTIONS, environ={})
+    message = str(raised.value)
+    assert message.startswith("--control-url=") and "must be an http" in message
+    assert "hunter22secret" not in message and "\n" not in message

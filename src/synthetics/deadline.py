@@ -164,18 +164,28 @@ def _check_url(url: str) -> None:
         raise httpx.InvalidURL("the URL contains white space or a control character; not sent")
 
 
-def send(method: str, url: str, *, timeout: float, body: bytes | None = None,
-         headers: Iterable[tuple[str, str]] = ()) -> int:
-    """Send one request and return its status, all within `timeout` seconds of now on the wall
-    clock (the response body is not read). Redirects are not followed; environment proxies are
-    not used. Raises `httpx.HTTPError` (`httpx.TimeoutException` past the deadline)."""
+@contextmanager
+def _exchange(method: str, url: str, timeout: float, body: bytes | None,
+              headers: Iterable[tuple[str, str]]) -> Iterator[httpx.Response]:
+    """One request on the deadline transport, its response streamed and closed after."""
     _check_url(url)
     transport = DeadlineTransport(_tls_context())
     with bounded(timeout), httpx.Client(transport=transport, timeout=timeout,
                                         follow_redirects=False, trust_env=False) as client:
         request = client.build_request(method, url, content=body, headers=list(headers))
         response = client.send(request, stream=True)
-        response.close()
+        try:
+            yield response
+        finally:
+            response.close()
+
+
+def send(method: str, url: str, *, timeout: float, body: bytes | None = None,
+         headers: Iterable[tuple[str, str]] = ()) -> int:
+    """Send one request and return its status, all within `timeout` seconds of now on the wall
+    clock (the response body is not read). Redirects are not followed; environment proxies are
+    not used. Raises `httpx.HTTPError` (`httpx.TimeoutException` past the deadline)."""
+    with _exchange(method, url, timeout, body, headers) as response:
         return response.status_code
 
 
@@ -190,21 +200,13 @@ def fetch(method: str, url: str, *, timeout: float, body: bytes | None = None,
     `timeout` seconds of now on the wall clock, the body at most `max_bytes` (`TooLarge` past
     it). Redirects are not followed; environment proxies are not used. Raises
     `httpx.HTTPError` (`httpx.TimeoutException` past the deadline)."""
-    _check_url(url)
-    transport = DeadlineTransport(_tls_context())
-    with bounded(timeout), httpx.Client(transport=transport, timeout=timeout,
-                                        follow_redirects=False, trust_env=False) as client:
-        request = client.build_request(method, url, content=body, headers=list(headers))
-        response = client.send(request, stream=True)
-        try:
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_raw():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TooLarge(f"the answer is larger than {max_bytes} bytes")
-                chunks.append(chunk)
-        finally:
-            response.close()
+    with _exchange(method, url, timeout, body, headers) as response:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_raw():
+            size += len(chunk)
+            if size > max_bytes:
+                raise TooLarge(f"the answer is larger than {max_bytes} bytes")
+            chunks.append(chunk)
         answered = {k.lower(): v for k, v in response.headers.items()}
         return response.status_code, answered, b"".join(chunks)

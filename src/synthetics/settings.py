@@ -346,11 +346,19 @@ def resolve_values(
             values[option.name] = option.default
             continue
         try:
-            values[option.name] = option.parse(raw)
+            values[option.name] = parse_value(option, raw, origin)
         except ValueError as exc:
-            message = " ".join(f"{origin}={raw!r}: {exc}".split())
-            raise pytest.UsageError(redact(message)) from None
+            raise pytest.UsageError(str(exc)) from None
     return values
+
+
+def parse_value(option: Option, raw: str, origin: str) -> Any:
+    """`raw` parsed by `option`; a ValueError says where it came from in one line, with any
+    credential in the value redacted (`synthetics.scrub.redact`)."""
+    try:
+        return option.parse(raw)
+    except ValueError as exc:
+        raise ValueError(redact(" ".join(f"{origin}={raw!r}: {exc}".split()))) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
@@ -381,10 +389,7 @@ def resolve_arguments(
         if raw is None:
             values[option.name] = option.default
             continue
-        try:
-            values[option.name] = option.parse(raw)
-        except ValueError as exc:
-            raise ValueError(f"{origin}={raw!r}: {exc}") from None
+        values[option.name] = parse_value(option, raw, origin)
     return values
 
 
