@@ -4,7 +4,9 @@ target it violates, and every unrelated check stays green.
 Each case runs checks/ in a pytest subprocess against a reference worker with one fault, the way
 a user points --target at a broken server. `must` are the checks that have to fail; `may` are
 checks of the same target that may or may not notice (e.g. a 3% 5xx burst may or may not hit the
-one request of a functional check); everything else must pass or be skipped.
+one request of a functional check); everything else must pass or be skipped. `reasons` maps a
+must-fail check to a keyword of the target it violates, which its failure message has to carry
+(case-insensitively): a check that fails for another reason than the fault's is not caught.
 """
 
 from __future__ import annotations
@@ -35,53 +37,99 @@ class Case:
     must: set[str]
     may: set[str] = field(default_factory=set)
     args: tuple[str, ...] = ()
+    reasons: dict[str, str] = field(default_factory=dict)  # check -> keyword of its failure
+
+
+def why(checks: set[str] | str, keyword: str) -> dict[str, str]:
+    """`reasons` for every check in `checks`: each failure message must name `keyword`."""
+    return {c: keyword for c in ({checks} if isinstance(checks, str) else checks)}
 
 
 CASES = [
-    Case("health_degraded", {"test_health_reports_healthy[health]"}),
+    Case("health_degraded", {"test_health_reports_healthy[health]"},
+         reasons=why("test_health_reports_healthy[health]", "healthy")),
     Case("wrong_capacity", {"test_health_reports_capacity[health]",
-                            "test_orchestration_capacity[orchestrate]"}),
+                            "test_orchestration_capacity[orchestrate]"},
+         reasons={"test_health_reports_capacity[health]": "agentCapacity",
+                  "test_orchestration_capacity[orchestrate]": "totalAgents"}),
     Case("wrong_sectors", {"test_health_reports_capacity[health]",
-                           "test_orchestration_capacity[orchestrate]"}),
-    Case("healing_disabled", {"test_orchestration_operational[orchestrate]"}),
-    Case("orchestration_degraded", {"test_orchestration_operational[orchestrate]"}),
-    Case("html_instead_of_json", ORCH),
-    Case("broken_json", HEALTH),
-    Case("huge_body", ORCH | {"test_latency_within_budget[orchestrate]"}, args=FAST),
-    Case("redirect", HEALTH),
+                           "test_orchestration_capacity[orchestrate]"},
+         reasons={"test_health_reports_capacity[health]": "sectors",
+                  "test_orchestration_capacity[orchestrate]": "activeSectors"}),
+    Case("healing_disabled", {"test_orchestration_operational[orchestrate]"},
+         reasons=why("test_orchestration_operational[orchestrate]", "healingMode")),
+    Case("orchestration_degraded", {"test_orchestration_operational[orchestrate]"},
+         reasons=why("test_orchestration_operational[orchestrate]", "operational")),
+    Case("html_instead_of_json", ORCH, reasons=why(ORCH, "application/json")),
+    Case("broken_json", HEALTH, reasons=why(HEALTH, "JSON")),
+    Case("huge_body", ORCH | {"test_latency_within_budget[orchestrate]"}, args=FAST,
+         reasons=why(ORCH | {"test_latency_within_budget[orchestrate]"}, "bytes")),
+    Case("redirect", HEALTH, reasons=why(HEALTH, "redirect")),
     Case("hang", HEALTH | {"test_cors_allow_origin[health]", "test_latency_within_budget[health]",
-                           "test_error_rate_timeouts[health]"}),
+                           "test_error_rate_timeouts[health]"},
+         reasons=why(HEALTH | {"test_cors_allow_origin[health]",
+                               "test_latency_within_budget[health]"}, "timed out")
+         | why("test_error_rate_timeouts[health]", "timeouts")),
     Case("reset", DNS_RESOLVES | DNS_FAILURES | {
         "test_dns_requires_domain[missing-domain]", "test_cors_allow_origin[dns]",
-        "test_latency_within_budget[dns]", BALANCE}),
-    Case("slow_health", {"test_latency_within_budget[health]"}, args=FAST),
+        "test_latency_within_budget[dns]", BALANCE},
+         reasons=why(DNS_RESOLVES | {"test_dns_requires_domain[missing-domain]",
+                                     "test_cors_allow_origin[dns]",
+                                     "test_latency_within_budget[dns]"}, "connection")
+         | why(DNS_FAILURES, "DNS resolution failures") | why(BALANCE, "sector")),
+    Case("slow_health", {"test_latency_within_budget[health]"}, args=FAST,
+         reasons=why("test_latency_within_budget[health]", "p95")),
     Case("slow_orchestrate", {"test_latency_within_budget[orchestrate]"},
-         args=(*FAST, "--latency-samples", "20")),
-    Case("slow_dns", {"test_latency_within_budget[dns]"}, args=FAST),
+         args=(*FAST, "--latency-samples", "20"),
+         reasons=why("test_latency_within_budget[orchestrate]", "p95")),
+    Case("slow_dns", {"test_latency_within_budget[dns]"}, args=FAST,
+         reasons=why("test_latency_within_budget[dns]", "p95")),
     Case("unresolved_domain", {"test_dns_resolves[mcp.asoos.2100.cool]",
-                               "test_error_rate_dns_failures[mcp.asoos.2100.cool]"}),
-    Case("bad_ip", DNS_RESOLVES | DNS_FAILURES),
-    Case("sector_out_of_range", DNS_RESOLVES | {BALANCE}),
-    Case("sector_skew", {BALANCE}),
-    Case("dns_missing_domain_500", {"test_dns_requires_domain[missing-domain]"}),
-    Case("burst_5xx", {"test_error_rate_5xx[orchestrate]"}, may=ORCH),
+                               "test_error_rate_dns_failures[mcp.asoos.2100.cool]"},
+         reasons={"test_dns_resolves[mcp.asoos.2100.cool]": "resolved",
+                  "test_error_rate_dns_failures[mcp.asoos.2100.cool]":
+                      "DNS resolution failures"}),
+    Case("bad_ip", DNS_RESOLVES | DNS_FAILURES,
+         reasons=why(DNS_RESOLVES, "IPv4") | why(DNS_FAILURES, "DNS resolution failures")),
+    Case("sector_out_of_range", DNS_RESOLVES | {BALANCE},
+         reasons=why(DNS_RESOLVES, "sector") | why(BALANCE, "outside")),
+    Case("sector_skew", {BALANCE}, reasons=why(BALANCE, "tolerance")),
+    Case("dns_missing_domain_500", {"test_dns_requires_domain[missing-domain]"},
+         reasons=why("test_dns_requires_domain[missing-domain]", "5xx")),
+    Case("burst_5xx", {"test_error_rate_5xx[orchestrate]"}, may=ORCH,
+         reasons=why("test_error_rate_5xx[orchestrate]", "5xx")),
     Case("timeouts", {"test_error_rate_timeouts[dns]"} | DNS_FAILURES,
          may=DNS_RESOLVES | {"test_dns_requires_domain[missing-domain]",
                              "test_cors_allow_origin[dns]", "test_cors_preflight[dns]"},
-         args=("--request-timeout", "1")),
-    Case("missing_cors_header", ALLOW_ORIGIN | PREFLIGHT),
-    Case("broken_preflight", PREFLIGHT),
-    Case("dashboard_down", DASHBOARD),
-    Case("dashboard_untitled", {"test_dashboard_page[dashboard]"}),
+         args=("--request-timeout", "1"),
+         reasons=why("test_error_rate_timeouts[dns]", "timeouts")
+         | why(DNS_FAILURES, "DNS resolution failures")),
+    Case("missing_cors_header", ALLOW_ORIGIN | PREFLIGHT,
+         reasons=why(ALLOW_ORIGIN | PREFLIGHT, "Access-Control-Allow-Origin")),
+    Case("broken_preflight", PREFLIGHT, reasons=why(PREFLIGHT, "preflight")),
+    Case("dashboard_down", DASHBOARD, reasons=why(DASHBOARD, "HTTP 503")),
+    Case("dashboard_untitled", {"test_dashboard_page[dashboard]"},
+         reasons=why("test_dashboard_page[dashboard]", "title")),
     Case("registration_failing", {"test_capacity_registration_success[register]"},
-         args=("--register-agents",)),
+         args=("--register-agents",),
+         reasons=why("test_capacity_registration_success[register]", "registration")),
     Case("memory", {"test_capacity_memory[memory]"}, args=("--memory-field",
-                                                            "health:memoryUsagePercent")),
+                                                            "health:memoryUsagePercent"),
+         reasons=why("test_capacity_memory[memory]", "memory")),
+    # Only one /health request in ten is slow: the p95 is over budget while the median is not,
+    # so a latency check judged at the wrong percentile passes it.
+    Case("slow_tail", {"test_latency_within_budget[health]"},
+         args=(*FAST, "--latency-samples", "20"),
+         reasons=why("test_latency_within_budget[health]", "p95")),
+    # A 302 is not the dashboard: each check must say it was a redirect, not pass it.
+    Case("dashboard_redirect", DASHBOARD, may={"test_cors_allow_origin[dashboard]"},
+         reasons=why(DASHBOARD, "redirect")),
 ]
 
 
 def test_every_fault_has_a_case() -> None:
-    covered = {c.fault for c in CASES} | {"delay"}  # delay: a healthy but remote-like worker
+    # delay: a healthy but remote-like worker; burst_429: 4xx that no 5xx check may count.
+    covered = {c.fault for c in CASES} | {"delay", "burst_429"}
     assert covered == set(FAULTS)
 
 
@@ -111,6 +159,10 @@ def test_fault_fails_only_its_target(case: Case, run_checks, reference_worker) -
         message = run.messages[check]
         assert message and "\n" not in message.strip(), f"{check}: not one line: {message!r}"
         assert "Traceback" not in message
+    for check, keyword in case.reasons.items():
+        message = run.messages.get(check, "")
+        assert keyword.lower() in message.lower(), \
+            f"{check} failed without naming {keyword!r}: {message!r}"
 
 
 def test_remote_like_worker_passes(run_checks, reference_worker) -> None:
@@ -139,3 +191,23 @@ def test_checks_run_under_xdist(run_checks, reference_worker) -> None:
     assert run.ret == 0, run.stdout[-3000:]
     assert run.outcomes["test_latency_within_budget[health]"] == "passed"
     assert len(run.ids("passed")) >= 28
+
+
+def test_tail_latency_is_judged_at_the_configured_percentile(run_checks,
+                                                            reference_worker) -> None:
+    """One /health request in ten is slow: p90 (configured) is within budget, p99 is not."""
+    worker = reference_worker("slow_tail")
+    args = (f"--target={worker.url}", "-m", "latency", "--latency-samples", "20")
+    p90 = run_checks(*args, "--latency-percentile", "90")
+    assert p90.outcomes["test_latency_within_budget[health]"] == "passed", p90.stdout[-3000:]
+    p99 = run_checks(*args, "--latency-percentile", "99")
+    assert p99.outcomes["test_latency_within_budget[health]"] == "failed", p99.stdout[-3000:]
+    assert "p99" in p99.messages["test_latency_within_budget[health]"]
+
+
+def test_a_429_burst_is_not_a_5xx(run_checks, reference_worker) -> None:
+    """10% of /mcp/orchestrate answers are 429: client errors, which the 5xx target ignores."""
+    worker = reference_worker("burst_429=10")
+    run = run_checks(f"--target={worker.url}", "-m", "error_rate", "--error-samples", "100")
+    assert run.ids("failed") == set(), run.stdout[-3000:]
+    assert run.outcomes["test_error_rate_5xx[orchestrate]"] == "passed"

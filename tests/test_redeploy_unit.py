@@ -117,6 +117,28 @@ def test_guardrail_cooldown_and_hourly_cap() -> None:
     assert guardrail([now - 4000, now - 2000, now - 1000], now, 600, 3) is None
 
 
+def test_cooldown_runs_from_the_newest_attempt() -> None:
+    """Two attempts inside the hour: the newest (100 s ago) is inside the cooldown even though
+    the oldest (50 min ago) is not, whatever order the state file lists them in."""
+    now = 1_700_000_000.0
+    for attempts in ([now - 3000, now - 100], [now - 100, now - 3000]):
+        refusal = guardrail(attempts, now, 600, 3)
+        assert refusal is not None and "cooldown" in refusal
+        assert "hourly cap" not in refusal
+    # ...and once the newest is past the cooldown, two attempts are still under a cap of 3.
+    assert guardrail([now - 3000, now - 601], now, 600, 3) is None
+
+
+def test_hourly_cap_counts_only_the_last_hour() -> None:
+    now = 1_700_000_000.0
+    within = [now - 3599, now - 2000, now - 1000]
+    refusal = guardrail(within, now, 600, 3)
+    assert refusal is not None and "hourly cap" in refusal
+    assert guardrail(within, now, 600, 4) is None  # under a cap of 4
+    assert guardrail([now - 3600, now - 2000, now - 1000], now, 600, 3) is None  # an hour ago
+    assert guardrail([now - 1000] * 2, now, 1000, 3) is None  # the cooldown ends at 1000 s
+
+
 def test_state_survives_a_new_store(tmp_path: Path) -> None:
     StateStore(tmp_path, TARGET).record_attempt(1000.0)
     assert StateStore(tmp_path, TARGET).attempts() == [1000.0]

@@ -131,11 +131,26 @@ def test_balance_noise_correction_recovers_a_known_imbalance() -> None:
     assert result.verdict == "fail"
 
 
-def test_balance_critical_value_matches_noncentral_chi2() -> None:
-    result = balance_test(list(range(200)) * 25, 200, 0.05, 0.001)
-    exact = sps.ncx2.ppf(0.999, 199, 5000 * 0.05**2)
-    assert result.critical == pytest.approx(exact, rel=0.01)
-    assert result.critical_low == pytest.approx(sps.ncx2.ppf(0.001, 199, 5000 * 0.05**2), rel=0.01)
+@pytest.mark.parametrize(("cells", "per_cell"), [(5, 10), (5, 1000), (10, 50), (200, 25)])
+def test_balance_critical_values_match_noncentral_chi2(cells: int, per_cell: int) -> None:
+    """k cells leave k - 1 degrees of freedom: at 5 cells one more or fewer moves the critical
+    values by 5% or more, far outside this tolerance."""
+    result = balance_test(list(range(cells)) * per_cell, cells, 0.05, 0.001)
+    nc = cells * per_cell * 0.05**2
+    assert result.critical == pytest.approx(sps.ncx2.ppf(0.999, cells - 1, nc), rel=1e-6)
+    assert result.critical_low == pytest.approx(sps.ncx2.ppf(0.001, cells - 1, nc), rel=1e-6)
+
+
+def test_balance_statistic_and_noise_corrected_cv() -> None:
+    counts = [30, 10, 20, 20, 20]  # 100 values over 5 cells, 20 expected in each
+    values = [cell for cell, count in enumerate(counts) for _ in range(count)]
+    result = balance_test([*values, 5, -1], 5, 0.05, 0.001)
+    assert (result.samples, result.cells, result.out_of_range) == (102, 5, 2)
+    assert result.chi2 == pytest.approx(sps.chisquare(counts).statistic)
+    assert result.cv_estimate == pytest.approx(((10.0 - 4) / 100) ** 0.5)
+    assert result.verdict == "fail" and "2 of 102 values outside [0, 5)" in result.describe()
+    nothing = balance_test([], 5, 0.05, 0.001)
+    assert nothing.verdict != "pass" and nothing.resolution == float("inf")
 
 
 def test_default_registration_samples_can_show_the_target_holds() -> None:

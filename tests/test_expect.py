@@ -1,0 +1,128 @@
+"""The checks' expectations on one sample: what passes, what fails, and that the one-line reason
+names what was wrong (the status, the redirect, the field, the content type)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthetics import expect
+from synthetics.probe import Request, Sample
+
+REQ = Request("health", "/health")
+Failed = pytest.fail.Exception
+
+
+def _sample(status: int | None = 200, body: bytes = b"", **headers: str) -> Sample:
+    return Sample(REQ, 0.0, status=status, body=body,
+                  headers={k.replace("_", "-"): v for k, v in headers.items()})
+
+
+def _json(doc: object, content_type: str = "application/json") -> Sample:
+    return _sample(body=json.dumps(doc).encode(), content_type=content_type)
+
+
+def _reason(call: object, *args: object) -> str:
+    assert callable(call)
+    with pytest.raises(Failed) as failure:
+        call(*args)
+    message = str(failure.value)
+    assert "\n" not in message.strip()
+    return message
+
+
+def test_fail_is_one_line_without_a_traceback() -> None:
+    with pytest.raises(Failed) as failure:
+        expect.fail("the reason")
+    assert str(failure.value) == "the reason"
+    assert failure.value.pytrace is False
+
+
+def test_response_with_the_expected_status_passes() -> None:
+    sample = _sample(200)
+    assert expect.response(sample) is sample
+    assert expect.response(_sample(400), 400).status == 400
+    assert expect.response(_sample(204), (200, 204)).status == 204
+
+
+def test_response_with_another_status_fails_naming_both() -> None:
+    message = _reason(expect.response, _sample(503, b"Service Unavailable"))
+    assert "503" in message and "200" in message and "Service Unavailable" in message
+    assert "GET /health" in message
+    message = _reason(expect.response, _sample(200), (400, 422))
+    assert "400 or 422" in message
+    assert "redirect" not in _reason(expect.response, _sample(404))
+    assert "redirect" not in _reason(expect.response, _sample(400))  # just below 300..399
+
+
+@pytest.mark.parametrize("status", [300, 301, 302, 307, 399])
+def test_a_redirect_is_not_an_answer(status: int) -> None:
+    message = _reason(expect.response, _sample(status, location="https://elsewhere.example/"))
+    assert "redirect" in message and "https://elsewhere.example/" in message
+    assert str(status) in message and "200" in message
+
+
+def test_a_redirect_without_location_says_so() -> None:
+    assert "nowhere" in _reason(expect.response, _sample(302))
+
+
+def test_a_failed_request_fails_with_its_error() -> None:
+    sample = Sample(REQ, 0.0, error="timed out after 5 s (ReadTimeout)", error_kind="timeout")
+    message = _reason(expect.response, sample)
+    assert "timed out" in message and "GET /health" in message
+    # even when a status arrived before the failure (a body cut short)
+    cut = Sample(REQ, 0.0, status=200, error="connection reset", error_kind="reset")
+    assert "connection reset" in _reason(expect.response, cut)
+
+
+def test_json_object_passes_an_object() -> None:
+    assert expect.json_object(_json({"status": "healthy"})) == {"status": "healthy"}
+    assert expect.json_object(_json({}, "application/json; charset=utf-8")) == {}
+
+
+def test_json_object_needs_the_json_content_type() -> None:
+    message = _reason(expect.json_object, _json({"a": 1}, "text/html"))
+    assert "text/html" in message and "application/json" in message
+    missing = _reason(expect.json_object, _sample(body=b"{}"))
+    assert "missing" in missing and "application/json" in missing
+
+
+def test_json_object_fails_on_broken_json_and_non_objects() -> None:
+    broken = _sample(body=b'{"status":', content_type="application/json")
+    assert "JSON" in _reason(expect.json_object, broken)
+    message = _reason(expect.json_object, _json([1, 2]))
+    assert "list" in message and "object" in message
+
+
+def test_field_equals_passes_an_equal_value_of_the_same_type() -> None:
+    sample = _json({})
+    expect.field_equals(sample, {"status": "healthy"}, "status", "healthy")
+    expect.field_equals(sample, {"n": 3}, "n", 3)
+
+
+@pytest.mark.parametrize(("doc", "expected", "words"), [
+    ({"ok": 1}, True, ["ok", "1", "True"]),  # 1 == True, but not a boolean
+    ({"ok": True}, 1, ["ok", "True", "1"]),
+    ({"ok": "true"}, True, ["ok", "'true'", "True"]),
+    ({"ok": False}, True, ["ok", "False", "True"]),
+    ({"ok": 2.0}, 2, ["ok", "2.0", "2"]),
+])
+def test_field_equals_fails_on_another_value_or_type(doc: dict[str, object], expected: object,
+                                                     words: list[str]) -> None:
+    message = _reason(expect.field_equals, _json({}), doc, "ok", expected)
+    assert all(w in message for w in words), message
+
+
+def test_field_equals_fails_on_a_missing_field() -> None:
+    message = _reason(expect.field_equals, _json({}), {"other": 1}, "ok", True)
+    assert "'ok'" in message and "missing" in message
+
+
+@pytest.mark.parametrize(("value", "valid"), [
+    ("1.1.1.1", True), ("255.255.255.255", True), ("0.0.0.0", True),
+    ("999.1.1.1", False), ("1.1.1", False), ("::1", False), ("", False), (None, False),
+    (16843009, False), (b"1.1.1.1", False),
+])
+def test_valid_ipv4(value: object, valid: bool) -> None:
+    assert expect.valid_ipv4(value) is valid
