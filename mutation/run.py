@@ -76,7 +76,8 @@ class Mutant:
 
 def block_key(module: str, function: str, context: str, removed: tuple[str, ...],
               added: tuple[str, ...]) -> str:
-    return "\n".join([f"[{module}] {function}", f"  {context}", *(f"- {x}" for x in removed),
+    return "\n".join([f"[{module}] {function}", f"  {context or '(none)'}",
+                      *(f"- {x}" for x in removed),
                       *(f"+ {x}" for x in added)])
 
 
@@ -124,6 +125,7 @@ def read_survivors(path: Path = SURVIVORS) -> dict[str, tuple[int, str]]:
             raise SystemExit(f"{path.name}, block {number}: expected '[module] function', "
                              f"got {lines[0]!r}")
         context = next((_collapse(x) for x in lines[1:] if x.startswith("  ")), "")
+        context = "" if context == "(none)" else context
         removed = tuple(_collapse(x[2:]) for x in lines if x.startswith("- "))
         added = tuple(_collapse(x[2:]) for x in lines if x.startswith("+ "))
         reason = " ".join(x.partition(":")[2].strip() for x in lines if x.startswith("reason:"))
@@ -161,6 +163,7 @@ def prepare(name: str, spec: dict[str, object], fresh: bool) -> Path:
     section = {
         "source_paths": ["src"],
         "only_mutate": [spec["file"]],
+        "also_copy": [x for x in COPY if x not in ("src", "tests")],
         "pytest_add_cli_args_test_selection": list(spec["tests"]),  # type: ignore[call-overload]
         "pytest_add_cli_args": ["-p", "no:randomly", "-p", "no:cacheprovider"],
         "use_git_change_detection": False,

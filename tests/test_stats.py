@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_percentile_matches_linear_interpolation() -> None:
 
 def test_percentile_of_unsorted_values_and_bad_input() -> None:
     assert percentile([3, 1, 2], 50) == 2
-    with pytest.raises(ValueError, match="no values"):
+    with pytest.raises(ValueError, match="^percentile of no values$"):
         percentile([], 50)
     with pytest.raises(ValueError, match="within"):
         percentile([1], 101)
@@ -280,7 +281,9 @@ def test_samples_to_show_holds_is_the_smallest_sufficient_count() -> None:
         assert clopper_pearson(failures, samples + more, 0.05)[1] < 0.01
         assert clopper_pearson(failures, samples + more - 1, 0.05)[1] >= 0.01
     assert samples_to_show_holds(0, 0, 0.5, 0.05) == 5  # 0.05 ** (1 / 5) < 0.5 < 0.05 ** 0.25
-    assert samples_to_show_holds(0, 0, 1e-12, 0.05) > 10**12  # beyond any run: gives up
+    assert samples_to_show_holds(0, 5, 0.42, 0.05) == 1  # 1 - 0.05 ** (1/6) < 0.42: one more
+    # beyond any run: it gives up at the first doubling past 10**12
+    assert samples_to_show_holds(0, 0, 1e-12, 0.05) == 2**40
 
 
 def test_failure_threshold_is_the_smallest_failing_count() -> None:
@@ -290,6 +293,7 @@ def test_failure_threshold_is_the_smallest_failing_count() -> None:
         assert judge_rate(k, samples, target, alpha, 0.05).verdict == "fail"
         assert judge_rate(k - 1, samples, target, alpha, 0.05).verdict != "fail"
     assert failure_threshold(3, 0.5, 1e-6) == 4  # nothing can fail it: one more than samples
+    assert failure_threshold(10, 0.01, 0.1) == 1  # P(X >= 1) = 0.096 <= 0.1: one fails it
     assert detection_power(3, 0.5, 0.9, 1e-6) == 0.0
 
 
@@ -300,3 +304,10 @@ def test_balance_of_nothing() -> None:
         0, 5, 0.0, 0.0, float("inf"), 0.0, 0.05, 0)
     only_out = balance_test([7, 8], 5, 0.05, 0.001)
     assert only_out.out_of_range == 2 and only_out.verdict == "fail"
+
+
+def test_binomial_pmf_at_a_certain_rate() -> None:
+    from synthetics.stats import _log_pmf
+
+    assert _log_pmf(0, 5, 0.0) == 0.0 and _log_pmf(1, 5, 0.0) == -math.inf
+    assert _log_pmf(5, 5, 1.0) == 0.0 and _log_pmf(4, 5, 1.0) == -math.inf
