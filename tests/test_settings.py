@@ -215,3 +215,28 @@ def test_parse_target_accepts(value: str, parsed: str) -> None:
 def test_parse_target_refuses(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_target(value)
+
+
+@pytest.mark.parametrize(("parse", "bad", "message"), [
+    (positive_int, "0", "must be a whole number of at least 1"),
+    (positive_float, "0", "must be a number above 0"),
+    (non_negative_float, "-1", "must be a number, 0 or more"),
+    (_percent, "100", "must be a number between 0 and 100"),
+    (_fraction, "1", "must be a number between 0 and 1"),
+    (flag, "maybe", "must be true or false"),
+    (_memory_field, "memory", "must look like health:fieldName or orchestrate:fieldName"),
+])
+def test_parsers_say_what_to_pass(parse, bad: str, message: str) -> None:
+    """The end of the usage error "--option='value': ..." (see test_bad_values_are_usage_errors)."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse(bad)
+
+
+def test_parse_target_edges() -> None:
+    assert parse_target("http://HOST-X") == "http://HOST-X"  # kept as typed
+    assert parse_target("http://hostX/pathX/") == "http://hostX/pathX"  # only slashes go
+    assert _memory_field("health:usage:percent") == "health:usage:percent"
+    with pytest.raises(ValueError, match=re.escape(
+            "(e.g. https://wfa-orchestration-worker-production-production.pr-aef.workers.dev)")
+            + "$"):
+        parse_target("ftp://x")

@@ -1,0 +1,238 @@
+"""The alert rules' parts, one at a time: the rules as the document states them, the state
+machine at each of its boundaries, the observations made from history, and the exact events,
+notes and firing lines an evaluation produces (tests/test_alerts.py replays whole histories)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from synthetics.alerts import (
+    AlertConfig,
+    AlertState,
+    Observation,
+    Rule,
+    evaluate,
+    health_observations,
+    registration_observations,
+    replay,
+    slow_observations,
+)
+from synthetics.history import SampleRecord, SqliteHistory
+
+T0 = 1_757_000_100.0  # 15:35:00 UTC: a whole number of 30-s, 5-min and 15-min buckets
+TARGET = "https://w.example"
+RULE = Rule("r", "critical", "cond", for_seconds=60, max_gap=30, success_threshold=2,
+            reminder_seconds=600)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteHistory:
+    s = SqliteHistory(tmp_path / "h.sqlite3")
+    yield s
+    s.close()
+
+
+def _record(store: SqliteHistory, samples: list[SampleRecord]) -> None:
+    run = store.start_run("t", TARGET, samples[0].t, samples[0].t, False)
+    store.add_samples(run, samples)
+
+
+def _obs(t: float, bad: bool, text: str = "x") -> Observation:
+    return Observation(t, t, bad, text)
+
+
+def _replay(observations: list[Observation], state: AlertState | None = None,
+            rule: Rule = RULE):
+    state = state or AlertState()
+    events, gaps = replay(rule, state, observations, "k", TARGET,
+                          lambda st, o: f"said {o.text}")
+    return state, [(e.event, e.t) for e in events], gaps, events
+
+
+def test_the_rules_are_the_documents() -> None:
+    assert AlertConfig().rules() == {
+        "health_down": Rule("health_down", "critical",
+                            "health endpoint down for more than 60 s", 60.0, 30.0, 2, 3600.0),
+        "slow_responses": Rule("slow_responses", "warning",
+                               "response times more than 2x normal for more than 5 min", 300.0,
+                               90.0, 2, 3600.0),
+        "registration_drop": Rule("registration_drop", "info",
+                                  "agent registration success rate drops more than 10%", 0.0,
+                                  float("inf"), 1, 3600.0),
+    }
+
+
+def test_a_rule_fires_only_after_holding_longer_than_its_duration() -> None:
+    held = [_obs(T0 + i * 5, True) for i in range(13)]  # 0 .. 60 s: exactly 60 s, not more
+    state, events, gaps, _ = _replay(held)
+    assert events == [] and gaps == [] and state.status == "pending"
+    assert state.pending_since == T0 and state.last_t == T0 + 60 and state.last_text == "x"
+    state, events, _, fired = _replay([_obs(T0 + 65, True, "y")], state)
+    assert events == [("firing", T0 + 65)]
+    assert (state.status, state.firing_since, state.fired_at, state.last_notified) == (
+        "firing", T0, T0 + 65, T0 + 65)
+    event = fired[0]
+    assert (event.rule, event.severity, event.key, event.target, event.since, event.duration) == (
+        "r", "critical", "k", TARGET, T0, 65)
+    assert event.message == (f"CRITICAL r [{TARGET} k]: said y; for 65 s since "
+                             "2025-09-04 15:35:00 UTC")
+
+
+def test_a_gap_longer_than_the_resolution_restarts_a_pending_spell() -> None:
+    state, _, gaps, _ = _replay([_obs(T0, True), _obs(T0 + 30, True)])  # 30 s: no gap
+    assert gaps == [] and state.pending_since == T0
+    state, _, gaps, _ = _replay([_obs(T0 + 61, True)], state)  # 31 s: a gap
+    assert gaps == [31] and state.status == "pending" and state.pending_since == T0 + 61
+    state, events, _, _ = _replay([_obs(T0 + 61 + 30 * i, True) for i in range(1, 4)], state)
+    assert events == [("firing", T0 + 151)] and state.firing_since == T0 + 61
+
+
+def test_a_good_observation_ends_a_pending_spell() -> None:
+    state, _, _, _ = _replay([_obs(T0, True), _obs(T0 + 5, False)])
+    assert state.status == "ok" and state.pending_since is None
+    state, events, _, _ = _replay([_obs(T0 + 10 + 5 * i, True) for i in range(13)], state)
+    assert events == [] and state.pending_since == T0 + 10
+
+
+def _firing(reminder: float = 600) -> AlertState:
+    return AlertState("firing", T0 - 100, T0 - 100, T0, T0, 0, T0, "x")
+
+
+def test_reminders_come_at_the_interval_exactly() -> None:
+    state, events, _, fired = _replay([_obs(T0 + 595, True), _obs(T0 + 600, True),
+                                       _obs(T0 + 1199, True), _obs(T0 + 1200, True)],
+                                      _firing())
+    assert events == [("reminder", T0 + 600), ("reminder", T0 + 1200)]
+    assert state.last_notified == T0 + 1200 and state.fired_at == T0
+    assert fired[0].message == (f"CRITICAL r (reminder) [{TARGET} k]: said x; for 12 min "
+                                "since 2025-09-04 15:33:20 UTC")
+
+
+def test_resolution_needs_its_run_of_good_observations() -> None:
+    state, events, _, _ = _replay([_obs(T0 + 5, False)], _firing())
+    assert events == [] and state.status == "firing" and state.good_streak == 1
+    state, events, _, _ = _replay([_obs(T0 + 10, True)], state)  # a bad one restarts the run
+    assert state.good_streak == 0 and events == []
+    state, events, _, resolved = _replay([_obs(T0 + 15, False), _obs(T0 + 20, False)], state)
+    assert events == [("resolved", T0 + 20)]
+    assert state == AlertState("ok", None, None, None, None, 0, T0 + 20, "x")
+    assert resolved[0].message == (f"RESOLVED r [{TARGET} k]: said x; resolved after 2 min "
+                                   "since 2025-09-04 15:33:20 UTC")
+    assert resolved[0].duration == 120
+
+
+def test_a_state_from_storage_ignores_unknown_fields() -> None:
+    assert AlertState.from_dict(None) == AlertState() == AlertState.from_dict({})
+    assert AlertState.from_dict({"status": "firing", "good_streak": 1, "extra": 3}) == \
+        AlertState(status="firing", good_streak=1)
+
+
+def _sample(t: float, endpoint: str = "health", *, ok: bool = True, status: int | None = 200,
+            kind: str | None = None, total: float | None = 0.1,
+            method: str = "GET") -> SampleRecord:
+    return SampleRecord(t, TARGET, endpoint, "", method, status, ok, kind, total=total)
+
+
+def test_health_observations_say_why_a_sample_was_down() -> None:
+    samples = [_sample(T0), _sample(T0 + 1, ok=False, status=None, kind="timeout"),
+               _sample(T0 + 2, ok=False, status=503), _sample(T0 + 3, ok=False, status=None),
+               _sample(T0 + 4, ok=False, status=200)]
+    assert health_observations(samples) == [
+        Observation(T0, T0, False, "not healthy"),  # an up sample's text is never shown
+        Observation(T0 + 1, T0 + 1, True, "timeout"),
+        Observation(T0 + 2, T0 + 2, True, "HTTP 503"),
+        Observation(T0 + 3, T0 + 3, True, "no answer"),
+        Observation(T0 + 4, T0 + 4, True, "not healthy"),
+    ]
+
+
+def test_slow_observations_judge_complete_buckets_by_their_median() -> None:
+    samples = [_sample(T0 + 1, total=0.1), _sample(T0 + 2, total=0.5),
+               _sample(T0 + 3, total=0.3),  # bucket 1: median 300 ms
+               _sample(T0 + 31, total=0.2), _sample(T0 + 32, total=None),  # bucket 2: 200 ms
+               _sample(T0 + 61, total=9.0)]  # bucket 3 is not complete at T0 + 89
+    assert slow_observations(samples, 0.1, 2.0, 30, T0 + 90) == [
+        Observation(T0 + 1, T0 + 3, True, "median 300 ms against a normal 100 ms (3.0x)"),
+        Observation(T0 + 31, T0 + 31, False, "median 200 ms against a normal 100 ms (2.0x)"),
+        Observation(T0 + 61, T0 + 61, True, "median 9000 ms against a normal 100 ms (90.0x)"),
+    ]
+    assert len(slow_observations(samples, 0.1, 2.0, 30, T0 + 89.9)) == 2
+
+
+def test_registration_observations_need_enough_samples_per_bucket() -> None:
+    samples = [_sample(T0 + i, "register", ok=i % 10 != 0) for i in range(20)]  # 90%
+    samples += [_sample(T0 + 900 + i, "register", ok=i % 5 != 0) for i in range(20)]  # 80%
+    samples += [_sample(T0 + 1800 + i, "register", ok=False) for i in range(19)]  # too few
+    assert registration_observations(samples, 1.0, 0.1, 900, 20, T0 + 2700) == [
+        Observation(T0, T0 + 19, False, "success 90.0% over 20 against a baseline of 100.0%"),
+        Observation(T0 + 900, T0 + 919, True,
+                    "success 80.0% over 20 against a baseline of 100.0%"),
+    ]
+
+
+def test_registration_drop_event_note_and_firing_line(store: SqliteHistory) -> None:
+    config = AlertConfig(first_lookback=7200)
+    _record(store, [_sample(T0 + i, "register", method="POST") for i in range(19)])
+    first = evaluate(store, TARGET, T0 + 900, config)
+    assert first.notes == ["registration_drop: no baseline yet (0 registrations in the last "
+                           "7 days); not judged"]
+    _record(store, [_sample(T0 - 86_400 + i * 30, "register", method="POST")
+                    for i in range(200)])
+    _record(store, [_sample(T0 + 900 + i, "register", ok=i % 2 == 0, method="POST")
+                    for i in range(40)])
+    result = evaluate(store, TARGET, T0 + 1800, config)
+    assert [e.message for e in result.events] == [
+        "INFO registration_drop [https://w.example register]: registration success 50.0% "
+        "over 40 against a baseline of 100.0%; for 39 s since 2025-09-04 15:50:00 UTC"]
+    assert result.firing == ["INFO registration_drop [register] firing since "
+                             "2025-09-04 15:50:00 UTC"]
+    assert result.notes == []
+
+
+def test_slow_rule_without_a_baseline_says_what_it_needs(store: SqliteHistory) -> None:
+    _record(store, [_sample(T0 + i * 5, "dns", total=0.1) for i in range(10)])
+    result = evaluate(store, TARGET, T0 + 60, AlertConfig(first_lookback=7200))
+    assert result.notes == ["slow_responses [dns]: no baseline yet (0 samples in the last "
+                            "7 days, 50 needed); not judged"]
+
+
+def test_slow_rule_fires_with_the_buckets_median(store: SqliteHistory) -> None:
+    config = AlertConfig(first_lookback=7200, baseline_min_samples=50)
+    _record(store, [_sample(T0 - 86_400 + i * 10, "orchestrate", total=0.1) for i in range(60)])
+    _record(store, [_sample(T0 + i * 5, "orchestrate", total=0.35) for i in range(80)])
+    result = evaluate(store, TARGET, T0 + 400, config)
+    assert [e.message for e in result.events] == [
+        "WARNING slow_responses [https://w.example orchestrate]: orchestrate median 350 ms "
+        "against a normal 100 ms (3.5x); for 5 min since 2025-09-04 15:35:00 UTC"]
+    assert result.firing == ["WARNING slow_responses [orchestrate] firing since "
+                             "2025-09-04 15:35:00 UTC"]
+    # the next evaluation starts after the buckets already judged: no second firing
+    assert evaluate(store, TARGET, T0 + 400, config).events == []
+
+
+def test_sparse_slow_data_say_what_the_rule_needs(store: SqliteHistory) -> None:
+    config = AlertConfig(first_lookback=7200)
+    _record(store, [_sample(T0 - 86_400 + i * 10, "dns", total=0.1) for i in range(60)])
+    _record(store, [_sample(T0 + i * 300, "dns", total=0.5) for i in range(4)])
+    result = evaluate(store, TARGET, T0 + 1200, config)
+    assert result.notes == [
+        "slow_responses [dns]: data too sparse to judge 'response times more than 2x normal "
+        "for more than 5 min' — 4 observation(s), 3 gap(s) up to 5 min; the rule needs a 30 s "
+        "bucket of dns samples at least every 90 s"]
+    assert result.events == []
+
+
+def test_health_evaluation_resumes_where_it_stopped(store: SqliteHistory) -> None:
+    config = AlertConfig(first_lookback=7200)
+    _record(store, [_sample(T0 + i * 5, ok=False, status=503) for i in range(10)])
+    first = evaluate(store, TARGET, T0 + 50, config)
+    assert first.events == [] and first.firing == []
+    _record(store, [_sample(T0 + 50 + i * 5, ok=False, status=503) for i in range(10)])
+    second = evaluate(store, TARGET, T0 + 100, config)
+    assert [e.message for e in second.events] == [
+        "CRITICAL health_down [https://w.example health]: /health HTTP 503; for 65 s since "
+        "2025-09-04 15:35:00 UTC"]
+    assert second.firing == ["CRITICAL health_down [health] firing since "
+                             "2025-09-04 15:35:00 UTC"]
