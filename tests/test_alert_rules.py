@@ -236,3 +236,96 @@ def test_health_evaluation_resumes_where_it_stopped(store: SqliteHistory) -> Non
         "2025-09-04 15:35:00 UTC"]
     assert second.firing == ["CRITICAL health_down [health] firing since "
                              "2025-09-04 15:35:00 UTC"]
+
+
+def test_health_rule_reads_get_samples_up_to_now_only(store: SqliteHistory) -> None:
+    config = AlertConfig(first_lookback=7200)
+    _record(store, [_sample(T0 + i * 5) for i in range(21)])  # GET up to T0 + 100
+    # OPTIONS (a preflight) failing after that: not a /health sample
+    _record(store, [_sample(T0 + 105 + i * 5, ok=False, status=405, method="OPTIONS")
+                    for i in range(20)])
+    # down from T0 + 305, after the evaluation's `now`
+    _record(store, [_sample(T0 + 305 + i * 5, ok=False, status=503) for i in range(30)])
+    result = evaluate(store, TARGET, T0 + 300, config)
+    assert result.events == [] and result.firing == []
+    assert [n for n in result.notes if n.startswith("health_down")] == []
+
+
+def test_sparse_health_data_say_what_the_rule_needs(store: SqliteHistory) -> None:
+    _record(store, [_sample(T0 + i * 900, ok=False, status=503) for i in range(4)])
+    result = evaluate(store, TARGET, T0 + 3600, AlertConfig(first_lookback=7200))
+    assert [n for n in result.notes if n.startswith("health_down")] == [
+        "health_down [health]: data too sparse to judge 'health endpoint down for more than "
+        "60 s' — 4 observation(s), 3 gap(s) up to 15 min; the rule needs a /health sample at "
+        "least every 30 s"]
+
+
+def test_health_resolution_counts_each_sample_once(store: SqliteHistory) -> None:
+    config = AlertConfig(first_lookback=7200)
+    _record(store, [_sample(T0 + i * 5, ok=False, status=503) for i in range(15)])
+    _record(store, [_sample(T0 + 75)])
+    assert [e.event for e in evaluate(store, TARGET, T0 + 75, config).events] == ["firing"]
+    # the good sample at exactly where the last evaluation stopped is not seen twice
+    assert evaluate(store, TARGET, T0 + 76, config).events == []
+    _record(store, [_sample(T0 + 80)])
+    [resolved] = evaluate(store, TARGET, T0 + 81, config).events
+    assert resolved.message == ("RESOLVED health_down [https://w.example health]: /health up; "
+                                "resolved after 80 s since 2025-09-04 15:35:00 UTC")
+
+
+def test_slow_rule_reads_get_samples_only(store: SqliteHistory) -> None:
+    config = AlertConfig(first_lookback=7200)
+    _record(store, [_sample(T0 - 86_400 + i * 10, "dns", total=0.1) for i in range(60)])
+    _record(store, [_sample(T0 + i * 10, "dns", total=0.1) for i in range(60)])
+    _record(store, [_sample(T0 + i * 2, "dns", total=1.0, method="HEAD") for i in range(300)])
+    result = evaluate(store, TARGET, T0 + 600, config)
+    assert result.events == [] and result.notes == []
+
+
+def _registrations(store: SqliteHistory, start: float, n: int, failing_every: int = 0,
+                   method: str = "POST", ok: bool = True) -> None:
+    _record(store, [_sample(start + i, "register", method=method,
+                            ok=ok and not (failing_every and i % failing_every == 0))
+                    for i in range(n)])
+
+
+def test_registration_rule_judges_posts_against_a_post_baseline(store: SqliteHistory) -> None:
+    config = AlertConfig(first_lookback=7200)
+    _registrations(store, T0 - 86_400, 200, failing_every=10)  # baseline 90%
+    _registrations(store, T0 - 86_400 + 300, 200, method="GET", ok=False)  # not registrations
+    _registrations(store, T0, 40, failing_every=7)  # 85%: within 10% of 90%
+    _registrations(store, T0 + 100, 40, method="GET", ok=False)
+    assert evaluate(store, TARGET, T0 + 900, config).events == []
+    _registrations(store, T0 + 900, 40, failing_every=3)  # 65%
+    [fired] = evaluate(store, TARGET, T0 + 1800, config).events  # baseline now has the 85%
+    assert fired.message == (
+        "INFO registration_drop [https://w.example register]: registration success 65.0% over "
+        "40 against a baseline of 89.2%; for 39 s since 2025-09-04 15:50:00 UTC")
+    # remembered: the next evaluation of a still-bad bucket does not fire again
+    _registrations(store, T0 + 1800, 40, failing_every=3)
+    assert evaluate(store, TARGET, T0 + 2700, config).events == []
+
+
+def test_registration_baseline_of_exactly_the_minimum_is_enough(store: SqliteHistory) -> None:
+    config = AlertConfig(first_lookback=7200)
+    _registrations(store, T0 - 86_400, 20)
+    _registrations(store, T0, 20, failing_every=2)
+    result = evaluate(store, TARGET, T0 + 900, config)
+    assert result.notes == [] and [e.event for e in result.events] == ["firing"]
+
+
+def test_registrations_after_now_are_not_judged_yet(store: SqliteHistory) -> None:
+    _registrations(store, T0 + 1000, 30)
+    assert evaluate(store, TARGET, T0 + 900, AlertConfig(first_lookback=7200)).notes == []
+
+
+def test_slow_rule_resumes_at_the_first_bucket_not_yet_judged(store: SqliteHistory) -> None:
+    """The spell's last bad bucket starts where the previous evaluation stopped."""
+    config = AlertConfig(first_lookback=7200)
+    # a baseline large enough that the spell itself does not move its median
+    _record(store, [_sample(T0 - 86_400 + i * 10, "orchestrate", total=0.1) for i in range(600)])
+    _record(store, [_sample(T0 + i * 5, "orchestrate", total=0.35 if i < 66 else 0.1)
+                    for i in range(80)])
+    assert evaluate(store, TARGET, T0 + 300, config).events == []
+    assert [e.event for e in evaluate(store, TARGET, T0 + 400, config).events] == [
+        "firing", "resolved"]
