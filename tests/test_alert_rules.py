@@ -21,7 +21,8 @@ from synthetics.alerts import (
 )
 from synthetics.history import SampleRecord, SqliteHistory
 
-T0 = 1_757_000_100.0  # 15:35:00 UTC: a whole number of 30-s, 5-min and 15-min buckets
+T0 = 1_757_000_100.0  # 15:35:00 UTC: a whole number of 30-s and 5-min buckets
+R0 = T0 + 600  # 15:45:00 UTC: a whole number of 15-min (registration) buckets
 TARGET = "https://w.example"
 RULE = Rule("r", "critical", "cond", for_seconds=60, max_gap=30, success_threshold=2,
             reminder_seconds=600)
@@ -162,7 +163,8 @@ def test_slow_observations_judge_complete_buckets_by_their_median() -> None:
 
 
 def test_registration_observations_need_enough_samples_per_bucket() -> None:
-    samples = [_sample(T0 + i, "register", ok=i % 10 != 0) for i in range(20)]  # 90%
+    samples = [_sample(T0 - 900 + i, "register", ok=False) for i in range(19)]  # too few
+    samples += [_sample(T0 + i, "register", ok=i % 10 != 0) for i in range(20)]  # 90%
     samples += [_sample(T0 + 900 + i, "register", ok=i % 5 != 0) for i in range(20)]  # 80%
     samples += [_sample(T0 + 1800 + i, "register", ok=False) for i in range(19)]  # too few
     assert registration_observations(samples, 1.0, 0.1, 900, 20, T0 + 2700) == [
@@ -329,3 +331,84 @@ def test_slow_rule_resumes_at_the_first_bucket_not_yet_judged(store: SqliteHisto
     assert evaluate(store, TARGET, T0 + 300, config).events == []
     assert [e.event for e in evaluate(store, TARGET, T0 + 400, config).events] == [
         "firing", "resolved"]
+
+
+def _baseline(store: SqliteHistory, endpoint: str, n: int = 600, total: float = 0.1) -> None:
+    _record(store, [_sample(T0 - 86_400 + i * 10, endpoint, total=total) for i in range(n)])
+
+
+def _spell(store: SqliteHistory, endpoint: str, start: float, end: float,
+           after: float = 0.0) -> None:
+    """Slow (350 ms) samples every 5 s from start to end, normal ones until `after`."""
+    samples, t = [], start
+    while t < max(end, after):
+        samples.append(_sample(t, endpoint, total=0.35 if t < end else 0.1))
+        t += 5
+    _record(store, samples)
+
+
+def test_slow_rule_judges_health_too(store: SqliteHistory) -> None:
+    _baseline(store, "health")
+    _spell(store, "health", T0, T0 + 400)
+    result = evaluate(store, TARGET, T0 + 400, AlertConfig(first_lookback=7200))
+    assert [(e.rule, e.key) for e in result.events] == [("slow_responses", "health")]
+
+
+@pytest.mark.parametrize(("n", "judged"), [(49, False), (50, True)])
+def test_slow_rule_needs_its_minimum_baseline(store: SqliteHistory, n: int,
+                                              judged: bool) -> None:
+    _baseline(store, "dns", n)
+    _spell(store, "dns", T0, T0 + 400)
+    result = evaluate(store, TARGET, T0 + 400, AlertConfig(first_lookback=7200))
+    assert bool(result.events) is judged
+    assert bool(result.notes) is not judged
+
+
+def test_slow_rule_with_a_zero_baseline_is_not_judged(store: SqliteHistory) -> None:
+    _baseline(store, "dns", total=0.0)
+    _spell(store, "dns", T0, T0 + 400)
+    result = evaluate(store, TARGET, T0 + 400, AlertConfig(first_lookback=7200))
+    assert result.events == [] and len(result.notes) == 1
+
+
+def test_samples_after_now_raise_no_note(store: SqliteHistory) -> None:
+    _spell(store, "dns", T0 + 1000, T0 + 1100)
+    assert evaluate(store, TARGET, T0 + 400, AlertConfig(first_lookback=7200)).notes == []
+
+
+def test_slow_rule_starts_at_the_first_whole_bucket(store: SqliteHistory) -> None:
+    """`since` falls inside a bucket: that bucket is not judged (its start was judged before,
+    or is before the look-back), so a spell that only holds 300 s from there does not fire."""
+    _baseline(store, "dns")
+    _spell(store, "dns", T0 - 15, T0 + 295, after=T0 + 400)
+    config = AlertConfig(first_lookback=615)  # since = T0 - 15
+    assert evaluate(store, TARGET, T0 + 600, config).events == []
+
+
+def test_slow_rule_stops_at_the_last_whole_bucket(store: SqliteHistory) -> None:
+    """An evaluation at an odd time judges up to the last whole bucket and leaves the bucket in
+    progress to the next one, which judges it whole."""
+    _baseline(store, "dns")
+    _spell(store, "dns", T0 - 30, T0 + 300, after=T0 + 400)
+    config = AlertConfig(first_lookback=7200)
+    assert evaluate(store, TARGET, T0 + 295, config).events == []
+    assert [e.event for e in evaluate(store, TARGET, T0 + 400, config).events][:1] == [
+        "firing"]
+
+
+def test_evaluations_remember_how_far_they_judged(store: SqliteHistory) -> None:
+    _record(store, [_sample(T0 + i, "dns", total=0.1) for i in range(5)])
+    _registrations(store, T0, 5)
+    evaluate(store, TARGET, T0 + 915, AlertConfig(first_lookback=7200))
+    for key, until in ((f"alert:slow_responses:{TARGET}:dns", T0 + 900),
+                       (f"alert:registration_drop:{TARGET}:register", R0),
+                       (f"alert:slow_responses:{TARGET}:orchestrate", T0 + 900)):
+        assert store.load_state(key)["evaluated_until"] == until, key
+
+
+def test_registration_rule_starts_at_the_first_whole_bucket(store: SqliteHistory) -> None:
+    _registrations(store, R0 - 86_400, 100)
+    _registrations(store, R0 + 600, 30, ok=False)  # in the bucket that holds `since`
+    _registrations(store, R0 + 900, 30)
+    result = evaluate(store, TARGET, R0 + 1800, AlertConfig(first_lookback=1200))
+    assert result.events == []
