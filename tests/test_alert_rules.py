@@ -412,3 +412,9 @@ def test_registration_rule_starts_at_the_first_whole_bucket(store: SqliteHistory
     _registrations(store, R0 + 900, 30)
     result = evaluate(store, TARGET, R0 + 1800, AlertConfig(first_lookback=1200))
     assert result.events == []
+
+
+def test_an_evaluation_without_registrations_still_moves_on(store: SqliteHistory) -> None:
+    evaluate(store, TARGET, R0 + 915, AlertConfig(first_lookback=7200))
+    state = store.load_state(f"alert:registration_drop:{TARGET}:register")
+    assert state is not None and state["evaluated_until"] == R0 + 900
