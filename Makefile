@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # TARGET=https://… checks a real worker; empty checks the built-in reference worker.
 TARGET ?=
 
-.PHONY: run test bench lint setup
+.PHONY: run test bench lint setup mutate
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -30,3 +30,9 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check src checks tests bench
 	$(BIN)/mypy
+
+# Mutation testing of the verdict paths (mutation/config.toml); not part of `make test`.
+# MODULE=stats runs one module; ARGS=--print-survivors prints every survivor's diff.
+mutate: setup
+	$(BIN)/pip install --quiet -e '.[mutate]'
+	$(BIN)/python mutation/run.py $(if $(MODULE),$(foreach m,$(MODULE),--module $(m))) $(ARGS)

@@ -4,7 +4,9 @@ target it violates, and every unrelated check stays green.
 Each case runs checks/ in a pytest subprocess against a reference worker with one fault, the way
 a user points --target at a broken server. `must` are the checks that have to fail; `may` are
 checks of the same target that may or may not notice (e.g. a 3% 5xx burst may or may not hit the
-one request of a functional check); everything else must pass or be skipped.
+one request of a functional check); everything else must pass or be skipped. `reasons` maps a
+must-fail check to a keyword of the target it violates, which its failure message has to carry
+(case-insensitively): a check that fails for another reason than the fault's is not caught.
 """
 
 from __future__ import annotations
@@ -41,80 +43,145 @@ class Case:
     must: set[str]
     may: set[str] = field(default_factory=set)
     args: tuple[str, ...] = ()
+    reasons: dict[str, str] = field(default_factory=dict)  # check -> keyword of its failure
+
+
+def why(checks: set[str] | str, keyword: str) -> dict[str, str]:
+    """`reasons` for every check in `checks`: each failure message must name `keyword`."""
+    return {c: keyword for c in ({checks} if isinstance(checks, str) else checks)}
 
 
 CASES = [
-    Case("health_degraded", {"test_health_reports_healthy[health]"}),
+    Case("health_degraded", {"test_health_reports_healthy[health]"},
+         reasons=why("test_health_reports_healthy[health]", "healthy")),
     Case("wrong_capacity", {"test_health_reports_capacity[health]",
-                            "test_orchestration_capacity[orchestrate]"}),
+                            "test_orchestration_capacity[orchestrate]"},
+         reasons={"test_health_reports_capacity[health]": "agentCapacity",
+                  "test_orchestration_capacity[orchestrate]": "totalAgents"}),
     Case("wrong_sectors", {"test_health_reports_capacity[health]",
-                           "test_orchestration_capacity[orchestrate]"}),
-    Case("healing_disabled", {"test_orchestration_operational[orchestrate]"}),
-    Case("orchestration_degraded", {"test_orchestration_operational[orchestrate]"}),
-    Case("html_instead_of_json", ORCH),
-    Case("broken_json", HEALTH),
+                           "test_orchestration_capacity[orchestrate]"},
+         reasons={"test_health_reports_capacity[health]": "sectors",
+                  "test_orchestration_capacity[orchestrate]": "activeSectors"}),
+    Case("healing_disabled", {"test_orchestration_operational[orchestrate]"},
+         reasons=why("test_orchestration_operational[orchestrate]", "healingMode")),
+    Case("orchestration_degraded", {"test_orchestration_operational[orchestrate]"},
+         reasons=why("test_orchestration_operational[orchestrate]", "operational")),
+    Case("html_instead_of_json", ORCH, reasons=why(ORCH, "application/json")),
+    Case("broken_json", HEALTH, reasons=why(HEALTH, "JSON")),
     # Oversized bodies trip the endpoint's breaker: a later CORS request to it is abandoned.
     Case("huge_body", ORCH | {"test_latency_within_budget[orchestrate]"},
-         may={"test_cors_allow_origin[orchestrate]"}, args=FAST),
-    Case("redirect", HEALTH | {"test_latency_within_budget[health]"}),
+         may={"test_cors_allow_origin[orchestrate]"}, args=FAST,
+         reasons=why(ORCH | {"test_latency_within_budget[orchestrate]"}, "bytes")),
+    Case("redirect", HEALTH | {"test_latency_within_budget[health]"},
+         reasons=why(HEALTH | {"test_latency_within_budget[health]"}, "redirect")),
     Case("hang", HEALTH | {"test_cors_allow_origin[health]", "test_latency_within_budget[health]",
-                           "test_error_rate_timeouts[health]"}),
+                           "test_error_rate_timeouts[health]"},
+         reasons=why(HEALTH | {"test_cors_allow_origin[health]",
+                               "test_latency_within_budget[health]"}, "timed out")
+         | why("test_error_rate_timeouts[health]", "timeouts")),
     Case("reset", DNS_RESOLVES | DNS_FAILURES | {
         "test_dns_requires_domain[missing-domain]", DNS_FRESH, "test_cors_allow_origin[dns]",
-        "test_latency_within_budget[dns]", BALANCE}),
-    Case("slow_health", {"test_latency_within_budget[health]"}, args=FAST),
+        "test_latency_within_budget[dns]", BALANCE},
+         reasons=why(DNS_RESOLVES | {"test_dns_requires_domain[missing-domain]", DNS_FRESH,
+                                     "test_cors_allow_origin[dns]",
+                                     "test_latency_within_budget[dns]"}, "connection")
+         | why(DNS_FAILURES, "DNS resolution failures") | why(BALANCE, "sector")),
+    Case("slow_health", {"test_latency_within_budget[health]"}, args=FAST,
+         reasons=why("test_latency_within_budget[health]", "p95")),
     Case("slow_orchestrate", {"test_latency_within_budget[orchestrate]"},
-         args=(*FAST, "--latency-samples", "20")),
-    Case("slow_dns", {"test_latency_within_budget[dns]"}, args=FAST),
+         args=(*FAST, "--latency-samples", "20"),
+         reasons=why("test_latency_within_budget[orchestrate]", "p95")),
+    Case("slow_dns", {"test_latency_within_budget[dns]"}, args=FAST,
+         reasons=why("test_latency_within_budget[dns]", "p95")),
     Case("unresolved_domain", {"test_dns_resolves[mcp.asoos.2100.cool]",
-                               "test_error_rate_dns_failures[mcp.asoos.2100.cool]"}),
-    Case("bad_ip", DNS_RESOLVES | DNS_FAILURES),
-    Case("sector_out_of_range", DNS_RESOLVES | {BALANCE}),
-    Case("sector_skew", {BALANCE}),
-    Case("dns_missing_domain_500", {"test_dns_requires_domain[missing-domain]"}),
-    Case("burst_5xx", {"test_error_rate_5xx[orchestrate]"}, may=ORCH),
+                               "test_error_rate_dns_failures[mcp.asoos.2100.cool]"},
+         reasons={"test_dns_resolves[mcp.asoos.2100.cool]": "resolved",
+                  "test_error_rate_dns_failures[mcp.asoos.2100.cool]":
+                      "DNS resolution failures"}),
+    Case("bad_ip", DNS_RESOLVES | DNS_FAILURES,
+         reasons=why(DNS_RESOLVES, "IPv4") | why(DNS_FAILURES, "DNS resolution failures")),
+    Case("sector_out_of_range", DNS_RESOLVES | {BALANCE},
+         reasons=why(DNS_RESOLVES, "sector") | why(BALANCE, "outside")),
+    Case("sector_skew", {BALANCE}, reasons=why(BALANCE, "tolerance")),
+    Case("dns_missing_domain_500", {"test_dns_requires_domain[missing-domain]"},
+         reasons=why("test_dns_requires_domain[missing-domain]", "5xx")),
+    Case("burst_5xx", {"test_error_rate_5xx[orchestrate]"}, may=ORCH,
+         reasons=why("test_error_rate_5xx[orchestrate]", "5xx")),
     Case("timeouts", {"test_error_rate_timeouts[dns]"} | DNS_FAILURES,
          may=DNS_RESOLVES | {"test_dns_requires_domain[missing-domain]", DNS_FRESH,
                              "test_cors_allow_origin[dns]", "test_cors_preflight[dns]"},
-         args=("--request-timeout", "1")),
-    Case("missing_cors_header", ALLOW_ORIGIN | PREFLIGHT),
-    Case("broken_preflight", PREFLIGHT),
-    Case("dashboard_down", DASHBOARD),
-    Case("dashboard_untitled", {"test_dashboard_page[dashboard]"}),
+         args=("--request-timeout", "1"),
+         reasons=why("test_error_rate_timeouts[dns]", "timeouts")
+         | why(DNS_FAILURES, "DNS resolution failures")),
+    Case("missing_cors_header", ALLOW_ORIGIN | PREFLIGHT,
+         reasons=why(ALLOW_ORIGIN | PREFLIGHT, "Access-Control-Allow-Origin")),
+    Case("broken_preflight", PREFLIGHT, reasons=why(PREFLIGHT, "preflight")),
+    Case("dashboard_down", DASHBOARD, reasons=why(DASHBOARD, "HTTP 503")),
+    Case("dashboard_untitled", {"test_dashboard_page[dashboard]"},
+         reasons=why("test_dashboard_page[dashboard]", "title")),
     Case("registration_failing", {"test_capacity_registration_success[register]"},
-         args=("--register-agents",)),
+         args=("--register-agents",),
+         reasons=why("test_capacity_registration_success[register]", "registration")),
     Case("memory", {"test_capacity_memory[memory]"}, args=("--memory-field",
-                                                            "health:memoryUsagePercent")),
+                                                            "health:memoryUsagePercent"),
+         reasons=why("test_capacity_memory[memory]", "memory")),
     # A fast 503 is not a fast answer: latency is timed on 2xx answers only.
     Case("orchestrate_unavailable", ORCH | {"test_latency_within_budget[orchestrate]",
-                                            "test_error_rate_5xx[orchestrate]"}),
-    Case("reflected_credentials", ALLOW_ORIGIN | PREFLIGHT),
+                                            "test_error_rate_5xx[orchestrate]"},
+         reasons=why(ORCH | {"test_latency_within_budget[orchestrate]"}, "HTTP 503")
+         | why("test_error_rate_5xx[orchestrate]", "5xx")),
+    Case("reflected_credentials", ALLOW_ORIGIN | PREFLIGHT,
+         reasons=why(ALLOW_ORIGIN | PREFLIGHT, "Access-Control-Allow-Credentials")),
     Case("no_environment", {"test_health_reports_environment[health]",
                             "test_orchestration_environment[orchestrate]",
-                            "test_orchestration_operational[orchestrate]"}),
+                            "test_orchestration_operational[orchestrate]"},
+         reasons=why({"test_health_reports_environment[health]",
+                      "test_orchestration_environment[orchestrate]"}, "environment")
+         | why("test_orchestration_operational[orchestrate]", "healingMode")),
     Case("stale_timestamp", {"test_health_timestamp_fresh[health]",
                              "test_orchestration_timestamp_fresh[orchestrate]",
-                             "test_dns_timestamp_fresh[dns]"}),
+                             "test_dns_timestamp_fresh[dns]"},
+         reasons=why({"test_health_timestamp_fresh[health]",
+                      "test_orchestration_timestamp_fresh[orchestrate]",
+                      "test_dns_timestamp_fresh[dns]"}, "behind the probe's clock")),
     # Hostile targets: each is held to the one wall-clock deadline and the breakers, and run
     # with short timeouts; tests/test_hostile.py runs one of them with every default.
     Case("slow_headers", HEALTH | {"test_cors_allow_origin[health]",
                                    "test_latency_within_budget[health]",
-                                   "test_error_rate_timeouts[health]"}, args=HOSTILE),
+                                   "test_error_rate_timeouts[health]"}, args=HOSTILE,
+         reasons=why(HEALTH | {"test_cors_allow_origin[health]",
+                               "test_latency_within_budget[health]"}, "timed out")
+         | why("test_error_rate_timeouts[health]", "timeouts")),
     Case("trickle_body", ORCH | {"test_latency_within_budget[orchestrate]",
                                  "test_error_rate_timeouts[orchestrate]"},
-         may={"test_cors_allow_origin[orchestrate]"}, args=HOSTILE),
+         may={"test_cors_allow_origin[orchestrate]"}, args=HOSTILE,
+         reasons=why(ORCH | {"test_latency_within_budget[orchestrate]"}, "timed out")
+         | why("test_error_rate_timeouts[orchestrate]", "timeouts")),
     Case("endless_chunked", DNS_RESOLVES | DNS_FAILURES | {
         "test_dns_requires_domain[missing-domain]", "test_latency_within_budget[dns]",
         "test_error_rate_timeouts[dns]", BALANCE, DNS_FRESH}, may={"test_cors_allow_origin[dns]"},
-         args=HOSTILE),
-    Case("deep_json", HEALTH, args=HOSTILE),
-    Case("nan_json", HEALTH, args=HOSTILE),
-    Case("utf16_json", HEALTH, args=HOSTILE),
+         args=HOSTILE,
+         reasons=why(DNS_RESOLVES | {"test_dns_requires_domain[missing-domain]", DNS_FRESH,
+                                     "test_latency_within_budget[dns]"}, "timed out")
+         | why(DNS_FAILURES, "DNS resolution failures") | why(BALANCE, "sector")
+         | why("test_error_rate_timeouts[dns]", "timeouts")),
+    Case("deep_json", HEALTH, args=HOSTILE, reasons=why(HEALTH, "nest")),
+    Case("nan_json", HEALTH, args=HOSTILE, reasons=why(HEALTH, "NaN")),
+    Case("utf16_json", HEALTH, args=HOSTILE, reasons=why(HEALTH, "not UTF-8")),
+    # Only one /health request in ten is slow: the p95 is over budget while the median is not,
+    # so a latency check judged at the wrong percentile passes it.
+    Case("slow_tail", {"test_latency_within_budget[health]"},
+         args=(*FAST, "--latency-samples", "20"),
+         reasons=why("test_latency_within_budget[health]", "p95")),
+    # A 302 is not the dashboard: each check must say it was a redirect, not pass it.
+    Case("dashboard_redirect", DASHBOARD, may={"test_cors_allow_origin[dashboard]"},
+         reasons=why(DASHBOARD, "redirect")),
 ]
 
 
 def test_every_fault_has_a_case() -> None:
-    covered = {c.fault for c in CASES} | {"delay"}  # delay: a healthy but remote-like worker
+    # delay: a healthy but remote-like worker; burst_429: 4xx that no 5xx check may count.
+    covered = {c.fault for c in CASES} | {"delay", "burst_429"}
     assert covered == set(FAULTS)
 
 
@@ -151,6 +218,10 @@ def test_fault_fails_only_its_target(case: Case, run_checks, reference_worker) -
         message = run.messages[check]
         assert message and "\n" not in message.strip(), f"{check}: not one line: {message!r}"
         assert "Traceback" not in message
+    for check, keyword in case.reasons.items():
+        message = run.messages.get(check, "")
+        assert keyword.lower() in message.lower(), \
+            f"{check} failed without naming {keyword!r}: {message!r}"
 
 
 def test_remote_like_worker_passes(run_checks, reference_worker) -> None:
@@ -204,3 +275,23 @@ def test_reflected_origin_with_credentials_names_the_risk(run_checks, reference_
         message = run.messages[check]
         assert "Access-Control-Allow-Credentials: true" in message, message
         assert "credentials misconfiguration" in message and "reflection" in message
+
+
+def test_tail_latency_is_judged_at_the_configured_percentile(run_checks,
+                                                            reference_worker) -> None:
+    """One /health request in ten is slow: p90 (configured) is within budget, p99 is not."""
+    worker = reference_worker("slow_tail")
+    args = (f"--target={worker.url}", "-m", "latency", "--latency-samples", "20")
+    p90 = run_checks(*args, "--latency-percentile", "90")
+    assert p90.outcomes["test_latency_within_budget[health]"] == "passed", p90.stdout[-3000:]
+    p99 = run_checks(*args, "--latency-percentile", "99")
+    assert p99.outcomes["test_latency_within_budget[health]"] == "failed", p99.stdout[-3000:]
+    assert "p99" in p99.messages["test_latency_within_budget[health]"]
+
+
+def test_a_429_burst_is_not_a_5xx(run_checks, reference_worker) -> None:
+    """10% of /mcp/orchestrate answers are 429: client errors, which the 5xx target ignores."""
+    worker = reference_worker("burst_429=10")
+    run = run_checks(f"--target={worker.url}", "-m", "error_rate", "--error-samples", "100")
+    assert run.ids("failed") == set(), run.stdout[-3000:]
+    assert run.outcomes["test_error_rate_5xx[orchestrate]"] == "passed"

@@ -4,6 +4,7 @@ alone leaves the rule "too sparse to judge"."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 from synthetics import alerts
 from synthetics.heartbeat import Heartbeat
 from synthetics.history import SqliteHistory
+from synthetics.probe import Phases, Probe, Request, Sample
 
 T0 = 1_900_000_000.0
 
@@ -150,18 +152,38 @@ def test_bad_heartbeat_value_is_a_usage_error(tmp_path: Path) -> None:
     assert "argument --heartbeat-seconds: invalid float value: 'often'" in result.stderr
 
 
+class InjectedLatency:
+    """The heartbeat's probe with latencies from a table: the worker's real answers, but each
+    sample takes exactly `ms[endpoint]`, so a rule judging response times never sees how busy
+    the machine running the tests was."""
+
+    def __init__(self, probe: Probe, ms: dict[str, float]) -> None:
+        self.probe, self.ms = probe, ms
+
+    def request(self, request: Request, record: bool = True) -> Sample:
+        sample = self.probe.request(request, record=record)
+        assert sample.ok, sample.summary()
+        seconds = self.ms[request.endpoint] / 1000
+        return dataclasses.replace(sample, phases=Phases(
+            send=0.0, wait=seconds, receive=0.0, ttfb=seconds, total=seconds))
+
+    def close(self) -> None:
+        self.probe.close()
+
+
 def _slow_spell(reference_worker, tmp_path: Path, minutes: float) -> list[str]:
-    """53+ normal beats, an hour's gap, then `minutes` of a slow /mcp/orchestrate."""
-    faults = tmp_path / "faults"
-    faults.write_text("")
-    worker = reference_worker(faults_file=faults)
+    """53+ normal beats, an hour's gap, then `minutes` of /mcp/orchestrate at 20x its normal
+    time (every other endpoint as normal)."""
+    worker = reference_worker()
     store = SqliteHistory(tmp_path / "h.sqlite3")
     clock = FakeClock()
     heart = Heartbeat(worker.url, store, interval=15, clock=clock, log=lambda _: None)
+    ms = {"health": 2.0, "orchestrate": 2.0, "dns": 2.0}
+    heart.probe = InjectedLatency(heart.probe, ms)  # type: ignore[assignment]
     for _ in range(60):  # 15 minutes of normal beats: the baseline
         heart.beat()
         clock.now += 15
-    faults.write_text("slow_orchestrate=40")
+    ms["orchestrate"] = 40.0
     clock.now = T0 + 4000
     end = clock.now + minutes * 60
     while clock.now <= end:

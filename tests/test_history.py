@@ -204,3 +204,34 @@ def test_a_version_1_database_gets_its_rollup_built(tmp_path: Path) -> None:
     db.commit()
     db.close()
     assert SqliteHistory(path).median_total("T", "health", 0, 2_000_000) == before
+
+
+def _seed_ages(db: Path, days: tuple[float, ...]) -> None:
+    store = SqliteHistory(db)
+    now = time.time()
+    for age in days:
+        t = now - age * 86_400
+        run = store.start_run("health", "seeded", t, t, False)
+        store.add_samples(run, [SampleRecord(t + i, "seeded", "health", "", "GET", 200, True,
+                                             None, total=0.01) for i in range(5)])
+        store.finish_run(run, t + 10, "passed")
+    store.close()
+
+
+def _seeded_left(db: Path) -> int:
+    return int(SqliteHistory(db).failure_counts("seeded", "health", 0)["samples"])
+
+
+def test_a_run_prunes_history_older_than_the_retention_in_days(run_checks,
+                                                               tmp_path: Path) -> None:
+    """Seeded samples 2 and 40 days old: a run keeps 35 days (the default), so only the
+    40-day-old ones go; with --history-retention-days 1 the 2-day-old ones go too."""
+    db = tmp_path / "h.sqlite3"
+    _seed_ages(db, (2.0, 40.0))
+    assert _seeded_left(db) == 10
+    run = run_checks("-m", "dashboard", "--history", str(db))
+    assert run.ret == 0, run.stdout[-3000:]
+    assert _seeded_left(db) == 5
+    run = run_checks("-m", "dashboard", "--history", str(db), "--history-retention-days", "1")
+    assert run.ret == 0, run.stdout[-3000:]
+    assert _seeded_left(db) == 0

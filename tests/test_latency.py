@@ -106,3 +106,65 @@ def test_phases_come_from_good_answers_only() -> None:
     samples = [_ok(150.0, wait_ms=140.0) for _ in range(20)] + [_status(503, ms=1.0)]
     result = summarize(samples, None, 50, 100)
     assert result.phases_ms["wait"] == pytest.approx(140.0)
+
+
+def test_result_carries_every_figure_and_saves_them() -> None:
+    samples = [_ok(float(i), wait_ms=i / 2) for i in range(1, 101)]
+    result = summarize(samples, None, 90, 50)
+    assert (result.percentile, result.budget_ms, result.samples, result.failed) == (90, 50, 100, 0)
+    assert result.value_ms == pytest.approx(90.1)
+    assert result.p50_ms == pytest.approx(50.5) and result.p99_ms == pytest.approx(99.01)
+    assert result.first_error is None
+    assert result.phases_ms["wait"] == pytest.approx(45.05)
+    assert result.phases_ms["receive"] == pytest.approx(45.05)
+    assert result.phases_ms["send"] == pytest.approx(0.1)
+    assert "connect" not in result.phases_ms  # reused connections: no connect phase at all
+    assert not result.ok and result.slowest_phase in ("wait", "receive")
+    assert result.extra_info() == {
+        "percentile": 90, "budget_ms": 50, "value_ms": result.value_ms,
+        "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "samples": 100, "failed": 0,
+        "phases_ms": result.phases_ms, "slowest_phase": result.slowest_phase, "ok": False,
+        "bad_kinds": {},
+    }
+    text = result.describe()
+    assert "p90 90.1 ms >= 50 ms budget over 100 samples" in text
+    assert "p50 50.5 ms" in text and "p99 99.0 ms" in text
+
+
+def test_readings_are_used_only_when_there_is_one_per_sample() -> None:
+    samples = [_ok(10.0) for _ in range(10)]
+    assert summarize(samples, [0.001] * 10, 95, 100).value_ms == pytest.approx(1.0)
+    assert summarize(samples, [0.001] * 9, 95, 100).value_ms == pytest.approx(10.0)
+    assert summarize(samples, None, 95, 100).value_ms == pytest.approx(10.0)
+    untimed = Sample(REQ, 0.0, status=200, phases=Phases())  # no total: counts as 0 ms
+    assert summarize([untimed], None, 95, 100).value_ms == 0.0
+
+
+def test_a_fast_result_names_no_slowest_phase_in_its_text() -> None:
+    result = summarize([_ok(2.0, wait_ms=1.5) for _ in range(20)], None, 95, 100)
+    text = result.describe()
+    assert result.ok and "p95 2.0 ms < 100 ms budget" in text and "slowest" not in text
+    assert text.startswith("p95 ") and "failed" not in text
+
+
+def test_failures_keep_the_answered_figures_in_the_text() -> None:
+    samples = [_ok(2.0) for _ in range(97)] + [_failed() for _ in range(3)]
+    text = summarize(samples, None, 95, 100).describe()
+    assert text.startswith("p95 2.0 ms < 100 ms budget")
+    assert "p50 2.0 ms, p99 —" in text  # 3% failed: the p99 is not reached
+    assert ("3 samples were not a 2xx answer (no response ×3; e.g. timed out after 1 s "
+            "(ReadTimeout))") in text
+
+
+def test_too_many_failures_name_the_share_the_percentile_leaves_out() -> None:
+    samples = [_ok(2.0) for _ in range(80)] + [_failed() for _ in range(20)]
+    result = summarize(samples, None, 90, 100)
+    text = result.describe()
+    assert "p90 not reached" in text and "20 of 100" in text and " 10% " in text
+    assert result.p50_ms == pytest.approx(2.0) and result.p99_ms is None
+    assert result.first_error == "timed out after 1 s (ReadTimeout)"
+
+
+def test_no_response_result_keeps_its_budget() -> None:
+    result = summarize([_failed() for _ in range(5)], [0.001] * 5, 99, 250)
+    assert (result.budget_ms, result.phases_ms, result.value_ms) == (250, {}, None)

@@ -29,6 +29,7 @@ from synthetics.remediation import (
     StepResult,
     describe_result,
     guardrail,
+    iso,
     run_step,
 )
 from synthetics.scrub import is_secret_name, scrub, scrub_data, secret_values
@@ -119,6 +120,79 @@ def test_guardrail_cooldown_and_hourly_cap() -> None:
     cap = guardrail([now - 3000, now - 2000, now - 1000], now, 600, 3)
     assert cap is not None and cap.startswith("hourly cap")
     assert guardrail([now - 4000, now - 2000, now - 1000], now, 600, 3) is None
+
+
+def test_cooldown_runs_from_the_newest_attempt() -> None:
+    """Two attempts inside the hour: the newest (100 s ago) is inside the cooldown even though
+    the oldest (50 min ago) is not, whatever order the state file lists them in."""
+    now = 1_700_000_000.0
+    for attempts in ([now - 3000, now - 100], [now - 100, now - 3000]):
+        refusal = guardrail(attempts, now, 600, 3)
+        assert refusal is not None and "cooldown" in refusal
+        assert "hourly cap" not in refusal
+    # ...and once the newest is past the cooldown, two attempts are still under a cap of 3.
+    assert guardrail([now - 3000, now - 601], now, 600, 3) is None
+
+
+def test_hourly_cap_counts_only_the_last_hour() -> None:
+    now = 1_700_000_000.0
+    within = [now - 3599, now - 2000, now - 1000]
+    refusal = guardrail(within, now, 600, 3)
+    assert refusal is not None and "hourly cap" in refusal
+    assert guardrail(within, now, 600, 4) is None  # under a cap of 4
+    assert guardrail([now - 3600, now - 2000, now - 1000], now, 600, 3) is None  # an hour ago
+    assert guardrail([now - 1000] * 2, now, 1000, 3) is None  # the cooldown ends at 1000 s
+
+
+def test_refusals_say_when_the_next_attempt_is_allowed() -> None:
+    now = 1_700_000_000.0
+    cooldown = guardrail([now - 100], now, 600, 3)
+    assert cooldown is not None and iso(now + 500) in cooldown and iso(now - 100) in cooldown
+    cap = guardrail([now - 3000, now - 2000, now - 1000], now, 600, 3)
+    assert cap is not None and iso(now - 3000 + 3600) in cap  # when the oldest leaves the hour
+    cap = guardrail([now - 3000, now - 2000, now - 1000], now, 600, 2)
+    assert cap is not None and iso(now - 2000 + 3600) in cap
+
+
+def test_state_file_records_the_target_and_readable_times(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.record_attempt(1_700_000_000.0)
+    data = json.loads(store.state_path.read_text())
+    assert data["target"] == DEPLOYMENT.url and data["attempts"] == [1_700_000_000.0]
+    assert (data["worker"], data["env"]) == (DEPLOYMENT.worker, DEPLOYMENT.env)
+    assert data["attempts_utc"] == [iso(1_700_000_000.0)]
+
+
+def test_state_keeps_a_day_of_attempts(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    now = 1_700_000_000.0
+    for t in (now - 88_000, now - 86_400, now - 86_399, now - 60):
+        store.record_attempt(t)
+    store.record_attempt(now)
+    assert store.attempts() == [now - 86_399, now - 60, now]
+
+
+def test_store_creates_its_directory_and_tolerates_a_missing_lock(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "a" / "b", DEPLOYMENT)
+    store.unlock()  # nothing held: nothing to do
+    assert store.holder() == "unknown"
+    store.ensure()
+    assert store.state_path.parent.is_dir()
+    store.lock_path.write_text("\n")
+    assert store.holder() == "unknown"
+    assert store.try_lock("me")
+    store.unlock()
+    store.unlock()  # twice is harmless
+
+
+def test_audit_log_is_appended_in_utf8_with_keys_in_order(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.ensure()
+    store.audit({"time": "t", "event": "outcome", "headline": "déployé"})
+    store.audit({"b": 1, "a": 2})
+    lines = (tmp_path / "audit.jsonl").read_bytes().decode("utf-8").splitlines()
+    assert lines == ['{"time": "t", "event": "outcome", "headline": "déployé"}',
+                     '{"b": 1, "a": 2}']
 
 
 def test_state_survives_a_new_store(tmp_path: Path) -> None:

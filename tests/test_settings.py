@@ -3,9 +3,23 @@ are usage errors that say what to pass."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from synthetics.settings import OPTIONS, parse_target
+from synthetics.settings import (
+    OPTIONS,
+    Settings,
+    _fraction,
+    _memory_field,
+    _percent,
+    flag,
+    non_negative_float,
+    parse_target,
+    positive_float,
+    positive_int,
+    resolve,
+)
 
 PROBE = """
 def test_show(synthetics_settings):
@@ -103,3 +117,144 @@ def test_argparse_side_redacts_credentials_in_a_bad_value() -> None:
     message = str(raised.value)
     assert message.startswith("--control-url=") and "must be an http" in message
     assert "hunter22secret" not in message and "\n" not in message
+
+
+# --- in-process: the precedence and the parsers, without a pytest subprocess ----------------
+
+class FakeConfig:
+    """What `resolve_values` reads of a pytest config: options and ini values by name."""
+
+    def __init__(self, options: dict[str, str] | None = None,
+                 ini: dict[str, object] | None = None) -> None:
+        self.options, self.ini = options or {}, ini or {}
+
+    def getoption(self, name: str) -> str | None:
+        return self.options.get(name)
+
+    def getini(self, name: str) -> object:
+        return self.ini.get(name)
+
+
+def _resolve(options: dict[str, str] | None = None, environ: dict[str, str] | None = None,
+             ini: dict[str, object] | None = None) -> Settings:
+    return resolve(FakeConfig(options, ini), environ or {})  # type: ignore[arg-type]
+
+
+def test_resolve_command_line_then_environment_then_ini_then_default() -> None:
+    ini = {"synthetics_latency_samples": "11", "synthetics_concurrency": "3",
+           "synthetics_error_samples": "77"}
+    environ = {"SYNTHETICS_LATENCY_SAMPLES": "22", "SYNTHETICS_CONCURRENCY": "4"}
+    s = _resolve({"synthetics_latency_samples": "33"}, environ, ini)
+    assert s.latency_samples == 33  # command line beats environment and ini
+    assert s.concurrency == 4  # environment beats ini
+    assert s.error_samples == 77  # ini beats the default
+    assert s.request_timeout == 5.0 and s.latency_percentile == 95.0  # defaults
+    assert s.target is None and s.builtin
+
+
+def test_resolve_empty_values_fall_through_to_the_next_source() -> None:
+    s = _resolve(environ={"SYNTHETICS_CONCURRENCY": ""},
+                 ini={"synthetics_concurrency": "", "synthetics_sectors": []})
+    assert s.concurrency == 16 and s.sectors == 200
+    s = _resolve(environ={"SYNTHETICS_CONCURRENCY": ""}, ini={"synthetics_concurrency": "6"})
+    assert s.concurrency == 6
+
+
+def test_resolve_parses_every_source_and_names_where_a_bad_value_came_from() -> None:
+    s = _resolve({"synthetics_target": "http://127.0.0.1:8787/",
+                  "synthetics_register_agents": "true"},
+                 {"SYNTHETICS_LATENCY_PERCENTILE": "99.5"}, {"synthetics_pass_confidence": "0.9"})
+    assert s.target == "http://127.0.0.1:8787" and not s.builtin
+    assert s.register_agents is True and s.latency_percentile == 99.5
+    assert s.pass_confidence == 0.9
+    for options, environ, ini, where in [
+        ({"synthetics_concurrency": "0"}, {}, {}, "--concurrency='0'"),
+        ({}, {"SYNTHETICS_CONCURRENCY": "x"}, {}, "SYNTHETICS_CONCURRENCY='x'"),
+        ({}, {}, {"synthetics_concurrency": "-2"}, "synthetics_concurrency='-2'"),
+    ]:
+        with pytest.raises(pytest.UsageError) as error:
+            _resolve(options, environ, ini)
+        assert str(error.value).startswith(where)
+
+
+def test_option_names_in_every_source() -> None:
+    option = next(o for o in OPTIONS if o.name == "latency_percentile")
+    assert (option.flag, option.env, option.ini) == (
+        "--latency-percentile", "SYNTHETICS_LATENCY_PERCENTILE", "synthetics_latency_percentile")
+
+
+@pytest.mark.parametrize(("parse", "good", "bad"), [
+    (positive_int, {"1": 1, "500": 500}, ["0", "-1", "1.5", "x"]),
+    (positive_float, {"0.001": 0.001, "5": 5.0}, ["0", "-0.1", "nan", "x"]),
+    (non_negative_float, {"0": 0.0, "2.5": 2.5}, ["-0.1", "nan", "x"]),
+    (_percent, {"0.1": 0.1, "95": 95.0, "99.9": 99.9}, ["0", "100", "-5", "nan", "x"]),
+    (_fraction, {"0.001": 0.001, "0.95": 0.95}, ["0", "1", "1.5", "nan"]),
+    (flag, {"1": True, "TRUE": True, " yes ": True, "on": True, "0": False, "false": False,
+            "No": False, "off": False, "": False}, ["maybe", "2"]),
+    (_memory_field, {"health:memoryUsagePercent": "health:memoryUsagePercent",
+                     "orchestrate:mem": "orchestrate:mem"},
+     ["memory", "dns:mem", "health:", ":mem"]),
+])
+def test_parsers_accept_good_values_and_refuse_bad_ones(parse, good: dict[str, object],
+                                                       bad: list[str]) -> None:
+    for text, value in good.items():
+        assert parse(text) == value and type(parse(text)) is type(value), text
+    for text in bad:
+        with pytest.raises(ValueError):
+            parse(text)
+
+
+@pytest.mark.parametrize(("value", "parsed"), [
+    ("https://host.example", "https://host.example"),
+    ("http://127.0.0.1:8787/", "http://127.0.0.1:8787"),
+    ("https://xn--bcher-kva.example/", "https://xn--bcher-kva.example"),
+    ("https://bücher.example", "https://bücher.example"),
+    ("https://a-b.example.", "https://a-b.example."),
+    ("https://_dmarc.example", "https://_dmarc.example"),
+])
+def test_parse_target_accepts(value: str, parsed: str) -> None:
+    assert parse_target(value) == parsed
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("ftp://x", "must start with http:// or https://"),
+    ("http://", "has no host name"),
+    ("http://host:99999", "invalid port"),
+    ("https://user:pw@host", "must not carry credentials"),
+    ("https://user@host", "must not carry credentials"),
+    ("http://exa mple.invalid", "must not contain white space"),
+    ("http://bad_host!.example", "is not a valid host name"),
+    ("http://-lead.example", "is not a valid host name"),
+    ("http://trail-.example", "is not a valid host name"),
+    ("http://" + "a" * 64 + ".example", "is not a valid host name"),
+    ("http://host.example/?x=1", "without a query (?) or fragment (#)"),
+    ("http://host.example/#top", "without a query (?) or fragment (#)"),
+])
+def test_parse_target_refuses(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_target(value)
+
+
+@pytest.mark.parametrize(("parse", "bad", "message"), [
+    (positive_int, "0", "must be a whole number of at least 1"),
+    (positive_float, "0", "must be a number above 0"),
+    (non_negative_float, "-1", "must be a number, 0 or more"),
+    (_percent, "100", "must be a number between 0 and 100"),
+    (_fraction, "1", "must be a number between 0 and 1"),
+    (flag, "maybe", "must be true or false"),
+    (_memory_field, "memory", "must look like health:fieldName or orchestrate:fieldName"),
+])
+def test_parsers_say_what_to_pass(parse, bad: str, message: str) -> None:
+    """The end of the usage error "--option='value': ..." (see test_bad_values_are_usage_errors)."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse(bad)
+
+
+def test_parse_target_edges() -> None:
+    assert parse_target("http://HOST-X") == "http://HOST-X"  # kept as typed
+    assert parse_target("http://hostX/pathX/") == "http://hostX/pathX"  # only slashes go
+    assert _memory_field("health:usage:percent") == "health:usage:percent"
+    with pytest.raises(ValueError, match=re.escape(
+            "(e.g. https://wfa-orchestration-worker-production-production.pr-aef.workers.dev)")
+            + "$"):
+        parse_target("ftp://x")

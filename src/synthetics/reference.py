@@ -80,6 +80,11 @@ FAULTS: dict[str, str] = {
     "deep_json": "/health answers 1,000 levels of nested JSON arrays",
     "nan_json": "/health answers its status document with uptime NaN (not JSON)",
     "utf16_json": "/health answers its status document in UTF-16",
+    "slow_tail": "every 10th request to /health waits VALUE ms (default 400): only the tail "
+                 "is slow",
+    "burst_429": "every VALUE-th request (default 33) to /mcp/orchestrate answers 429 (a 4xx, "
+                 "not a 5xx)",
+    "dashboard_redirect": "HEAD / and GET / answer 302 to another host",
 }
 
 _DEFAULTS: dict[str, str] = {
@@ -88,6 +93,7 @@ _DEFAULTS: dict[str, str] = {
     "burst_5xx": "33", "timeouts": "33", "registration_failing": "20", "memory": "92",
     "stale_timestamp": "3600", "slow_headers": "1000", "trickle_body": "100",
 }
+_DEFAULTS.update({"slow_tail": "400", "burst_429": "33"})
 
 CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
@@ -291,9 +297,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/mcp/orchestrate"):
             self._orchestrate(count, faults, cfg, head)
         elif path.startswith("/health"):
+            if "slow_tail" in faults and count % 10 == 0:
+                time.sleep(int(faults["slow_tail"]) / 1000)
             self._health(faults, cfg, head)
         elif path == "/":
-            if "dashboard_down" in faults:
+            if "dashboard_redirect" in faults:
+                self._send(302, b"", None, head=head,
+                           extra=[("Location", "https://status.example.invalid/")])
+            elif "dashboard_down" in faults:
                 self._send(503, b"Service Unavailable", "text/plain", head=head)
             else:
                 self._send(200, _dashboard(cfg, "dashboard_untitled" not in faults), "text/html",
@@ -346,6 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
         if "burst_5xx" in faults and count % int(faults["burst_5xx"]) == 0:
             self._json(500, {"error": "Internal Server Error", "message": "injected burst",
                              "timestamp": self._now(), "healing": True}, head)
+            return
+        if "burst_429" in faults and count % int(faults["burst_429"]) == 0:
+            self._json(429, {"error": "Too Many Requests", "message": "injected burst",
+                             "timestamp": _now()}, head)
             return
         if "html_instead_of_json" in faults:
             self._send(200, b"<html><body>Orchestrator</body></html>", "text/html", head=head)

@@ -1,0 +1,85 @@
+"""Which samples count against which error rate: a 5xx is a share of responses, 4xx are not 5xx,
+a timeout is a share of requests, a DNS failure is anything but a valid resolution."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthetics.probe import Request, Sample
+from synthetics.rates import count_failures, dns_failure, fail_alpha
+
+REQ = Request("orchestrate", "/mcp/orchestrate")
+DNS = Request("dns", "/mcp/dns/resolve?domain=mcp.x", subject="mcp.x")
+
+
+def _answer(status: int) -> Sample:
+    return Sample(REQ, 0.0, status=status)
+
+
+def _error(kind: str) -> Sample:
+    return Sample(REQ, 0.0, error=f"injected {kind}", error_kind=kind)
+
+
+def _dns(doc: object, status: int = 200) -> Sample:
+    return Sample(DNS, 0.0, status=status, headers={"content-type": "application/json"},
+                  body=json.dumps(doc).encode())
+
+
+def test_4xx_are_not_5xx() -> None:
+    samples = [_answer(s) for s in (200, 204, 301, 400, 404, 429, 499, 500, 503, 599)]
+    assert count_failures(samples, "5xx") == (3, 10)
+    assert count_failures([_answer(429)] * 50, "5xx") == (0, 50)
+
+
+def test_5xx_is_a_share_of_responses_only() -> None:
+    samples = [_answer(500), _answer(200), _error("timeout"), _error("reset"), _error("connect")]
+    assert count_failures(samples, "5xx") == (1, 2)
+    assert count_failures([_error("timeout")] * 3, "5xx") == (0, 0)
+    # a request without a response early in the run does not end the counting
+    assert count_failures([_error("reset"), _answer(503), _answer(200)], "5xx") == (1, 2)
+
+
+def test_timeouts_are_a_share_of_every_request() -> None:
+    samples = [_error("timeout"), _error("timeout"), _error("reset"), _answer(500),
+               _answer(200)]
+    assert count_failures(samples, "timeouts") == (2, 5)
+    assert count_failures([_answer(504)], "timeouts") == (0, 1)  # a 504 is an answer
+
+
+def test_dns_failures_count_everything_but_a_valid_resolution() -> None:
+    good = {"resolved": True, "ip": "1.1.1.1"}
+    samples = [
+        _dns(good),
+        _dns({"resolved": False, "ip": "1.1.1.1"}),
+        _dns({"resolved": "true", "ip": "1.1.1.1"}),  # a string is not True
+        _dns({"resolved": True, "ip": "999.1.1.1"}),
+        _dns({"resolved": True}),
+        _dns(good, status=500),
+        _dns(good, status=201),
+        _dns([good]),
+        Sample(DNS, 0.0, status=200, body=b"{not json"),
+        Sample(DNS, 0.0, error="timed out", error_kind="timeout"),
+    ]
+    assert count_failures(samples, "dns_failures") == (9, 10)
+    assert dns_failure(samples[0]) is None
+    assert dns_failure(samples[1]) == "not resolved"
+    assert dns_failure(samples[2]) == "not resolved"
+    assert "999.1.1.1" in (dns_failure(samples[3]) or "")
+    assert dns_failure(samples[4]) is not None
+    assert "500" in (dns_failure(samples[5]) or "")
+    assert "201" in (dns_failure(samples[6]) or "")
+    assert dns_failure(samples[7]) == "not resolved"
+    assert "JSON" in (dns_failure(samples[8]) or "")
+    assert dns_failure(samples[9]) == "timed out"
+
+
+def test_an_unknown_kind_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown failure kind"):
+        count_failures([_answer(200)], "4xx")
+
+
+def test_the_false_alarm_budget_is_split_over_the_error_rate_checks() -> None:
+    assert fail_alpha(0.001) == pytest.approx(0.001 / 8)
+    assert fail_alpha(0.08) == pytest.approx(0.01)
