@@ -160,6 +160,8 @@ class _Recorder:
     recorded_checks: int = 0
     errors: list[str] = field(default_factory=list)
     broken: bool = False
+    #: The health document's `version` this run saw (the first that carried one).
+    version: str | None = None
 
     def ensure_open(self) -> bool:
         with self.lock:
@@ -181,6 +183,13 @@ class _Recorder:
         if not self.ensure_open():
             return
         record = record_from_sample(sample, self.target)
+        if self.version is None and sample.request.endpoint == "health" and sample.ok:
+            try:
+                doc = sample.json()
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict) and isinstance(doc.get("version"), str | int | float):
+                self.version = str(doc["version"])[:64]
         with self.lock:
             self.samples.append(record)
             due = (len(self.samples) >= FLUSH_EVERY
@@ -304,6 +313,8 @@ class _Session:
         try:
             store.finish_run(rec.run_id, now, "passed" if exitstatus == 0 else
                              f"exit {int(exitstatus)}", target=rec.target)
+            if rec.version is not None:
+                store.set_run_version(rec.run_id, rec.version)
             pruned = store.prune(now - hs.history_retention_days * 86_400)
         except Exception as exc:  # noqa: BLE001
             lines.append(f"history: could not close the run: {exc}")
