@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from synthetics.history import SampleRecord, SqliteHistory
+from synthetics.reference import ReferenceWorker
 from synthetics.report import trend_plot, version_changes
 
 ARGS = ("--error-samples", "60", "--latency-samples", "10")
@@ -38,6 +39,7 @@ def test_outputs_name_who_failed_the_colo_and_the_ray(run_checks, reference_work
     page = html.read_text()
     assert 'id="synthetics-exchanges"' in page and first["ray"] in page
     assert 'id="synthetics-colos"' in page and 'data-source="worker"' in page
+    assert 'id="synthetics-history-colos"' in page
     text = prom.read_text()
     assert 'synthetics_request_failures_total{code="1101",endpoint="orchestrate"' in text
     assert 'reason="worker"' in text
@@ -97,3 +99,19 @@ def test_version_changes_are_marked_on_the_trend() -> None:
     assert [t.get_text() for t in ax.texts] == ["version 1.1.0"]
     marks = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
     assert len(marks) == 1
+
+
+def test_a_new_version_is_marked_on_the_reports_trend(run_checks, tmp_path: Path) -> None:
+    """Two runs of one target, the second after a deploy of version 1.1.0: the report's trend
+    names the change (the plot marks it: test_version_changes_are_marked_on_the_trend)."""
+    history, html = tmp_path / "history.sqlite3", tmp_path / "report.html"
+    port = 0
+    for version in ("1.0.0", "1.1.0"):
+        with ReferenceWorker(port=port, version=version, seed=2100) as worker:
+            port = worker.port  # the same URL for both: one target in history
+            run = run_checks(f"--target={worker.url}", "-m", "health", "--latency-samples",
+                             "10", f"--history={history}", f"--html={html}",
+                             "--self-contained-html")
+            assert run.ret == 0, run.stdout[-2000:]
+    page = html.read_text()
+    assert 'id="synthetics-versions"' in page and "version 1.0.0 → 1.1.0" in page

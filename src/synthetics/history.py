@@ -378,9 +378,12 @@ class SqliteHistory:
                         ) -> dict[str, tuple[int, float]]:
         """{colo: (successful samples, their median total in seconds)} since `since`."""
         out: dict[str, list[float]] = {}
-        for s in self.samples(target, endpoint, since):
-            if s.ok and s.colo and s.total is not None:
-                out.setdefault(s.colo, []).append(s.total)
+        for (sid,) in self._read("SELECT id FROM series WHERE target=? AND endpoint=?",
+                                 (target, endpoint)):
+            for colo, total in self._read(
+                    "SELECT colo, total FROM samples WHERE series=? AND t>=? AND ok=1 AND "
+                    "colo IS NOT NULL AND total IS NOT NULL", (sid, since)):
+                out.setdefault(str(colo), []).append(float(total))
         return {colo: (len(v), statistics.median(v)) for colo, v in sorted(out.items())}
 
     def checks(self, since: float) -> list[CheckRecord]:

@@ -190,6 +190,13 @@ class _Recorder:
                 doc = None
             if isinstance(doc, dict) and isinstance(doc.get("version"), str | int | float):
                 self.version = str(doc["version"])[:64]
+                # Recorded at once, so this run's report (written before the history closes
+                # the run) already marks a new version on its trend.
+                try:
+                    if self.store is not None and self.run_id is not None:
+                        self.store.set_run_version(self.run_id, self.version)
+                except Exception as exc:  # noqa: BLE001 - history must never break the checks
+                    self.errors.append(f"history: could not record the version: {exc}")
         with self.lock:
             self.samples.append(record)
             due = (len(self.samples) >= FLUSH_EVERY
@@ -313,8 +320,6 @@ class _Session:
         try:
             store.finish_run(rec.run_id, now, "passed" if exitstatus == 0 else
                              f"exit {int(exitstatus)}", target=rec.target)
-            if rec.version is not None:
-                store.set_run_version(rec.run_id, rec.version)
             pruned = store.prune(now - hs.history_retention_days * 86_400)
         except Exception as exc:  # noqa: BLE001
             lines.append(f"history: could not close the run: {exc}")

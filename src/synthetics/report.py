@@ -489,6 +489,35 @@ def history_versions(config: pytest.Config, days: float,
     return recorder.store.versions(end - days * 86400, recorder.target)
 
 
+def history_colos(config: pytest.Config, days: float, now: float | None = None,
+                  ) -> dict[str, dict[str, tuple[int, float]]]:
+    """{endpoint: {colo: (samples, median s)}} of the target's successful samples in the
+    window, from history; {} without history or cf-ray."""
+    from synthetics import history_plugin
+
+    recorder = config.stash.get(history_plugin.HISTORY, None)
+    if recorder is None or recorder.store is None:
+        return {}
+    end = time.time() if now is None else now
+    out = {}
+    for endpoint in ("health", "orchestrate", "dns"):
+        colos = recorder.store.latency_by_colo(recorder.target, endpoint, end - days * 86400)
+        if colos:
+            out[endpoint] = colos
+    return out
+
+
+def history_colos_html(by_colo: dict[str, dict[str, tuple[int, float]]], days: float) -> str:
+    if not by_colo:
+        return ""
+    body = "".join(f"<tr><td>{_esc(endpoint)}</td><td>{_esc(colo)}</td><td>{n}</td>"
+                   f"<td>{median * 1000:.1f}</td></tr>"
+                   for endpoint, colos in by_colo.items() for colo, (n, median) in colos.items())
+    return (f'<h3>Latency by colo, last {days:g} days (history)</h3><table '
+            'id="synthetics-history-colos"><tr><th>endpoint</th><th>colo (cf-ray)</th>'
+            f"<th>samples</th><th>median ms</th></tr>{body}</table>")
+
+
 # --- the HTML report ---------------------------------------------------------------------------
 
 _VERDICT_STYLE = {
@@ -771,15 +800,16 @@ class HtmlReport:
                    if t.check == "test_latency_within_budget" and t.threshold is not None}
         try:
             versions = history_versions(self.config, days)
-        except Exception:  # noqa: BLE001 - the marks are extra: the trend stands without them
-            versions = []
+            colos = history_colos_html(history_colos(self.config, days), days)
+        except Exception:  # noqa: BLE001 - the extras: the trend stands without them
+            versions, colos = [], ""
         png = trend_figure(series, budgets, days, q, versions=versions)
         changes = "".join(f"<li>{_esc(time.strftime('%Y-%m-%d %H:%M', time.gmtime(t)))} UTC: "
                           f"version {_esc(a)} → {_esc(b)}</li>"
                           for t, a, b in version_changes(versions))
         marks = (f'<ul id="synthetics-versions">{changes}</ul>' if changes else "")
         return (f'<h2>Trend</h2><figure id="synthetics-trend"><img class="synthetics-plot" '
-                f'alt="latency trend" src="data:image/png;base64,{png}"></figure>{marks}')
+                f'alt="latency trend" src="data:image/png;base64,{png}"></figure>{marks}{colos}')
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str]) -> None:
