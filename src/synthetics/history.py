@@ -1,8 +1,11 @@
 """History: what every run saw, kept in an embedded SQLite database behind a small interface.
 
 Each run records its samples (time, target, endpoint, subject, method, status, phases, outcome,
-error kind), its check outcomes, and when it was due and when it ran. The alert rules, the
-windowed error rates and the coverage report read it back. `HistoryStore` is the interface;
+error kind; who failed, the code, the colo, and a failed sample's ray: `synthetics.attribution`),
+its check outcomes, when it was due and when it ran, and the health document's version it saw.
+Schema 3; a database made by an earlier version gets the new columns when opened
+(`ADDED_COLUMNS`). The alert rules, the windowed error rates, the coverage report and the HTML
+report's trend (version marks, latency by colo) read it back. `HistoryStore` is the interface;
 `SqliteHistory` the implementation that needs nothing installed:
 
 - WAL mode and a busy timeout, so concurrent runs (and readers) wait for each other instead of

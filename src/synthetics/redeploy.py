@@ -5,14 +5,19 @@ nothing is deployed without `--redeploy` (or `--redeploy-dry-run`, which does ev
 the command). Only a failed check marked `health` triggers it — never latency, CORS or DNS, even
 when their test id mentions health. It acts once per session, only in the controller process
 (never in an xdist worker), at session end, before the HTML and JUnit reports are written: it
-runs the remediation ladder of `synthetics.remediation` (confirm, control URL, redeploy, verify,
-roll back, verify) through the `pytest_synthetics_deploy` hook (`synthetics.hookspec`), says what
+runs the remediation ladder of `synthetics.remediation` (Cloudflare's status page, confirm,
+control URL, who failed, redeploy, verify, roll back, verify) through the
+`pytest_synthetics_deploy` hook (`synthetics.hookspec`), says what
 happened in the terminal summary and the HTML report, and leaves the outcome in
 `config.stash[REMEDIATION]` for other report writers. The checks' own results are never changed.
 The guardrails belong to the deployment the deploy command makes (`synthetics.deployment`, read
 from `--deploy-config` and `--deploy-env`), not to the target URL as typed; a configuration that
 cannot say refuses a real deploy, and every outcome on a failing target, errors included, is
-audited.
+audited. Only a worker failure of /health is redeployed (`synthetics.attribution`; an answer
+without cf-ray counts as the edge's when this run's answers carried cf-ray, as seen by this
+process: under xdist, the controller's), and nothing is deployed during a Cloudflare incident
+(`synthetics.provider_status`, `--provider-status-url`; an unreadable status page does not
+block).
 
 Secrets: wrangler gets `CLOUDFLARE_API_TOKEN` / `CLOUDFLARE_ACCOUNT_ID` through its environment;
 everything this plugin writes is scrubbed (`synthetics.scrub`), and so is pytest-metadata's table

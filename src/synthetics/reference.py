@@ -8,6 +8,12 @@ documented target; they are set when the worker starts, changed in-process with 
 read from a faults file on every request (so another process, such as a fake `wrangler`, can heal
 it by rewriting the file).
 
+By default it answers as a plain server would. `cloudflare_like` (a constructor flag or the fault
+of that name, with the colo code) makes every answer carry `cf-ray: <16 hex>-<COLO>` and
+`server: cloudflare`, as answers served by Cloudflare do; the `cf_*` faults turn it on and answer
+a path prefix the way Cloudflare does (`CF_PAGES`: its error page, status and headers), or, for
+`cf_no_ray`, from another server without cf-ray (`synthetics.attribution` tells them apart).
+
 It is built on the standard library's threading HTTP server, speaks HTTP/1.1 with keep-alive and
 binds loopback only.
 """

@@ -7,7 +7,9 @@ and, for a failed check, the request and response it was judged on (scrubbed of 
 it travels on `user_properties`, so it survives pytest-xdist. Samples seen by the probe in this
 process are also counted per endpoint for the metrics. `Results.summary()` is the machine-readable
 summary (`reports/summary.json`): one entry per documented target, with its measured value and
-verdict, plus every check's outcome.
+verdict, plus every check's outcome (a failed check's with who failed: `attribution`), the
+failed exchanges by who failed (`failures_by_source`), the first failed exchanges with their
+colo and ray id (`failed_exchanges`) and this run's latency by colo (`latency_by_colo`).
 """
 
 from __future__ import annotations
