@@ -26,6 +26,9 @@ pytest_plugins = ["pytester"]
 os.environ["SYNTHETICS_CONTROL_URL"] = "http://127.0.0.1:9/"
 # Likewise Cloudflare's API: the reviews' tests pass a loopback fake; nothing else reaches it.
 os.environ["SYNTHETICS_CLOUDFLARE_API_URL"] = "http://127.0.0.1:9/client/v4"
+# And Cloudflare's status page, read before any deploy: unreadable ("unknown", which does not
+# block) unless a test passes --provider-status-url of a loopback fake.
+os.environ["SYNTHETICS_PROVIDER_STATUS_URL"] = "http://127.0.0.1:9/"
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "checks"

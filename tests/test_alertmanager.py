@@ -95,7 +95,9 @@ def _env(tmp_path: Path) -> dict[str, str]:
                     f"{os.environ['PATH']}",
                FAKE_WRANGLER_LOG=str(tmp_path / "wrangler-calls.jsonl"),
                FAKE_WRANGLER_FAULTS_FILE=str(tmp_path / "faults.txt"),
-               FAKE_WRANGLER_PLAN="deploy=heal")
+               FAKE_WRANGLER_PLAN="deploy=heal",
+               # Cloudflare's status page: a closed loopback port, never the real one.
+               SYNTHETICS_PROVIDER_STATUS_URL="http://127.0.0.1:9/")
     return env
 
 

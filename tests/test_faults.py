@@ -36,6 +36,11 @@ FAST = ("--error-samples", "60")
 # Hostile faults cost up to one timeout per failed request until a breaker trips: short ones.
 HOSTILE = ("--request-timeout", "0.5", "--error-samples", "30", "--latency-samples", "10")
 
+# A Cloudflare error answer on /health: every check of /health fails, and its 5xx rate for 5xx.
+CF_HEALTH = HEALTH | {"test_cors_allow_origin[health]", "test_latency_within_budget[health]"}
+CF_5XX = {"test_error_rate_5xx[health]"}
+CF_ARGS = ("--error-samples", "60", "--latency-samples", "10")
+
 
 @dataclass
 class Case:
@@ -176,12 +181,18 @@ CASES = [
     # A 302 is not the dashboard: each check must say it was a redirect, not pass it.
     Case("dashboard_redirect", DASHBOARD, may={"test_cors_allow_origin[dashboard]"},
          reasons=why(DASHBOARD, "redirect")),
+    # Cloudflare's error answers on /health (synthetics.attribution); test_cloudflare_faults.py
+    # checks that each reason names the class, the code and the ray id.
+    *[Case(fault, CF_HEALTH | extra, may={"test_cors_preflight[health]"}, args=CF_ARGS)
+      for fault, extra in (("cf_1101", CF_5XX), ("cf_1102", CF_5XX), ("cf_1015", set()),
+                           ("cf_1027", set()), ("cf_522", CF_5XX), ("cf_no_ray", CF_5XX))],
 ]
 
 
 def test_every_fault_has_a_case() -> None:
-    # delay: a healthy but remote-like worker; burst_429: 4xx that no 5xx check may count.
-    covered = {c.fault for c in CASES} | {"delay", "burst_429"}
+    # delay: a healthy but remote-like worker; burst_429: 4xx that no 5xx check may count;
+    # cloudflare_like: healthy answers with cf-ray (tests/test_cloudflare_faults.py runs it).
+    covered = {c.fault for c in CASES} | {"delay", "burst_429", "cloudflare_like"}
     assert covered == set(FAULTS)
 
 

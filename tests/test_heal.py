@@ -43,7 +43,9 @@ class World:
         self.env.update(PATH=f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
                              f"{os.environ['PATH']}",
                         FAKE_WRANGLER_LOG=str(self.log), FAKE_WRANGLER_FAULTS_FILE=str(self.faults),
-                        FAKE_WRANGLER_PLAN="deploy=heal")
+                        FAKE_WRANGLER_PLAN="deploy=heal",
+                        # Cloudflare's status page: a closed loopback port, never the real one.
+                        SYNTHETICS_PROVIDER_STATUS_URL=CLOSED)
 
     def synthetics(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "synthetics.cli", *args], cwd=self.tmp,
@@ -187,3 +189,19 @@ def test_heal_usage_errors_exit_4(world: World, tmp_path: Path) -> None:
     assert leaky.returncode == 4 and "must be an http:// or https:// URL" in leaky.stderr
     assert "s3cr3tpw" not in leaky.stdout + leaky.stderr
     assert "Traceback" not in missing.stderr + bad.stderr + leaky.stderr
+
+
+def test_heal_deploys_nothing_for_a_limit(
+        world: World, reference_worker: Callable[..., ReferenceWorker]) -> None:
+    """`synthetics heal` acts on who failed too: /health rate limited by Cloudflare (1015) is a
+    limit, escalated with its explanation; nothing is deployed (exit 1: someone has to act)."""
+    world.faults.write_text("cf_1015\n")
+    worker = reference_worker(faults_file=world.faults)
+    control = reference_worker().url + "/"
+    summary = world.region("eu", worker.url, control)
+    assert summary["heal"]["health"] == "down"
+    result = world.heal("state-heal", control, "--quorum", "1")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "LIMIT: not deploying: a limit failure (limit: Cloudflare 1015" in result.stdout
+    assert "provider status unknown" in result.stdout  # the closed port: reported, not blocking
+    assert [c[0] for c in world.calls() if c[0] != "deployments"] == []

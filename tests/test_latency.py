@@ -64,7 +64,7 @@ def test_no_response_at_all() -> None:
     result = summarize([_failed() for _ in range(5)], None, 95, 100)
     assert not result.ok
     assert result.describe() == ("no sample of 5 was a 2xx answer (no response ×5): "
-                                 "timed out after 1 s (ReadTimeout)")
+                                 "timed out after 1 s (ReadTimeout) [network: timeout]")
     assert result.extra_info()["value_ms"] is None
 
 
@@ -73,7 +73,7 @@ def test_fast_5xx_answers_are_not_fast_answers() -> None:
     result = summarize([_status(503) for _ in range(100)], None, 95, 200)
     assert not result.ok and result.value_ms is None
     assert result.describe() == ("no sample of 100 was a 2xx answer (HTTP 503 ×100): "
-                                 "HTTP 503, expected 2xx")
+                                 "HTTP 503, expected 2xx [worker: HTTP 503]")
 
 
 def test_a_redirect_is_not_an_answer() -> None:

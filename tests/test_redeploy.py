@@ -547,7 +547,7 @@ def test_json_configuration_with_its_own_environment_name(fake, unhealthy, contr
 
 
 @pytest.mark.parametrize(("where", "error"), [
-    ("probe_health", "RecursionError"),  # inside the ladder, holding the lock
+    ("check_health", "RecursionError"),  # inside the ladder, holding the lock
     ("read_deployment", "RuntimeError"),  # in the plugin, before the ladder
 ])
 def test_an_exception_in_the_ladder_is_audited_not_a_traceback(fake, unhealthy, control,

@@ -18,13 +18,19 @@ from synthetics.probe import Sample
 
 __all__ = [
     "cors_allows", "environment_is", "fail", "field_equals", "json_object", "parse_timestamp",
-    "response", "timestamp_fresh", "valid_ipv4",
+    "response", "timestamp_fresh", "valid_ipv4", "who",
 ]
 
 
 def fail(reason: str) -> NoReturn:
     """Fail the running check with `reason` as its whole message."""
     pytest.fail(reason, pytrace=False)
+
+
+def who(sample: Sample, judged_wrong: bool = True) -> str:
+    """" [worker: wrong answer, ray …]": who failed in `sample` (`synthetics.attribution`), to
+    end a failure reason with."""
+    return f" [{sample.attribution(judged_wrong=judged_wrong).label()}]"
 
 
 def response(sample: Sample, status: int | tuple[int, ...] = 200) -> Sample:
@@ -37,9 +43,10 @@ def response(sample: Sample, status: int | tuple[int, ...] = 200) -> Sample:
         if sample.status is not None and 300 <= sample.status < 400:
             where = sample.headers.get("location", "nowhere")
             fail(f"{sample.request.describe()}: HTTP {sample.status} redirect to {where} "
-                 f"(not followed), expected {want}")
+                 f"(not followed), expected {want}{who(sample)}")
         fail(f"{sample.request.describe()}: HTTP {sample.status}, expected {want}; "
-             f"body starts {sample.body[:80].decode('utf-8', 'replace')!r}")
+             f"body starts {sample.body[:80].decode('utf-8', 'replace')!r}"
+             f"{who(sample, judged_wrong=False)}")
     return sample
 
 
@@ -48,23 +55,25 @@ def json_object(sample: Sample) -> dict[str, Any]:
     content_type = sample.headers.get("content-type", "")
     if "application/json" not in content_type:
         fail(f"{sample.request.describe()}: Content-Type is {content_type or 'missing'!r}, "
-             "expected application/json")
+             f"expected application/json{who(sample)}")
     try:
         doc = sample.json()
     except ValueError as exc:
-        fail(f"{sample.request.describe()}: {exc}")
+        fail(f"{sample.request.describe()}: {exc}{who(sample)}")
     if not isinstance(doc, dict):
-        fail(f"{sample.request.describe()}: JSON body is a {type(doc).__name__}, not an object")
+        fail(f"{sample.request.describe()}: JSON body is a {type(doc).__name__}, not an "
+             f"object{who(sample)}")
     return doc
 
 
 def field_equals(sample: Sample, doc: dict[str, Any], key: str, expected: Any) -> None:
     """doc[key] == expected (and of the same type: True is not 1), or the check fails."""
     if key not in doc:
-        fail(f"{sample.request.describe()}: field {key!r} is missing")
+        fail(f"{sample.request.describe()}: field {key!r} is missing{who(sample)}")
     value = doc[key]
     if value != expected or type(value) is not type(expected):
-        fail(f"{sample.request.describe()}: {key} is {value!r}, expected {expected!r}")
+        fail(f"{sample.request.describe()}: {key} is {value!r}, expected {expected!r}"
+             f"{who(sample)}")
 
 
 def environment_is(sample: Sample, doc: dict[str, Any], expected: str) -> None:
@@ -72,7 +81,7 @@ def environment_is(sample: Sample, doc: dict[str, Any], expected: str) -> None:
     without `--env` answers (the worker falls back to its defaults), and the reason says so."""
     if "environment" not in doc:
         fail(f"{sample.request.describe()}: field 'environment' is missing, expected "
-             f"{expected!r} (a deploy without --env {expected}?)")
+             f"{expected!r} (a deploy without --env {expected}?){who(sample)}")
     field_equals(sample, doc, "environment", expected)
 
 
@@ -97,7 +106,8 @@ def cors_allows(sample: Sample, origin: str, where: str) -> None:
     """
     allowed = sample.headers.get("access-control-allow-origin")
     if allowed is None:
-        fail(f"{where}: no Access-Control-Allow-Origin header (HTTP {sample.status})")
+        fail(f"{where}: no Access-Control-Allow-Origin header (HTTP {sample.status})"
+             + (who(sample, judged_wrong=False) if (sample.status or 0) >= 400 else ""))
     allowed = allowed.strip()
     if allowed not in ("*", origin):
         fail(f"{where}: Access-Control-Allow-Origin is {allowed!r}, which does not admit {origin}")
@@ -131,14 +141,16 @@ def timestamp_fresh(sample: Sample, doc: dict[str, Any], max_skew_s: float,
     """
     where = sample.request.describe()
     if key not in doc:
-        fail(f"{where}: field {key!r} is missing")
+        fail(f"{where}: field {key!r} is missing{who(sample)}")
     stamp = parse_timestamp(doc[key])
     if stamp is None:
-        fail(f"{where}: {key} {doc[key]!r} is not an ISO 8601 date-time with a time zone")
+        fail(f"{where}: {key} {doc[key]!r} is not an ISO 8601 date-time with a time zone"
+             f"{who(sample)}")
     taken = datetime.fromtimestamp(sample.started, timezone.utc)
     skew = (taken - stamp).total_seconds()
     if not math.isfinite(skew) or abs(skew) > max_skew_s:
         direction = "behind" if skew > 0 else "ahead of"
         fail(f"{where}: {key} {doc[key]} is {abs(skew):,.0f} s {direction} the probe's clock "
-             f"(more than the {max_skew_s:g} s allowed: a cached or frozen answer?)")
+             f"(more than the {max_skew_s:g} s allowed: a cached or frozen answer?)"
+             f"{who(sample)}")
     return skew

@@ -10,7 +10,8 @@ its network may be what is down, so it is never a vote for "down".
 jobs' artifacts), counts the votes of the reporting regions, and when at least Q of them (default:
 a majority of those that reported) see /health down, runs the remediation ladder once
 (`synthetics.redeploy.build_ladder`, so the same guardrails: the local state file, Cloudflare's
-deployments list, an Alertmanager silence), which re-confirms from this runner before acting. It
+deployments list and status page, an Alertmanager silence, and who failed in /health's answer:
+only a worker failure is redeployed), which re-confirms from this runner before acting. It
 takes the self-healing plugin's options under the same names and environment variables
 (`synthetics.redeploy.OPTIONS`; without `--redeploy` it is a dry run). Otherwise it says why it
 does nothing. Exit 0 when nobody has to act, 1 when the outcome escalates, 4 on a usage error.

@@ -1,8 +1,11 @@
 """History: what every run saw, kept in an embedded SQLite database behind a small interface.
 
 Each run records its samples (time, target, endpoint, subject, method, status, phases, outcome,
-error kind), its check outcomes, and when it was due and when it ran. The alert rules, the
-windowed error rates and the coverage report read it back. `HistoryStore` is the interface;
+error kind; who failed, the code, the colo, and a failed sample's ray: `synthetics.attribution`),
+its check outcomes, when it was due and when it ran, and the health document's version it saw.
+Schema 3; a database made by an earlier version gets the new columns when opened
+(`ADDED_COLUMNS`). The alert rules, the windowed error rates, the coverage report and the HTML
+report's trend (version marks, latency by colo) read it back. `HistoryStore` is the interface;
 `SqliteHistory` the implementation that needs nothing installed:
 
 - WAL mode and a busy timeout, so concurrent runs (and readers) wait for each other instead of
@@ -27,12 +30,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from synthetics.attribution import attribute, ray_of
+
 __all__ = [
     "CheckRecord", "Coverage", "HistoryStore", "RunRecord", "SampleRecord", "SqliteHistory",
     "coverage", "history_path_problem", "job_coverage", "open_history", "sample_outcome",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Columns added after version 2, as (table, column, type): a database made before gets them on
+#: opening (`ALTER TABLE ... ADD COLUMN`, NULL in the rows it already holds), so it keeps working.
+ADDED_COLUMNS = (
+    ("samples", "source", "TEXT"),  # who failed: worker | limit | edge | network (attribution)
+    ("samples", "code", "TEXT"),  # Cloudflare's code, an HTTP status or a network error kind
+    ("samples", "colo", "TEXT"),  # the data centre that served it (cf-ray)
+    ("samples", "ray", "TEXT"),  # the cf-ray of a failed sample
+    ("runs", "version", "TEXT"),  # the health document's version seen in the run
+)
 #: Relative width of the latency buckets of the hourly rollup: medians from it are within 0.5%.
 BUCKET_RATIO = 1.01
 _LOG_RATIO = math.log(BUCKET_RATIO)
@@ -60,6 +74,10 @@ class SampleRecord:
     receive: float | None = None
     ttfb: float | None = None
     total: float | None = None
+    source: str | None = None  # who failed (synthetics.attribution), for a failed sample
+    code: str | None = None
+    colo: str | None = None  # where it was served from (cf-ray)
+    ray: str | None = None  # the cf-ray of a failed sample
 
 
 @dataclass(frozen=True)
@@ -210,6 +228,10 @@ class SqliteHistory:
                         self._db.execute(statement)
                 if version == 1:  # made before the rollup existed: build it once
                     self._backfill_rollup()
+                for table, column, kind in ADDED_COLUMNS:
+                    have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                    if column not in have:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"history database {path}: {exc}") from None
@@ -305,9 +327,12 @@ class SqliteHistory:
                 self._seq += 1
                 series = self._series_id(db, (s.target, s.endpoint, s.subject, s.method))
                 rows.append((series, s.t, run_id, self._seq, s.status, int(s.ok), s.error_kind,
-                             s.connect, s.tls, s.send, s.wait, s.receive, s.ttfb, s.total))
-            db.executemany("INSERT OR IGNORE INTO samples VALUES "
-                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                             s.connect, s.tls, s.send, s.wait, s.receive, s.ttfb, s.total,
+                             s.source, s.code, s.colo, s.ray))
+            db.executemany("INSERT OR IGNORE INTO samples (series, t, run, seq, status, ok, "
+                           "error_kind, connect, tls, send, wait, receive, ttfb, total, source, "
+                           "code, colo, ray) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                           "?, ?, ?)", rows)
             self._roll_up(db, ((r[0], r[1], r[13]) for r in rows if r[5] and r[13] is not None))
 
     def _roll_up(self, db: sqlite3.Connection,
@@ -339,6 +364,31 @@ class SqliteHistory:
                 [(run_id, c.t, c.nodeid, c.outcome, c.verdict, c.measured, c.threshold, c.detail)
                  for c in checks])
 
+    def set_run_version(self, run_id: int, version: str) -> None:
+        """Record the health document's `version` seen in a run."""
+        with self._write() as db:
+            db.execute("UPDATE runs SET version = ? WHERE id = ?", (version, run_id))
+
+    def versions(self, since: float, target: str | None = None) -> list[tuple[float, str]]:
+        """(started, version) of the runs since `since` that recorded one, oldest first."""
+        sql = "SELECT started, version FROM runs WHERE started >= ? AND version IS NOT NULL"
+        args: list[Any] = [since]
+        if target is not None:
+            sql, args = sql + " AND target = ?", [*args, target]
+        return [(float(t), str(v)) for t, v in self._read(sql + " ORDER BY started", args)]
+
+    def latency_by_colo(self, target: str, endpoint: str, since: float,
+                        ) -> dict[str, tuple[int, float]]:
+        """{colo: (successful samples, their median total in seconds)} since `since`."""
+        out: dict[str, list[float]] = {}
+        for (sid,) in self._read("SELECT id FROM series WHERE target=? AND endpoint=?",
+                                 (target, endpoint)):
+            for colo, total in self._read(
+                    "SELECT colo, total FROM samples WHERE series=? AND t>=? AND ok=1 AND "
+                    "colo IS NOT NULL AND total IS NOT NULL", (sid, since)):
+                out.setdefault(str(colo), []).append(float(total))
+        return {colo: (len(v), statistics.median(v)) for colo, v in sorted(out.items())}
+
     def checks(self, since: float) -> list[CheckRecord]:
         rows = self._read("SELECT t, nodeid, outcome, verdict, measured, threshold, detail "
                           "FROM checks WHERE t >= ? ORDER BY t", (since,))
@@ -355,7 +405,8 @@ class SqliteHistory:
                 continue
             for r in self._read(
                     "SELECT t, status, ok, error_kind, connect, tls, send, wait, receive, ttfb, "
-                    "total FROM samples WHERE series=? AND t>=? AND t<=?", (sid, since, end)):
+                    "total, source, code, colo, ray FROM samples WHERE series=? AND t>=? AND "
+                    "t<=?", (sid, since, end)):
                 out.append(SampleRecord(r[0], tgt, ep, subj, meth, r[1], bool(r[2]), r[3],
                                         *r[4:]))
         out.sort(key=lambda s: s.t)
@@ -554,9 +605,15 @@ def record_from_sample(sample: Any, target: str) -> SampleRecord:
                 body = None
         ok = sample_outcome(req.endpoint, req.method, sample.status, sample.error, body)
     p = sample.phases
+    ray, colo = ray_of(getattr(sample, "headers", None) or {})
+    source = code = None
+    if not ok:
+        who = attribute(sample, judged_wrong=True)
+        source, code = who.source or None, who.code or None
     return SampleRecord(sample.started, target, req.endpoint, req.subject, req.method,
                         sample.status, ok, sample.error_kind, p.connect, p.tls, p.send, p.wait,
-                        p.receive, p.ttfb, p.total)
+                        p.receive, p.ttfb, p.total, source, code, colo,
+                        None if ok else ray)
 
 
 # -- coverage ------------------------------------------------------------------------------

@@ -160,6 +160,8 @@ class _Recorder:
     recorded_checks: int = 0
     errors: list[str] = field(default_factory=list)
     broken: bool = False
+    #: The health document's `version` this run saw (the first that carried one).
+    version: str | None = None
 
     def ensure_open(self) -> bool:
         with self.lock:
@@ -181,6 +183,20 @@ class _Recorder:
         if not self.ensure_open():
             return
         record = record_from_sample(sample, self.target)
+        if self.version is None and sample.request.endpoint == "health" and sample.ok:
+            try:
+                doc = sample.json()
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict) and isinstance(doc.get("version"), str | int | float):
+                self.version = str(doc["version"])[:64]
+                # Recorded at once, so this run's report (written before the history closes
+                # the run) already marks a new version on its trend.
+                try:
+                    if self.store is not None and self.run_id is not None:
+                        self.store.set_run_version(self.run_id, self.version)
+                except Exception as exc:  # noqa: BLE001 - history must never break the checks
+                    self.errors.append(f"history: could not record the version: {exc}")
         with self.lock:
             self.samples.append(record)
             due = (len(self.samples) >= FLUSH_EVERY

@@ -104,16 +104,17 @@ def bad_answer(sample: Sample) -> tuple[str, str] | None:
     Good: a complete response with a 2xx status. Everything else is bad: no response or an
     incomplete one (its error), a redirect (never followed), any other status.
     """
+    who = f" [{sample.attribution().label()}]"
     if not sample.ok:
         kind = "no response" if sample.status is None else "incomplete response"
-        return kind, sample.error or kind
+        return kind, (sample.error or kind) + who
     status = sample.status
     if status is not None and 200 <= status < 300:
         return None
     if status is not None and 300 <= status < 400:
         location = sample.headers.get("location", "nowhere")
         return f"HTTP {status}", f"HTTP {status} redirect to {location} (not followed)"
-    return f"HTTP {status}", f"HTTP {status}, expected 2xx"
+    return f"HTTP {status}", f"HTTP {status}, expected 2xx{who}"
 
 
 def summarize(

@@ -16,6 +16,9 @@ Pushgateway groups by job and region, so one region's push never replaces anothe
 - `synthetics_request_duration_seconds{endpoint}`: histogram of this run's successful samples
 - `synthetics_requests_total{endpoint,result}`: counter of this run's samples by result
   (ok, 5xx, timeout, error)
+- `synthetics_request_failures_total{endpoint,reason,code}`: counter of this run's failed
+  exchanges by who failed (`reason`: worker, limit, edge, network; `code`: Cloudflare's 1101,
+  1015, 522, ..., an HTTP status, or a network error kind; `synthetics.attribution`)
 - `synthetics_checks{status}`: gauge, the run's checks by status
 - `synthetics_control_probe_success`: gauge, 1/0 whether the region's control URL answered,
   present when it was probed (the run's health checks failed; see `synthetics.heal`)
@@ -158,6 +161,13 @@ def build_registry(results: Results, region: str, target: str) -> CollectorRegis
         for result, n in (("ok", ok_not_5xx), ("5xx", counts.status_5xx),
                           ("timeout", counts.timeouts), ("error", other_errors)):
             requests.labels(**base, endpoint=endpoint, result=result).inc(max(0, n))
+    failures = Counter("synthetics_request_failures",
+                       "Failed exchanges this run saw, by who failed (reason: worker, limit, "
+                       "edge, network) and code (a Cloudflare code, HTTP status or error kind).",
+                       names + ["endpoint", "reason", "code"], registry=registry)
+    for endpoint, counts in sorted(results.endpoints.items()):
+        for (reason, code), n in sorted(counts.failures.items()):
+            failures.labels(**base, endpoint=endpoint, reason=reason, code=code).inc(n)
     checks = Gauge("synthetics_checks", "Checks of this run by status.", names + ["status"],
                    registry=registry)
     for status in ("pass", "fail", "insufficient", "skipped"):

@@ -42,6 +42,7 @@ from typing import Any, cast
 
 import httpx
 
+from synthetics.attribution import Attribution, attribute, is_cloudflare_host
 from synthetics.deadline import DeadlineTransport, RunBudget, set_deadline
 
 __all__ = ["MAX_JSON_DEPTH", "Phases", "Probe", "Request", "Sample", "SampleLog", "strict_json"]
@@ -105,6 +106,9 @@ class Sample:
     error_kind: str | None = None  # timeout | connect | reset | too_large | protocol
     abandoned: bool = False
     phases: Phases = field(default_factory=Phases)
+    #: The target was known to be behind Cloudflare when this sample was taken (a workers.dev
+    #: host, or an earlier answer carried cf-ray): an answer without cf-ray is then the edge's.
+    behind_cloudflare: bool = False
 
     @property
     def ok(self) -> bool:
@@ -123,12 +127,21 @@ class Sample:
         """The body parsed as strict JSON (`strict_json`); raises ValueError with one line."""
         return strict_json(self.body)
 
+    def attribution(self, judged_wrong: bool = False) -> Attribution:
+        """Who failed (worker, limit, edge, network) and where it was served
+        (`synthetics.attribution`)."""
+        return attribute(self, judged_wrong=judged_wrong)
+
     def summary(self) -> str:
-        """One line: what was asked and what came back."""
+        """One line: what was asked and what came back; a failure ends with who failed,
+        e.g. "[edge: Cloudflare 522, ray 8f1e2d3c4b5a6978-LHR]"."""
         head = self.request.describe()
         if self.error:
-            return f"{head}: {self.error}"
-        return f"{head}: HTTP {self.status}, {len(self.body)} bytes"
+            return f"{head}: {self.error} [{self.attribution().label()}]"
+        text = f"{head}: HTTP {self.status}, {len(self.body)} bytes"
+        if self.status is not None and self.status >= 400:
+            text += f" [{self.attribution().label()}]"
+        return text
 
 
 #: The deepest nesting of arrays and objects `strict_json` accepts: far more than any document
@@ -390,6 +403,8 @@ class Probe:
         self._slots: list[_Slot] = []
         self._ssl_context: ssl.SSLContext | None = None
         self._ca_bundle = ca_bundle  # a PEM file of private CAs; None: the system's
+        #: Known to be behind Cloudflare: a workers.dev host, or an answer carried cf-ray.
+        self.behind_cloudflare = is_cloudflare_host(self.base_url)
 
     def __enter__(self) -> Probe:
         return self
@@ -448,8 +463,11 @@ class Probe:
             sample.error, sample.error_kind = abandon
             sample.abandoned = True
         else:
+            sample.behind_cloudflare = self.behind_cloudflare
             self._send(request, sample, slot)
             self._breakers.record(sample)
+            if not self.behind_cloudflare and "cf-ray" in sample.headers:
+                self.behind_cloudflare = True
         if record:
             self.log.add(sample)
         return sample

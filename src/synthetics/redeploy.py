@@ -5,14 +5,19 @@ nothing is deployed without `--redeploy` (or `--redeploy-dry-run`, which does ev
 the command). Only a failed check marked `health` triggers it — never latency, CORS or DNS, even
 when their test id mentions health. It acts once per session, only in the controller process
 (never in an xdist worker), at session end, before the HTML and JUnit reports are written: it
-runs the remediation ladder of `synthetics.remediation` (confirm, control URL, redeploy, verify,
-roll back, verify) through the `pytest_synthetics_deploy` hook (`synthetics.hookspec`), says what
+runs the remediation ladder of `synthetics.remediation` (Cloudflare's status page, confirm,
+control URL, who failed, redeploy, verify, roll back, verify) through the
+`pytest_synthetics_deploy` hook (`synthetics.hookspec`), says what
 happened in the terminal summary and the HTML report, and leaves the outcome in
 `config.stash[REMEDIATION]` for other report writers. The checks' own results are never changed.
 The guardrails belong to the deployment the deploy command makes (`synthetics.deployment`, read
 from `--deploy-config` and `--deploy-env`), not to the target URL as typed; a configuration that
 cannot say refuses a real deploy, and every outcome on a failing target, errors included, is
-audited.
+audited. Only a worker failure of /health is redeployed (`synthetics.attribution`; an answer
+without cf-ray counts as the edge's when this run's answers carried cf-ray, as seen by this
+process: under xdist, the controller's), and nothing is deployed during a Cloudflare incident
+(`synthetics.provider_status`, `--provider-status-url`; an unreadable status page does not
+block).
 
 Secrets: wrangler gets `CLOUDFLARE_API_TOKEN` / `CLOUDFLARE_ACCOUNT_ID` through its environment;
 everything this plugin writes is scrubbed (`synthetics.scrub`), and so is pytest-metadata's table
@@ -37,11 +42,14 @@ import httpx
 import pytest
 
 from synthetics import deadline, hookspec
+from synthetics.attribution import Attribution
 from synthetics.cloudflare import DeploymentsGate, list_argv, tagged_argv
 from synthetics.cloudflare import reader as cloudflare_reader
 from synthetics.deployment import Deployment, DeploymentError, read_deployment
-from synthetics.plugin import SETTINGS, TARGET_URL
-from synthetics.probe import Probe
+from synthetics.expect import who
+from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, TARGET_URL
+from synthetics.probe import Probe, Sample
+from synthetics.provider_status import DEFAULT_COMPONENTS, DEFAULT_STATUS_URL, ProviderGate
 from synthetics.remediation import (
     Gate,
     Ladder,
@@ -89,6 +97,13 @@ def _nonempty(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
     return value.strip()
+
+
+def _components(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    if not names:
+        raise ValueError("must name at least one component")
+    return names
 
 
 def _args(value: str) -> tuple[str, ...]:
@@ -144,6 +159,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("rollback_message", "--rollback-message",
            "The --message of the rollback.",
            "synthetics: /health still down after a redeploy; automatic rollback", _nonempty),
+    Option("provider_status_url", "--provider-status-url",
+           "Cloudflare's status page, read (its /api/v2/summary.json) before any deploy: an "
+           "unresolved incident or a degraded component matching --provider-components means "
+           "nothing is deployed; an unreadable page is reported and does not block (default "
+           f"{DEFAULT_STATUS_URL}).", DEFAULT_STATUS_URL, _url),
+    Option("provider_components", "--provider-components",
+           "Comma-separated status-page component names that matter to the worker, each "
+           "matched as a whole word (default Workers: Workers, Workers KV, Workers AI, ...).",
+           DEFAULT_COMPONENTS, _components),
 )
 
 
@@ -166,6 +190,8 @@ class RedeploySettings:
     deploy_env: str
     deploy_args: tuple[str, ...]
     rollback_message: str
+    provider_status_url: str
+    provider_components: tuple[str, ...]
 
     @property
     def enabled(self) -> bool:
@@ -207,21 +233,49 @@ def rollback_argv(s: RedeploySettings) -> tuple[str, ...]:
 
 def probe_health(url: str, timeout: float) -> tuple[bool, str]:
     """One GET /health: healthy when HTTP 200 with JSON status "healthy"; never raises."""
+    healthy, detail, _ = check_health(url, timeout)
+    return healthy, detail
+
+
+def check_health(url: str, timeout: float, behind_cloudflare: bool = False,
+                 ) -> tuple[bool, str, Attribution | None]:
+    """One GET /health: (healthy, one-line detail, who failed when unhealthy); never raises.
+    `behind_cloudflare`: the target's answers are known to carry cf-ray, so one without it
+    was not served by Cloudflare (an edge failure)."""
     probe = Probe(url, timeout=timeout, max_consecutive_failures=1 << 30)
+    probe.behind_cloudflare = probe.behind_cloudflare or behind_cloudflare
     try:
         sample = probe.request(ENDPOINTS["health"].request(), record=False)
     finally:
         probe.close()
     if not sample.ok:
-        return False, sample.summary()
+        return False, sample.summary(), sample.attribution()
     if sample.status != 200:
-        return False, f"HTTP {sample.status}"
+        return False, f"HTTP {sample.status}{who(sample, judged_wrong=False)}", \
+            sample.attribution()
     try:
         doc = sample.json()
     except ValueError as exc:
-        return False, str(exc)
+        return False, f"{exc}{who(sample)}", sample.attribution(judged_wrong=True)
     status = doc.get("status") if isinstance(doc, dict) else None
-    return status == "healthy", f"HTTP 200, status {status!r}"
+    if status == "healthy":
+        return True, "HTTP 200, status 'healthy'", None
+    return False, f"HTTP 200, status {status!r}{who(sample)}", sample.attribution(True)
+
+
+class HealthWatch:
+    """The ladder's /health probe (`remediation.HealthProbe`) that remembers who failed in its
+    last unhealthy answer (`Ladder.who`)."""
+
+    def __init__(self, url: str, timeout: float, behind_cloudflare: bool = False) -> None:
+        self.url, self.timeout, self.behind_cloudflare = url, timeout, behind_cloudflare
+        self.last: Attribution | None = None
+
+    def __call__(self) -> tuple[bool, str]:
+        healthy, detail, attribution = check_health(self.url, self.timeout,
+                                                    self.behind_cloudflare)
+        self.last = attribution
+        return healthy, detail
 
 
 def probe_control(url: str, timeout: float) -> tuple[bool, str]:
@@ -264,13 +318,15 @@ def build_ladder(s: RedeploySettings, deployment: Deployment, target: str, reaso
                  request_timeout: float, run_id: str,
                  run: Callable[[Step], StepResult | None] = run_step,
                  say: Callable[[str], None] = lambda line: None,
-                 gates: tuple[Gate, ...] = ()) -> Ladder:
+                 gates: tuple[Gate, ...] = (), behind_cloudflare: bool = False) -> Ladder:
     """The ladder for `target` with these settings (the plugin's and `synthetics heal`'s): its
     lock, cooldown and cap belong to `deployment`, whatever spelling of the URL was checked.
 
     Every deploy and rollback carries `--message` with the suite's tag and `run_id`; `gates`
-    come first, then Cloudflare's deployments list (`synthetics.cloudflare`), read right before
-    each step.
+    come first, then Cloudflare's status page (`synthetics.provider_status`: no deploy during a
+    provider incident), then Cloudflare's deployments list (`synthetics.cloudflare`), read right
+    before each step. Only a worker failure of /health is redeployed (`Ladder.who`);
+    `behind_cloudflare` says the target's answers carried cf-ray in this run.
     """
     env = dict(os.environ)
     deploy = tagged_argv(deploy_argv(s), run_id, "synthetics: /health down; automatic redeploy")
@@ -282,19 +338,22 @@ def build_ladder(s: RedeploySettings, deployment: Deployment, target: str, reaso
                                min(s.deploy_timeout, 120.0)),
         worker=name or f"the worker of {s.deploy_config} (--env {s.deploy_env})", run_id=run_id,
         cooldown_seconds=s.cooldown_seconds, max_per_hour=s.max_redeploys_per_hour)
+    provider = ProviderGate(s.provider_status_url, s.provider_components,
+                            min(request_timeout, 30.0), say=say)
+    health = HealthWatch(target, request_timeout, behind_cloudflare)
     return Ladder(
         target=canonical_url(target),
         store=StateStore(s.state_path, deployment),
         deploy=Step("deploy", deploy, s.deploy_timeout, target, reason, env),
         rollback=Step("rollback", rollback, s.deploy_timeout, target, reason, env),
         run=run,
-        health=lambda: probe_health(target, request_timeout),
+        health=health, who=lambda: health.last,
         control=lambda: probe_control(s.control_url, request_timeout),
         control_url=redact(s.control_url),  # for people: it may carry user:password@
         confirm_seconds=s.confirm_seconds, verify_seconds=s.verify_seconds,
         interval=s.reprobe_interval, cooldown_seconds=s.cooldown_seconds,
         max_per_hour=s.max_redeploys_per_hour, dry_run=not s.redeploy, run_id=run_id,
-        say=say, gates=(*gates, history),
+        say=say, gates=(*gates, provider, history),
     )
 
 
@@ -361,6 +420,13 @@ class RedeployPlugin:
         self.deployment: Deployment | None = None
         self._audited = False
         self._section_started = False
+        #: Some answer of this run carried cf-ray: the target is behind Cloudflare.
+        self.behind_cloudflare = False
+        config.stash.setdefault(SAMPLE_LISTENERS, []).append(self._saw)
+
+    def _saw(self, sample: Sample) -> None:
+        if not self.behind_cloudflare and "cf-ray" in sample.headers:
+            self.behind_cloudflare = True
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -458,7 +524,8 @@ class RedeployPlugin:
             s, deployment, target, reason, core.request_timeout, self.run_id,
             run=lambda step: self.config.hook.pytest_synthetics_deploy(config=self.config,
                                                                         step=step),
-            say=self._say, gates=_silence_gates(self.config, s, target, core.request_timeout))
+            say=self._say, gates=_silence_gates(self.config, s, target, core.request_timeout),
+            behind_cloudflare=self.behind_cloudflare)
         try:
             outcome = ladder.remediate(scrub(reason))
         except OSError as exc:

@@ -8,6 +8,12 @@ documented target; they are set when the worker starts, changed in-process with 
 read from a faults file on every request (so another process, such as a fake `wrangler`, can heal
 it by rewriting the file).
 
+By default it answers as a plain server would. `cloudflare_like` (a constructor flag or the fault
+of that name, with the colo code) makes every answer carry `cf-ray: <16 hex>-<COLO>` and
+`server: cloudflare`, as answers served by Cloudflare do; the `cf_*` faults turn it on and answer
+a path prefix the way Cloudflare does (`CF_PAGES`: its error page, status and headers), or, for
+`cf_no_ray`, from another server without cf-ray (`synthetics.attribution` tells them apart).
+
 It is built on the standard library's threading HTTP server, speaks HTTP/1.1 with keep-alive and
 binds loopback only.
 """
@@ -85,13 +91,42 @@ FAULTS: dict[str, str] = {
     "burst_429": "every VALUE-th request (default 33) to /mcp/orchestrate answers 429 (a 4xx, "
                  "not a 5xx)",
     "dashboard_redirect": "HEAD / and GET / answer 302 to another host",
+    # Cloudflare-like answers (synthetics.attribution): every answer carries cf-ray and
+    # server: cloudflare; each cf_* fault answers the way Cloudflare does on the path prefix
+    # VALUE (default /health), every method, OPTIONS included.
+    "cloudflare_like": "every answer carries cf-ray: <hex>-VALUE (colo, default LHR) and "
+                       "server: cloudflare, as answers served by Cloudflare do",
+    "cf_1101": "VALUE (default /health) answers Cloudflare's HTTP 500 page 'Error 1101: Worker "
+               "threw exception' (the worker's fault)",
+    "cf_1102": "VALUE (default /health) answers Cloudflare's HTTP 503 page 'Error 1102: Worker "
+               "exceeded resource limits' (the worker's fault)",
+    "cf_1015": "VALUE (default /health) answers Cloudflare's HTTP 429 page 'Error 1015: You are "
+               "being rate limited' with Retry-After (a limit)",
+    "cf_1027": "VALUE (default /health) answers Cloudflare's HTTP 429 page 'Error 1027: Worker "
+               "exceeded free tier daily request limit' (a limit of the plan)",
+    "cf_522": "VALUE (default /health) answers Cloudflare's HTTP 522 page 'Connection timed "
+              "out' (the edge or origin)",
+    "cf_no_ray": "VALUE (default /health) answers HTTP 503 from server nginx without cf-ray "
+                 "while every other answer comes through Cloudflare (not served by Cloudflare)",
 }
+
+#: The Cloudflare error pages of the cf_* faults: (HTTP status, code, title, Retry-After).
+CF_PAGES: dict[str, tuple[int, int, str, str | None]] = {
+    "cf_1101": (500, 1101, "Worker threw exception", None),
+    "cf_1102": (503, 1102, "Worker exceeded resource limits", None),
+    "cf_1015": (429, 1015, "You are being rate limited", "60"),
+    "cf_1027": (429, 1027, "Worker exceeded free tier daily request limit", None),
+    "cf_522": (522, 522, "Connection timed out", None),
+}
+_CF_FAULTS = (*CF_PAGES, "cf_no_ray", "cloudflare_like")
 
 _DEFAULTS: dict[str, str] = {
     "huge_body": "3", "hang": "/health", "slow_health": "300", "slow_orchestrate": "700",
     "slow_dns": "150", "delay": "30", "unresolved_domain": "mcp.asoos.2100.cool",
     "burst_5xx": "33", "timeouts": "33", "registration_failing": "20", "memory": "92",
     "stale_timestamp": "3600", "slow_headers": "1000", "trickle_body": "100",
+    "cloudflare_like": "LHR", "cf_1101": "/health", "cf_1102": "/health", "cf_1015": "/health",
+    "cf_1027": "/health", "cf_522": "/health", "cf_no_ray": "/health",
 }
 _DEFAULTS.update({"slow_tail": "400", "burst_429": "33"})
 
@@ -130,6 +165,7 @@ class _Config:
     sectors: int = 200
     dns_mode: str = "automated"
     healing_mode: str = "enabled"
+    version: str = "1.0.0"
 
 
 def _now(behind_s: float = 0.0) -> str:
@@ -166,6 +202,47 @@ class _Handler(BaseHTTPRequestHandler):
     def _now(self) -> str:
         return _now(float(self.server.worker.faults().get("stale_timestamp", 0)))
 
+    def _colo(self) -> str | None:
+        """The colo this answer is "served from" when it goes through Cloudflare, else None."""
+        worker = self.server.worker
+        faults = worker.faults()
+        if "cf_no_ray" in faults and self.path.startswith(faults["cf_no_ray"]):
+            return None
+        if "cloudflare_like" in faults:
+            return faults["cloudflare_like"] or "LHR"
+        if worker.cloudflare_like:
+            return worker.cloudflare_like
+        if any(name in faults for name in _CF_FAULTS):
+            return "LHR"
+        return None
+
+    def version_string(self) -> str:
+        faults = self.server.worker.faults()
+        if "cf_no_ray" in faults and self.path.startswith(faults["cf_no_ray"]):
+            return "nginx"
+        return "cloudflare" if self._colo() else super().version_string()
+
+    def _cloudflare_error(self, path: str, head: bool = False) -> bool:
+        """Answer as Cloudflare does for a cf_* fault on `path`; False when none applies."""
+        faults = self.server.worker.faults()
+        if "cf_no_ray" in faults and path.startswith(faults["cf_no_ray"]):
+            self._send(503, b"Service Unavailable", "text/plain", head=head, cors=False,
+                       allow_origin=False)
+            return True
+        for name, (status, code, title, retry) in CF_PAGES.items():
+            if name in faults and path.startswith(faults[name]):
+                page = (f"<!DOCTYPE html><html lang=en-US><head><title>{title} | 127.0.0.1 | "
+                        f"Cloudflare</title></head><body><div id=cf-wrapper><div "
+                        f"id=cf-error-details><h1><span class=cf-error-type>Error</span> "
+                        f'<span class="cf-error-code">{code}</span></h1><h2 '
+                        f"class=cf-subheadline>{title}</h2><p>Cloudflare Ray ID: "
+                        f"<strong>{{ray}}</strong></p></div></div></body></html>")
+                extra = [("Retry-After", retry)] if retry else []
+                self._send(status, page.encode(), "text/html; charset=UTF-8", head=head,
+                           cors=False, allow_origin=False, extra=extra)
+                return True
+        return False
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         self._route()
 
@@ -177,6 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:  # noqa: N802
         faults = self.server.worker.faults()
         self._drain_body()
+        if self._cloudflare_error(urlsplit(self.path).path):
+            return
         if "broken_preflight" in faults:
             self._send(405, b"Method Not Allowed", "text/plain", cors=False, allow_origin=True)
             return
@@ -198,6 +277,10 @@ class _Handler(BaseHTTPRequestHandler):
         extra: Iterable[tuple[str, str]] = (),
     ) -> None:
         faults = self.server.worker.faults()
+        colo = self._colo()
+        ray = f"{uuid.uuid4().hex[:16]}-{colo}" if colo else ""
+        if ray and content_type and content_type.startswith("text/html"):
+            body = body.replace(b"{ray}", ray.encode())
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)
@@ -214,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Access-Control-Allow-Credentials", "true")
         for name, value in extra:
             self.send_header(name, value)
+        if ray:
+            self.send_header("cf-ray", ray)
         self.end_headers()
         if not head:
             self._write_body(body, faults)
@@ -282,6 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if "delay" in faults:
             time.sleep(int(faults["delay"]) / 1000)
+        if self._cloudflare_error(path, head):
+            return
 
         if path.startswith("/mcp/agent/register"):
             self._register(body, count, faults, cfg, head)
@@ -333,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
             "agentCapacity": 10_000_000 if "wrong_capacity" in faults else cfg.agent_capacity,
             "sectors": 100 if "wrong_sectors" in faults else cfg.sectors,
             "mcpDomain": cfg.mcp_domain,
-            "version": "1.0.0",
+            "version": cfg.version,
             "uptime": int(time.time() * 1000),
         }
         if "memory" in faults:
@@ -502,15 +589,21 @@ class ReferenceWorker:
         sectors: int = 200,
         seed: int | None = None,
         tls: ssl.SSLContext | None = None,
+        cloudflare_like: bool | str = False,
+        version: str = "1.0.0",
     ) -> None:
         self._faults = parse_faults(faults)
+        #: Off (the default) keeps answers as a plain server's; True or a colo code ("LHR")
+        #: adds cf-ray and server: cloudflare to every answer, as the `cloudflare_like` fault.
+        self.cloudflare_like = ("LHR" if cloudflare_like is True else
+                                str(cloudflare_like) if cloudflare_like else "")
         #: A server context (certificate and key loaded) to serve https instead of http.
         self.tls = tls
         #: Where random sectors come from; a seed makes a run's sectors repeatable (tests).
         self.random = random.Random(seed)
         self.faults_file = Path(faults_file) if faults_file else None
         self._file_cache: tuple[float, dict[str, str]] | None = None
-        self.config = _Config(agent_capacity=agent_capacity, sectors=sectors)
+        self.config = _Config(agent_capacity=agent_capacity, sectors=sectors, version=version)
         self.host, self.port = host, port
         self.stopping = threading.Event()
         self._counts: dict[str, int] = {}

@@ -4,8 +4,10 @@ The ladder (`Ladder.remediate`): take the deployment's cross-process lock (or le
 that holds it); refuse inside the cooldown or over the hourly cap (`StateStore`, a state file that
 survives restarts; one that cannot be read refuses, fail closed); re-probe /health over a
 confirmation window (one healthy answer ends it: a transient failure); probe a control URL
-(unreachable too → the runner's own network is down, so do nothing); then redeploy, verify, roll
-back if still unhealthy, verify again, and report the outcome. The lock, cooldown and cap belong
+(unreachable too → the runner's own network is down, so do nothing); ask who failed in the last
+/health answer (`synthetics.attribution`: a *limit* or *edge* failure escalates and deploys
+nothing, only the worker's own failure is redeployed); then redeploy, verify, roll back if still
+unhealthy, verify again, and report the outcome. The lock, cooldown and cap belong
 to the deployment (`synthetics.deployment`: the Worker's script name and environment), so every
 spelling of one target's URL shares them. Every decision taken on a failing target, every error
 and every command run lands in an append-only JSON-lines audit log; when the log cannot be
@@ -35,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from synthetics.attribution import Attribution, explain
 from synthetics.deployment import Deployment
 from synthetics.scrub import scrub, scrub_data
 
@@ -187,6 +190,8 @@ STATUSES: dict[str, bool] = {
     "locked": False, "cooldown": False, "hourly-cap": True, "network-down": True,
     "dry-run": False, "recovered-by-redeploy": False, "recovered-by-rollback": False,
     "still-down": True, "error": True, "silenced": False, "refused": True,
+    # Not the worker's failure (synthetics.attribution): a redeploy would not help.
+    "limit": True, "edge": True, "provider-incident": True,
 }
 
 
@@ -379,14 +384,15 @@ class StateStore:
 
 HealthProbe = Callable[[], tuple[bool, str]]
 #: A pre-deploy gate: None when the step may run, else a one-line refusal. A refusal starting
-#: with "cooldown", "hourly cap" or "silenced" gets that status; any other refuses and escalates.
+#: with "cooldown", "hourly cap", "silenced" or "provider incident" gets that status; any other
+#: refuses and escalates.
 Gate = Callable[[Step], str | None]
 
 
 def gate_status(refusal: str) -> str:
     """The outcome status of a gate's refusal."""
     for prefix, status in (("cooldown", "cooldown"), ("hourly cap", "hourly-cap"),
-                           ("silenced", "silenced")):
+                           ("silenced", "silenced"), ("provider incident", "provider-incident")):
         if refusal.startswith(prefix):
             return status
     return "refused"
@@ -422,6 +428,10 @@ class Ladder:
     #: rollback (Cloudflare's deployments list, an Alertmanager silence, ...). In a dry run a
     #: refusal is reported in the details and the dry run goes on.
     gates: tuple[Gate, ...] = ()
+    #: Who failed in the last unhealthy /health probe (`synthetics.attribution`), or None. Only
+    #: a *worker* failure (or no answer at all, when the control URL answers) is redeployed:
+    #: a *limit* or *edge* failure escalates with its explanation and deploys nothing.
+    who: Callable[[], Attribution | None] = lambda: None
 
     def _gate(self, step: Step, outcome: Outcome) -> Outcome | None:
         """The finished outcome when a gate refuses `step`, else None."""
@@ -496,6 +506,14 @@ class Ladder:
                 f"not deploying: runner network down — the control URL {self.control_url} is "
                 f"unreachable too ({control_detail}), so the failure may be ours, not the "
                 "worker's"))
+
+        who = self.who()
+        if who is not None:
+            outcome.details.append(f"who failed: {who.label()}")
+            if who.source in ("limit", "edge"):
+                return self._finish(outcome, who.source, (
+                    f"not deploying: a {who.source} failure ({who.label()}): "
+                    f"{explain(who.source, who.code)}; escalate"))
 
         if self.dry_run:
             outcome.details.append(f"would run: {scrub(self.deploy.command, self.deploy.env)}")

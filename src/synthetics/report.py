@@ -149,6 +149,10 @@ def _endpoint_of(subject: str) -> str:
     return "dns" if "." in subject else subject
 
 
+#: Failed exchanges named in the terminal summary.
+TERMINAL_EXCHANGES = 10
+
+
 class _Collector:
     """Fills `Results` from check reports; keeps a failed check's request and response."""
 
@@ -206,6 +210,25 @@ class _Collector:
             name = report.nodeid.rpartition("::")[2]
             self.results.record(report.nodeid, name, outcome, _message(report),
                                 report.duration, report.user_properties)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Who failed, with the colo and ray id of each failed exchange (the first
+        `TERMINAL_EXCHANGES`): what Cloudflare support asks for."""
+        rows = self.results.failed_exchanges
+        if not rows:
+            return
+        terminalreporter.section("synthetics failed exchanges (colo and ray id for Cloudflare "
+                                 "support)")
+        by_source = self.results.failures_by_source()
+        terminalreporter.write_line("who failed: " + "; ".join(
+            f"{endpoint}: " + ", ".join(f"{k} ×{n}" for k, n in by.items())
+            for endpoint, by in by_source.items()))
+        for r in rows[:TERMINAL_EXCHANGES]:
+            terminalreporter.write_line(
+                f"{r['request']}: {r['label']} (colo {r['colo'] or '—'}, ray {r['ray'] or '—'})")
+        if len(rows) > TERMINAL_EXCHANGES:
+            terminalreporter.write_line(f"… and {len(rows) - TERMINAL_EXCHANGES} more in the "
+                                        "report and summary.json")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -329,13 +352,25 @@ _TREND_STYLES = (("#2563eb", "o", "-"), ("#16a34a", "s", "--"), ("#ea580c", "^",
 
 
 def trend_figure(series: dict[str, list[tuple[float, float]]], budgets: dict[str, float],
-                 days: float, q: float, now: float | None = None) -> str:
+                 days: float, q: float, now: float | None = None,
+                 versions: Sequence[tuple[float, str]] = ()) -> str:
     """`trend_plot` as a base64 PNG."""
-    return _png(trend_plot(series, budgets, days, q, now))
+    return _png(trend_plot(series, budgets, days, q, now, versions))
+
+
+def version_changes(versions: Sequence[tuple[float, str]]) -> list[tuple[float, str, str]]:
+    """(when, from, to) for each run whose health document's version differs from the run
+    before it; `versions` is (started, version), oldest first."""
+    changes = []
+    for (_, before), (t, after) in zip(versions, versions[1:], strict=False):
+        if after != before:
+            changes.append((t, before, after))
+    return changes
 
 
 def trend_plot(series: dict[str, list[tuple[float, float]]], budgets: dict[str, float],
-               days: float, q: float, now: float | None = None) -> Any:
+               days: float, q: float, now: float | None = None,
+               versions: Sequence[tuple[float, str]] = ()) -> Any:
     """A matplotlib figure: each endpoint's latency percentile per hour over the last `days` days,
     with its budget as a dashed line of the same colour. `series` maps an endpoint to
     (epoch seconds, ms) points.
@@ -343,7 +378,9 @@ def trend_plot(series: dict[str, list[tuple[float, float]]], budgets: dict[str, 
     The x-axis is the window itself (`now - days` to `now`), whatever the points cover; each
     endpoint has its own colour, marker and line style, so endpoints with equal values stay
     distinguishable. A budget far above every point is named at the top edge with an arrow
-    instead of stretching the axis."""
+    instead of stretching the axis. Each change of the health document's `version` (`versions`:
+    (run start, version), oldest first) is a vertical line labelled with the new version, so a
+    latency step lines up with the deploy that caused it."""
     from datetime import datetime, timezone
 
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -367,6 +404,13 @@ def trend_plot(series: dict[str, list[tuple[float, float]]], budgets: dict[str, 
         else:
             ax.axhline(budget, color=color, linestyle="--", linewidth=1,
                        label=f"{endpoint} budget {budget:g} ms")
+    for when, _, after in version_changes(versions):
+        if when < end - days * 86400:
+            continue
+        x = datetime.fromtimestamp(when, timezone.utc)
+        ax.axvline(x, color="#6b7280", linestyle=":", linewidth=1)
+        ax.annotate(f"version {after}", xy=(x, 0.02), xycoords=("data", "axes fraction"),
+                    rotation=90, fontsize=7, color="#374151", ha="right", va="bottom")
     if above:
         ax.annotate("↑ above the scale: " + ", ".join(above), xy=(0.99, 0.97),
                     xycoords="axes fraction", ha="right", va="top", fontsize=8,
@@ -430,6 +474,48 @@ def history_trend(config: pytest.Config, days: float, q: float,
         if opened is not None:
             opened.close()
     return out
+
+
+def history_versions(config: pytest.Config, days: float,
+                     now: float | None = None) -> list[tuple[float, str]]:
+    """(run start, health document version) of the target's runs in the window; [] without
+    history."""
+    from synthetics import history_plugin
+
+    recorder = config.stash.get(history_plugin.HISTORY, None)
+    if recorder is None or recorder.store is None:
+        return []
+    end = time.time() if now is None else now
+    return recorder.store.versions(end - days * 86400, recorder.target)
+
+
+def history_colos(config: pytest.Config, days: float, now: float | None = None,
+                  ) -> dict[str, dict[str, tuple[int, float]]]:
+    """{endpoint: {colo: (samples, median s)}} of the target's successful samples in the
+    window, from history; {} without history or cf-ray."""
+    from synthetics import history_plugin
+
+    recorder = config.stash.get(history_plugin.HISTORY, None)
+    if recorder is None or recorder.store is None:
+        return {}
+    end = time.time() if now is None else now
+    out = {}
+    for endpoint in ("health", "orchestrate", "dns"):
+        colos = recorder.store.latency_by_colo(recorder.target, endpoint, end - days * 86400)
+        if colos:
+            out[endpoint] = colos
+    return out
+
+
+def history_colos_html(by_colo: dict[str, dict[str, tuple[int, float]]], days: float) -> str:
+    if not by_colo:
+        return ""
+    body = "".join(f"<tr><td>{_esc(endpoint)}</td><td>{_esc(colo)}</td><td>{n}</td>"
+                   f"<td>{median * 1000:.1f}</td></tr>"
+                   for endpoint, colos in by_colo.items() for colo, (n, median) in colos.items())
+    return (f'<h3>Latency by colo, last {days:g} days (history)</h3><table '
+            'id="synthetics-history-colos"><tr><th>endpoint</th><th>colo (cf-ray)</th>'
+            f"<th>samples</th><th>median ms</th></tr>{body}</table>")
 
 
 # --- the HTML report ---------------------------------------------------------------------------
@@ -559,11 +645,51 @@ def failures_html(results: Results) -> str:
     items = []
     for c in failed:
         ex = exchange_html(c) if c.exchange else ""
+        who = (c.exchange or {}).get("attribution") or {}
+        where = ""
+        if who.get("source"):
+            where = (f' <span class="synthetics-who" data-source="{_esc(who["source"])}">'
+                     f"[{_esc(who['source'])} {_esc(who.get('code'))}; colo "
+                     f"{_esc(who.get('colo') or '—')}; ray {_esc(who.get('ray') or '—')}]</span>")
         items.append(f'<li class="synthetics-failure" data-check="{_esc(c.name)}">'
                      f"<code>{_esc(c.name)}</code>: <span class=\"synthetics-reason\">"
-                     f"{_esc(scrub(c.message) or 'failed')}</span>{ex}</li>")
+                     f"{_esc(scrub(c.message) or 'failed')}</span>{where}{ex}</li>")
     return (f'<section id="synthetics-failures"><h2>Failing checks ({len(failed)})</h2>'
-            f"<ol>{''.join(items)}</ol></section>")
+            f"<ol>{''.join(items)}</ol>{exchanges_html(results)}</section>")
+
+
+def exchanges_html(results: Results) -> str:
+    """The failed exchanges with who failed, the colo and the ray id (what Cloudflare support
+    asks for), and failures counted by source."""
+    rows = results.failed_exchanges
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{_esc(r['request'])}</td><td>{_esc(r['status'] or '—')}</td>"
+        f"<td>{_esc(r['source'])}</td><td>{_esc(r['code'])}</td>"
+        f"<td>{_esc(r['colo'] or '—')}</td><td><code>{_esc(r['ray'] or '—')}</code></td></tr>"
+        for r in rows)
+    counts = "; ".join(f"{_esc(endpoint)}: " + ", ".join(f"{_esc(k)} ×{n}"
+                                                         for k, n in by.items())
+                       for endpoint, by in results.failures_by_source().items())
+    return (f'<h3>Failed exchanges (first {len(rows)})</h3><p id="synthetics-by-source">'
+            f"{counts}</p><table id=\"synthetics-exchanges\"><tr><th>request</th><th>status"
+            f"</th><th>who failed</th><th>code</th><th>colo</th><th>ray id</th></tr>{body}"
+            "</table>")
+
+
+def colo_html(results: Results) -> str:
+    """This run's latency of successful samples grouped by the colo that served them."""
+    by_colo = results.latency_by_colo()
+    if not by_colo:
+        return ""
+    body = "".join(
+        f"<tr><td>{_esc(endpoint)}</td><td>{_esc(colo)}</td><td>{v['samples']}</td>"
+        f"<td>{v['p50_ms']:.1f}</td><td>{v['p95_ms']:.1f}</td></tr>"
+        for endpoint, colos in by_colo.items() for colo, v in colos.items())
+    return ('<h2>Latency by colo</h2><table id="synthetics-colos"><tr><th>endpoint</th>'
+            "<th>colo (cf-ray)</th><th>samples</th><th>p50 ms</th><th>p95 ms</th></tr>"
+            f"{body}</table>")
 
 
 #: Dark, legible text for the synthetics sections, and the page's order: pytest-html puts its
@@ -651,6 +777,7 @@ class HtmlReport:
                 parts.append(f'<figure><img class="synthetics-plot" alt="latency of '
                              f'{_esc(c.name)}" src="data:image/png;base64,{png}"></figure>')
             parts.append("</div>")
+        parts.append(colo_html(self.results))
         parts.extend(access_patterns_html(c.access) for c in self.results.checks.values()
                      if c.access)
         parts.append(self.trend())
@@ -671,9 +798,18 @@ class HtmlReport:
             return '<p id="synthetics-trend">No trend yet: history holds no latency samples.</p>'
         budgets = {t.subject: float(t.threshold) for t in TARGETS
                    if t.check == "test_latency_within_budget" and t.threshold is not None}
-        png = trend_figure(series, budgets, days, q)
+        try:
+            versions = history_versions(self.config, days)
+            colos = history_colos_html(history_colos(self.config, days), days)
+        except Exception:  # noqa: BLE001 - the extras: the trend stands without them
+            versions, colos = [], ""
+        png = trend_figure(series, budgets, days, q, versions=versions)
+        changes = "".join(f"<li>{_esc(time.strftime('%Y-%m-%d %H:%M', time.gmtime(t)))} UTC: "
+                          f"version {_esc(a)} → {_esc(b)}</li>"
+                          for t, a, b in version_changes(versions))
+        marks = (f'<ul id="synthetics-versions">{changes}</ul>' if changes else "")
         return (f'<h2>Trend</h2><figure id="synthetics-trend"><img class="synthetics-plot" '
-                f'alt="latency trend" src="data:image/png;base64,{png}"></figure>')
+                f'alt="latency trend" src="data:image/png;base64,{png}"></figure>{marks}{colos}')
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str]) -> None:

@@ -7,7 +7,9 @@ and, for a failed check, the request and response it was judged on (scrubbed of 
 it travels on `user_properties`, so it survives pytest-xdist. Samples seen by the probe in this
 process are also counted per endpoint for the metrics. `Results.summary()` is the machine-readable
 summary (`reports/summary.json`): one entry per documented target, with its measured value and
-verdict, plus every check's outcome.
+verdict, plus every check's outcome (a failed check's with who failed: `attribution`), the
+failed exchanges by who failed (`failures_by_source`), the first failed exchanges with their
+colo and ray id (`failed_exchanges`) and this run's latency by colo (`latency_by_colo`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synthetics.attribution import failed_exchange, ray_of
 from synthetics.probe import PHASES, Sample
 from synthetics.scrub import scrub
 from synthetics.targets import AREAS, TARGETS
@@ -36,6 +39,8 @@ ACCESS_PROPERTY = "synthetics_access_patterns"  # written by test_review_access_
 VERDICT_PROPERTY = "synthetics_verdict"  # written by synthetics.plugin's record_verdict
 SCHEMA = "victory36-synthetics/summary/v1"
 
+#: Failed exchanges kept with their ray id and colo for the report and summary.json.
+MAX_FAILED_EXCHANGES = 50
 #: Bytes of a failed response's body shown in the report.
 BODY_PREVIEW_BYTES = 2048
 #: Request and response headers whose values are never shown, whatever they hold.
@@ -86,6 +91,8 @@ def exchange(sample: Sample, base_url: str) -> dict[str, Any]:
         "started": sample.started,
         "phases_ms": {k: (None if v is None else round(v * 1000, 3))
                       for k, v in sample.phases.as_dict().items()},
+        # Who failed (synthetics.attribution): source, code, ray, colo, server.
+        "attribution": sample.attribution(judged_wrong=True).as_dict(),
     }
 
 
@@ -104,6 +111,11 @@ def latency_record(samples: Sequence[Sample], times_ms: Sequence[float], percent
         "value_ms": value_ms, "times_ms": [round(t, 3) for t in times_ms],
         "failed": sum(1 for s in samples if not s.ok), "phases_ms": phases,
     }
+
+
+def _rank(ordered: Sequence[float], q: float) -> float:
+    """The `q` quantile (nearest rank) of sorted seconds, in ms."""
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
 
 
 @dataclass
@@ -145,6 +157,10 @@ class EndpointCounts:
     timeouts: int = 0
     errors: int = 0  # no complete response (timeouts included)
     durations_s: list[float] = field(default_factory=list)
+    #: Failed exchanges by who failed: {("edge", "522"): 3} (synthetics.attribution).
+    failures: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Durations of successful samples by the colo that served them (cf-ray).
+    colo_durations_s: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,6 +176,8 @@ class Results:
     exitstatus: int | None = None
     #: Further top-level keys of the summary (the region's vote for `synthetics heal`).
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The first `MAX_FAILED_EXCHANGES` failed exchanges: what Cloudflare support asks for.
+    failed_exchanges: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_sample(self, sample: Sample) -> None:
@@ -176,6 +194,21 @@ class Results:
                     counts.timeouts += 1
             if sample.is_5xx:
                 counts.status_5xx += 1
+            who = failed_exchange(sample)
+            if who is not None:
+                key = (who.source, who.code)
+                counts.failures[key] = counts.failures.get(key, 0) + 1
+                if len(self.failed_exchanges) < MAX_FAILED_EXCHANGES:
+                    self.failed_exchanges.append({
+                        "endpoint": sample.request.endpoint,
+                        "request": scrub(sample.request.describe()), "started": sample.started,
+                        "status": sample.status, "source": who.source, "code": who.code,
+                        "label": who.label(), "ray": who.ray, "colo": who.colo,
+                        "server": who.server})
+            elif sample.ok and sample.phases.total is not None:
+                colo = ray_of(sample.headers)[1]
+                if colo is not None:
+                    counts.colo_durations_s.setdefault(colo, []).append(sample.phases.total)
 
     def record(self, nodeid: str, name: str, outcome: str, message: str, duration: float,
                properties: Sequence[tuple[str, object]]) -> CheckResult:
@@ -249,6 +282,8 @@ class Results:
             entry["measured"] = (c.verdict or {}).get("measured")
             entry["threshold"] = (c.verdict or {}).get("threshold")
             entry["detail"] = scrub(str((c.verdict or {}).get("detail", "")))
+            if c.exchange and c.status == "fail":
+                entry["attribution"] = c.exchange.get("attribution")
             if c.latency:
                 entry["latency"] = {k: c.latency.get(k) for k in
                                     ("endpoint", "percentile", "budget_ms", "value_ms", "failed")}
@@ -260,8 +295,28 @@ class Results:
             "started": self.started, "finished": self.finished,
             "exit_status": self.exitstatus, "ok": not self.failed,
             "counts": counts, "targets": self.target_rows(), "checks": checks,
+            "failures_by_source": self.failures_by_source(),
+            "failed_exchanges": list(self.failed_exchanges),
+            "latency_by_colo": self.latency_by_colo(),
             **self.extra,
         }
+
+    def failures_by_source(self) -> dict[str, dict[str, int]]:
+        """{endpoint: {"edge 522": 3, "network timeout": 1}} over this process's samples."""
+        return {endpoint: {f"{source} {code}": n for (source, code), n in
+                           sorted(counts.failures.items())}
+                for endpoint, counts in sorted(self.endpoints.items()) if counts.failures}
+
+    def latency_by_colo(self) -> dict[str, dict[str, dict[str, float | int]]]:
+        """{endpoint: {colo: {"samples", "p50_ms", "p95_ms"}}} of the successful samples."""
+        out: dict[str, dict[str, dict[str, float | int]]] = {}
+        for endpoint, counts in sorted(self.endpoints.items()):
+            for colo, values in sorted(counts.colo_durations_s.items()):
+                ordered = sorted(values)
+                out.setdefault(endpoint, {})[colo] = {
+                    "samples": len(ordered), "p50_ms": _rank(ordered, 0.5),
+                    "p95_ms": _rank(ordered, 0.95)}
+        return out
 
     def write_summary(self, path: str | os.PathLike[str]) -> Path:
         """Write `summary()` as JSON to `path` (atomically: a reader never sees half a file)."""
