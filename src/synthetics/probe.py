@@ -43,7 +43,7 @@ from typing import Any, cast
 import httpx
 
 from synthetics.attribution import Attribution, attribute, is_cloudflare_host
-from synthetics.deadline import DeadlineTransport, RunBudget, set_deadline
+from synthetics.deadline import RunBudget, set_deadline, transport
 
 __all__ = ["MAX_JSON_DEPTH", "Phases", "Probe", "Request", "Sample", "SampleLog", "strict_json"]
 
@@ -426,8 +426,8 @@ class Probe:
         with self._slots_lock:
             if self._idle:
                 return self._idle.pop()
-            transport = self._transport or DeadlineTransport(self._tls())
-            slot = _Slot(transport)
+            new = self._transport or transport(self._tls())
+            slot = _Slot(new)
             self._slots.append(slot)
             return slot
 
