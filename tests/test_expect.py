@@ -72,7 +72,7 @@ def test_a_redirect_without_location_says_so() -> None:
 def test_the_reason_quotes_the_start_of_an_unexpected_body() -> None:
     body = b"\xff" + b"x" * 100  # not UTF-8: shown with a replacement character, not raised
     message = _reason(expect.response, _sample(500, body))
-    assert message.endswith(f"body starts {chr(0xFFFD) + 'x' * 79!r}")
+    assert message.endswith(f"body starts {chr(0xFFFD) + 'x' * 79!r} [worker: HTTP 500]")
 
 
 def test_a_failed_request_fails_with_its_error() -> None:
@@ -93,7 +93,8 @@ def test_json_object_needs_the_json_content_type() -> None:
     message = _reason(expect.json_object, _json({"a": 1}, "text/html"))
     assert "text/html" in message and "application/json" in message
     missing = _reason(expect.json_object, _sample(body=b"{}"))
-    assert missing == "GET /health: Content-Type is 'missing', expected application/json"
+    assert missing == ("GET /health: Content-Type is 'missing', expected application/json "
+                       "[worker: wrong answer]")
 
 
 def test_json_object_fails_on_broken_json_and_non_objects() -> None:

@@ -153,7 +153,7 @@ def test_failures_keep_the_answered_figures_in_the_text() -> None:
     assert text.startswith("p95 2.0 ms < 100 ms budget")
     assert "p50 2.0 ms, p99 —" in text  # 3% failed: the p99 is not reached
     assert ("3 samples were not a 2xx answer (no response ×3; e.g. timed out after 1 s "
-            "(ReadTimeout))") in text
+            "(ReadTimeout) [network: timeout])") in text
 
 
 def test_too_many_failures_name_the_share_the_percentile_leaves_out() -> None:
@@ -162,7 +162,7 @@ def test_too_many_failures_name_the_share_the_percentile_leaves_out() -> None:
     text = result.describe()
     assert "p90 not reached" in text and "20 of 100" in text and " 10% " in text
     assert result.p50_ms == pytest.approx(2.0) and result.p99_ms is None
-    assert result.first_error == "timed out after 1 s (ReadTimeout)"
+    assert result.first_error == "timed out after 1 s (ReadTimeout) [network: timeout]"
 
 
 def test_no_response_result_keeps_its_budget() -> None:
