@@ -160,6 +160,7 @@ def test_state_file_records_the_target_and_readable_times(tmp_path: Path) -> Non
     data = json.loads(store.state_path.read_text())
     assert data["target"] == DEPLOYMENT.url and data["attempts"] == [1_700_000_000.0]
     assert (data["worker"], data["env"]) == (DEPLOYMENT.worker, DEPLOYMENT.env)
+    assert data["config"] == DEPLOYMENT.config  # which wrangler config the state belongs to
     assert data["attempts_utc"] == [iso(1_700_000_000.0)]
 
 
@@ -228,6 +229,50 @@ def test_unreadable_state_file_is_an_error_not_empty(tmp_path: Path,
     else:
         store.state_path.write_text(content)
     with pytest.raises(StateError, match=r"the state file .*state-\w+\.json"):
+        store.attempts()
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    ('{"attempts": "soon"}', "(TypeError: attempts is not a list)"),
+    ('{"attempts": [0]}', "(ValueError: an attempt is not a time)"),
+    ('{"attempts": [-1700000000]}', "(ValueError: an attempt is not a time)"),
+    ('{"attempts": [1e11]}', "(ValueError: an attempt is not a time)"),  # year 5138: not a time
+    ('{"attempts": [true]}', "(ValueError: an attempt is not a time)"),
+    ('{"worker": "w"}', "(KeyError: 'attempts')"),
+])
+def test_invalid_state_says_what_is_wrong(tmp_path: Path, content: str, why: str) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.state_path.write_text(content)
+    with pytest.raises(StateError) as caught:
+        store.attempts()
+    assert str(caught.value) == f"the state file {store.state_path} is not valid state {why}"
+
+
+def test_invalid_state_detail_is_cut_to_one_short_line(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.state_path.write_text(json.dumps({"attempts": ["soon\n" + "x" * 300]}))
+    with pytest.raises(StateError) as caught:
+        store.attempts()
+    detail = str(caught.value).split("(ValueError: ", 1)[1][:-1]
+    assert detail.startswith("could not convert string to float: 'soon\\nxxx")
+    assert len(detail) == 120 and "\n" not in str(caught.value)
+
+
+def test_any_positive_time_is_valid_state(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.state_path.write_text('{"attempts": [1, 0.5, 99999999999]}')
+    assert store.attempts() == [1.0, 0.5, 99999999999.0]
+
+
+def test_a_state_file_that_cannot_be_read_says_why(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.state_path.mkdir()  # a directory where the file should be
+    with pytest.raises(StateError) as caught:
+        store.attempts()
+    assert str(caught.value) == f"the state file {store.state_path} cannot be read (Is a directory)"
+    store.state_path.rmdir()
+    store.state_path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(StateError, match=r"cannot be read \('utf-8' codec can't decode byte 0xff"):
         store.attempts()
 
 
