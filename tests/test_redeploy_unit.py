@@ -28,6 +28,7 @@ from synthetics.remediation import (
     Step,
     StepResult,
     describe_result,
+    gate_status,
     guardrail,
     iso,
     run_step,
@@ -142,6 +143,18 @@ def test_hourly_cap_counts_only_the_last_hour() -> None:
     assert guardrail(within, now, 600, 4) is None  # under a cap of 4
     assert guardrail([now - 3600, now - 2000, now - 1000], now, 600, 3) is None  # an hour ago
     assert guardrail([now - 1000] * 2, now, 1000, 3) is None  # the cooldown ends at 1000 s
+
+
+@pytest.mark.parametrize(("refusal", "status"), [
+    ("cooldown: the last remediation started at ...", "cooldown"),
+    ("hourly cap: 3 remediations in the last hour", "hourly-cap"),
+    ("silenced until 2026-12-01T12:00:00Z by ops", "silenced"),
+    ("provider incident: Cloudflare reports a Workers outage", "provider-incident"),
+    ("refused: a pre-deploy gate failed (RuntimeError: boom)", "refused"),
+    ("a cooldown of an hour is in force", "refused"),  # the prefix decides, not a mention
+])
+def test_a_gates_refusal_gets_the_status_its_prefix_names(refusal: str, status: str) -> None:
+    assert gate_status(refusal) == status
 
 
 def test_refusals_say_when_the_next_attempt_is_allowed() -> None:
