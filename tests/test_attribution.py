@@ -210,3 +210,48 @@ def test_rays_and_colos() -> None:
 ])
 def test_workers_dev_hosts(url: str, cloudflare: bool) -> None:
     assert is_cloudflare_host(url) is cloudflare
+
+
+NO_ANSWER = "no answer at all: the connection was refused, reset or timed out"
+
+
+@pytest.mark.parametrize(("status", "kind"), [(None, "connect"), (200, "reset"),
+                                              (200, "timeout")])
+def test_no_complete_answer_carries_what_it_means(status: int | None, kind: str) -> None:
+    """Refused, or reset or timed out even after the status line: the network, explained."""
+    got = attribute(sample(status, error=f"injected {kind}", kind=kind))
+    assert (got.source, got.code, got.meaning) == ("network", kind, NO_ANSWER)
+
+
+def test_an_answer_that_is_no_failure_has_no_source_and_no_code() -> None:
+    assert attribute(sample(200, b"{}", CF)) == Attribution(
+        "", "", False, "8f1e2d3c4b5a6978-LHR", "LHR", "cloudflare", "")
+
+
+def test_an_answer_not_via_cloudflare_says_so() -> None:
+    got = attribute(sample(503, b"down", {"server": "nginx"}, behind=True))
+    assert got == Attribution("edge", "no-cf-ray", False, None, None, "nginx",
+                              "not served by Cloudflare")
+
+
+def test_a_stray_byte_does_not_hide_a_json_code_or_a_workers_json_error() -> None:
+    problem = {**CF, "content-type": "application/problem+json"}
+    assert cloudflare_code(429, problem, b'{"error_code": 1015, "title": "\xff"}') == 1015
+    got = attribute(sample(522, b'{"error": "upstream \xff failed"}',
+                           {"content-type": "application/json"}))
+    assert (got.source, got.code) == ("worker", "522")
+
+
+def test_only_the_first_16_kib_of_a_body_are_read() -> None:
+    """Hostile bodies can be huge: a code or a JSON error past the first 16384 bytes is not
+    looked for."""
+    page = b"error code: 1101"
+    assert cloudflare_code(500, CF, b" " * (16_384 - len(page)) + page) == 1101
+    assert cloudflare_code(500, CF, b" " * (16_385 - len(page)) + page) is None
+    json_type = {"content-type": "application/json"}
+
+    def error_of(size: int) -> bytes:
+        return b'{"error": "' + b"x" * (size - 13) + b'"}'
+
+    assert attribute(sample(522, error_of(16_384), json_type)).source == "worker"
+    assert attribute(sample(522, error_of(16_385), json_type)).source == "edge"
