@@ -226,6 +226,8 @@ def test_parse_target_accepts(value: str, parsed: str) -> None:
     ("https://user:pw@host", "must not carry credentials"),
     ("https://user@host", "must not carry credentials"),
     ("http://exa mple.invalid", "must not contain white space"),
+    ("http://host.example/?", "without a query (?) or fragment (#)"),  # urlsplit: no query
+    ("http://host.example/#", "without a query (?) or fragment (#)"),  # urlsplit: no fragment
     ("http://bad_host!.example", "is not a valid host name"),
     ("http://-lead.example", "is not a valid host name"),
     ("http://trail-.example", "is not a valid host name"),
@@ -236,6 +238,32 @@ def test_parse_target_accepts(value: str, parsed: str) -> None:
 def test_parse_target_refuses(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_target(value)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("http://exa mple.invalid", "the target must not contain white space"),
+    ("ftp://x", "the target must start with http:// or https:// (e.g. "
+                "https://wfa-orchestration-worker-production-production.pr-aef.workers.dev)"),
+    ("https://user:pw@host", "the target must not carry credentials (user:password@)"),
+    ("http://host:99999", "the target has an invalid port"),
+    ("http://", "the target has no host name"),
+    ("http://host.example/?", "the target must be a base URL without a query (?) or "
+                              "fragment (#)"),
+])
+def test_parse_target_says_what_is_wrong_in_full(value: str, message: str) -> None:
+    """The end of the usage error "--target='value': ..."."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_target(value)
+
+
+def test_resolve_keeps_every_value_of_a_repeated_option() -> None:
+    from synthetics.history_plugin import OPTIONS as HISTORY_OPTIONS
+    from synthetics.settings import resolve_values
+
+    urls = ["json://a.example/hook", "json://b.example/hook"]
+    values = resolve_values(FakeConfig({"synthetics_alert_urls": urls}),  # type: ignore[arg-type]
+                            HISTORY_OPTIONS, {})
+    assert values["alert_urls"] == tuple(urls)
 
 
 @pytest.mark.parametrize(("parse", "bad", "message"), [
