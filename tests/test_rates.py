@@ -86,7 +86,7 @@ def test_the_false_alarm_budget_is_split_over_the_error_rate_checks() -> None:
 
 
 def test_no_responses_to_judge_only_when_nothing_answered() -> None:
-    refused = [_error("connect")] * 3
+    refused = [_error("connect"), _error("timeout"), _error("reset")]  # the first is quoted
     assert no_responses(refused) == ("no responses to judge: none of 3 requests got a response "
                                      "(e.g. injected connect)")
     # One answer, even a 500, is a response to judge; and no samples at all is not "none answered".
