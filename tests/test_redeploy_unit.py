@@ -27,6 +27,7 @@ from synthetics.remediation import (
     StateStore,
     Step,
     StepResult,
+    append_audit,
     describe_result,
     gate_status,
     guardrail,
@@ -207,6 +208,26 @@ def test_audit_log_is_appended_in_utf8_with_keys_in_order(tmp_path: Path) -> Non
     lines = (tmp_path / "audit.jsonl").read_bytes().decode("utf-8").splitlines()
     assert lines == ['{"time": "t", "event": "outcome", "headline": "déployé"}',
                      '{"b": 1, "a": 2}']
+
+
+def test_audit_log_directories_are_made_and_odd_values_written_as_text(tmp_path: Path) -> None:
+    log = tmp_path / "state" / "nested" / "audit.jsonl"
+    assert append_audit(log, {"event": "outcome", "config": tmp_path / "wrangler.toml"}) is None
+    assert json.loads(log.read_text()) == {"event": "outcome",
+                                           "config": str(tmp_path / "wrangler.toml")}
+
+
+def test_an_audit_record_that_cannot_be_written_says_why_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "audit.jsonl").mkdir()
+    assert append_audit(tmp_path / "audit.jsonl", {"event": "x"}) == (
+        f"the audit log {tmp_path / 'audit.jsonl'} could not be written: IsADirectoryError: "
+        "Is a directory")
+    looped: dict[str, object] = {}
+    looped["self"] = looped
+    why = append_audit(tmp_path / "other.jsonl", looped)
+    assert why is not None and why.startswith(
+        f"the audit log {tmp_path / 'other.jsonl'} could not be written: RecursionError: "
+        "maximum recursion depth exceeded")
 
 
 def test_state_survives_a_new_store(tmp_path: Path) -> None:
