@@ -274,6 +274,7 @@ def test_resolve_keeps_every_value_of_a_repeated_option() -> None:
     (_fraction, "1", "must be a number between 0 and 1"),
     (flag, "maybe", "must be true or false"),
     (_memory_field, "memory", "must look like health:fieldName or orchestrate:fieldName"),
+    (_word, "pro duction", "must be one word, e.g. production"),
 ])
 def test_parsers_say_what_to_pass(parse, bad: str, message: str) -> None:
     """The end of the usage error "--option='value': ..." (see test_bad_values_are_usage_errors)."""
@@ -289,3 +290,33 @@ def test_parse_target_edges() -> None:
             "(e.g. https://wfa-orchestration-worker-production-production.pr-aef.workers.dev)")
             + "$"):
         parse_target("ftp://x")
+
+
+def test_resolve_arguments_command_line_then_environment_then_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The argparse side (`synthetics heal`, the Alertmanager receiver) resolves like the pytest
+    side: the command line, then the environment (an empty variable is unset), then the default;
+    a namespace without the option (the receiver passes an empty one) reads the environment."""
+    import argparse
+
+    from synthetics.redeploy import OPTIONS as REDEPLOY_OPTIONS
+    from synthetics.settings import add_arguments, resolve_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, REDEPLOY_OPTIONS)
+    environ = {"SYNTHETICS_COOLDOWN_SECONDS": "120", "SYNTHETICS_MAX_REDEPLOYS_PER_HOUR": "",
+               "SYNTHETICS_CONFIRM_SECONDS": "30"}
+    args = parser.parse_args(["--confirm-seconds", "45"])
+    values = resolve_arguments(args, REDEPLOY_OPTIONS, environ)
+    assert values["confirm_seconds"] == 45.0  # the command line beats the environment
+    assert values["cooldown_seconds"] == 120.0  # the environment beats the default
+    default = next(o.default for o in REDEPLOY_OPTIONS if o.name == "max_redeploys_per_hour")
+    assert values["max_redeploys_per_hour"] == default  # empty: the default
+    assert resolve_arguments(argparse.Namespace(), REDEPLOY_OPTIONS,
+                             environ)["cooldown_seconds"] == 120.0
+    with pytest.raises(ValueError, match="^SYNTHETICS_COOLDOWN_SECONDS='-1': "):
+        resolve_arguments(argparse.Namespace(), REDEPLOY_OPTIONS,
+                          {"SYNTHETICS_COOLDOWN_SECONDS": "-1"})
+    # Without an explicit mapping, the process environment.
+    monkeypatch.setenv("SYNTHETICS_COOLDOWN_SECONDS", "77")
+    assert resolve_arguments(argparse.Namespace(), REDEPLOY_OPTIONS)["cooldown_seconds"] == 77.0
