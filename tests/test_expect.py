@@ -155,7 +155,7 @@ def _iso(when: datetime) -> str:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@pytest.mark.parametrize("offset", [0, 299, -299])
+@pytest.mark.parametrize("offset", [0, 299, -299, 300, -300])  # the allowance is inclusive
 def test_timestamp_within_the_skew_passes(offset: int) -> None:
     doc = {"timestamp": _iso(TAKEN - timedelta(seconds=offset))}
     assert expect.timestamp_fresh(_taken(), doc, 300) == pytest.approx(offset, abs=0.01)
@@ -166,6 +166,12 @@ def test_an_old_timestamp_fails_as_behind() -> None:
     with _fails(r"GET /health: timestamp 2026-12-01T11:54:59.000Z is 301 s behind the probe's "
                 r"clock \(more than the 300 s allowed: a cached or frozen answer\?\)"):
         expect.timestamp_fresh(_taken(), doc, 300)
+
+
+def test_a_small_skew_over_a_sub_second_allowance_says_which_way() -> None:
+    doc = {"timestamp": _iso(TAKEN - timedelta(seconds=1))}
+    with _fails("is 1 s behind the probe's clock"):
+        expect.timestamp_fresh(_taken(), doc, 0.5)
 
 
 def test_a_timestamp_in_the_future_fails_as_ahead() -> None:
@@ -223,7 +229,8 @@ def test_cors_credentials_with_any_origin_fail_naming_the_risk(allowed: str, how
     sample = _taken(**{"access-control-allow-origin": allowed,
                         "access-control-allow-credentials": credentials})
     with _fails(f"GET /: Access-Control-Allow-Origin is {how} together with "
-                "Access-Control-Allow-Credentials: true: any web site can read"):
+                "Access-Control-Allow-Credentials: true: any web site can read the answers "
+                r"with a visitor's credentials \(CORS credentials misconfiguration\)$"):
         expect.cors_allows(sample, ORIGIN, "GET /")
 
 
@@ -233,3 +240,14 @@ def test_cors_missing_or_other_origin_fails() -> None:
     with _fails("is 'https://app.example', which does not admit https://synthetics.example"):
         expect.cors_allows(_taken(**{"access-control-allow-origin": "https://app.example"}),
                            ORIGIN, "GET /")
+
+
+@pytest.mark.parametrize(("status", "end"), [
+    (200, r"\(HTTP 200\)$"),  # a 2xx answer: only the header is wrong, nobody failed
+    (399, r"\(HTTP 399\)$"),
+    (400, r"\(HTTP 400\) \[worker: HTTP 400\]$"),
+    (503, r"\(HTTP 503\) \[worker: HTTP 503\]$"),
+])
+def test_cors_missing_on_an_error_answer_names_who_failed(status: int, end: str) -> None:
+    with _fails(r"GET /: no Access-Control-Allow-Origin header " + end):
+        expect.cors_allows(Sample(REQ, TAKEN.timestamp(), status=status), ORIGIN, "GET /")

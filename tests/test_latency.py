@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from synthetics.latency import summarize
+from synthetics.latency import bad_answer, summarize
 from synthetics.probe import Phases, Request, Sample
 
 REQ = Request("dns", "/mcp/dns/resolve?domain=mcp.x")
@@ -168,3 +168,27 @@ def test_too_many_failures_name_the_share_the_percentile_leaves_out() -> None:
 def test_no_response_result_keeps_its_budget() -> None:
     result = summarize([_failed() for _ in range(5)], [0.001] * 5, 99, 250)
     assert (result.budget_ms, result.phases_ms, result.value_ms) == (250, {}, None)
+
+
+@pytest.mark.parametrize(("status", "verdict"), [
+    (200, None), (299, None),
+    (300, ("HTTP 300", "HTTP 300 redirect to nowhere (not followed)")),
+    (399, ("HTTP 399", "HTTP 399 redirect to nowhere (not followed)")),
+    (400, ("HTTP 400", "HTTP 400, expected 2xx [worker: HTTP 400]")),
+])
+def test_only_a_2xx_is_an_answer_to_time(status: int, verdict: tuple[str, str] | None) -> None:
+    """The 2xx range's edges; a redirect without a Location says it goes nowhere."""
+    assert bad_answer(_status(status)) == verdict
+
+
+def test_a_status_below_200_is_not_an_answer() -> None:
+    kind, reason = bad_answer(_status(199)) or ("", "")
+    assert kind == "HTTP 199" and reason.startswith("HTTP 199, expected 2xx")
+
+
+def test_an_answer_cut_off_mid_body_is_an_incomplete_response_not_a_missing_one() -> None:
+    cut = Sample(REQ, 0.0, status=200, error="connection reset while reading the body",
+                 error_kind="reset", phases=Phases(total=0.001))
+    result = summarize([cut] * 3 + [_failed()] * 2, None, 50, 200)
+    assert result.bad_kinds == (("incomplete response", 3), ("no response", 2))
+    assert "incomplete response ×3, no response ×2" in result.describe()

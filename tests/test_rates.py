@@ -8,7 +8,7 @@ import json
 import pytest
 
 from synthetics.probe import Request, Sample
-from synthetics.rates import count_failures, dns_failure, fail_alpha
+from synthetics.rates import count_failures, dns_failure, fail_alpha, no_responses
 
 REQ = Request("orchestrate", "/mcp/orchestrate")
 DNS = Request("dns", "/mcp/dns/resolve?domain=mcp.x", subject="mcp.x")
@@ -83,3 +83,13 @@ def test_an_unknown_kind_is_an_error() -> None:
 def test_the_false_alarm_budget_is_split_over_the_error_rate_checks() -> None:
     assert fail_alpha(0.001) == pytest.approx(0.001 / 8)
     assert fail_alpha(0.08) == pytest.approx(0.01)
+
+
+def test_no_responses_to_judge_only_when_nothing_answered() -> None:
+    refused = [_error("connect"), _error("timeout"), _error("reset")]  # the first is quoted
+    assert no_responses(refused) == ("no responses to judge: none of 3 requests got a response "
+                                     "(e.g. injected connect)")
+    # One answer, even a 500, is a response to judge; and no samples at all is not "none answered".
+    assert no_responses([*refused, _answer(500)]) is None
+    assert no_responses([_answer(200), *refused]) is None
+    assert no_responses([]) is None

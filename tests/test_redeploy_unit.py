@@ -27,7 +27,9 @@ from synthetics.remediation import (
     StateStore,
     Step,
     StepResult,
+    append_audit,
     describe_result,
+    gate_status,
     guardrail,
     iso,
     run_step,
@@ -144,6 +146,18 @@ def test_hourly_cap_counts_only_the_last_hour() -> None:
     assert guardrail([now - 1000] * 2, now, 1000, 3) is None  # the cooldown ends at 1000 s
 
 
+@pytest.mark.parametrize(("refusal", "status"), [
+    ("cooldown: the last remediation started at ...", "cooldown"),
+    ("hourly cap: 3 remediations in the last hour", "hourly-cap"),
+    ("silenced until 2026-12-01T12:00:00Z by ops", "silenced"),
+    ("provider incident: Cloudflare reports a Workers outage", "provider-incident"),
+    ("refused: a pre-deploy gate failed (RuntimeError: boom)", "refused"),
+    ("a cooldown of an hour is in force", "refused"),  # the prefix decides, not a mention
+])
+def test_a_gates_refusal_gets_the_status_its_prefix_names(refusal: str, status: str) -> None:
+    assert gate_status(refusal) == status
+
+
 def test_refusals_say_when_the_next_attempt_is_allowed() -> None:
     now = 1_700_000_000.0
     cooldown = guardrail([now - 100], now, 600, 3)
@@ -160,6 +174,7 @@ def test_state_file_records_the_target_and_readable_times(tmp_path: Path) -> Non
     data = json.loads(store.state_path.read_text())
     assert data["target"] == DEPLOYMENT.url and data["attempts"] == [1_700_000_000.0]
     assert (data["worker"], data["env"]) == (DEPLOYMENT.worker, DEPLOYMENT.env)
+    assert data["config"] == DEPLOYMENT.config  # which wrangler config the state belongs to
     assert data["attempts_utc"] == [iso(1_700_000_000.0)]
 
 
@@ -195,6 +210,26 @@ def test_audit_log_is_appended_in_utf8_with_keys_in_order(tmp_path: Path) -> Non
                      '{"b": 1, "a": 2}']
 
 
+def test_audit_log_directories_are_made_and_odd_values_written_as_text(tmp_path: Path) -> None:
+    log = tmp_path / "state" / "nested" / "audit.jsonl"
+    assert append_audit(log, {"event": "outcome", "config": tmp_path / "wrangler.toml"}) is None
+    assert json.loads(log.read_text()) == {"event": "outcome",
+                                           "config": str(tmp_path / "wrangler.toml")}
+
+
+def test_an_audit_record_that_cannot_be_written_says_why_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "audit.jsonl").mkdir()
+    assert append_audit(tmp_path / "audit.jsonl", {"event": "x"}) == (
+        f"the audit log {tmp_path / 'audit.jsonl'} could not be written: IsADirectoryError: "
+        "Is a directory")
+    looped: dict[str, object] = {}
+    looped["self"] = looped
+    why = append_audit(tmp_path / "other.jsonl", looped)
+    assert why is not None and why.startswith(
+        f"the audit log {tmp_path / 'other.jsonl'} could not be written: RecursionError: "
+        "maximum recursion depth exceeded")
+
+
 def test_state_survives_a_new_store(tmp_path: Path) -> None:
     StateStore(tmp_path, DEPLOYMENT).record_attempt(1000.0)
     assert StateStore(tmp_path, DEPLOYMENT).attempts() == [1000.0]
@@ -228,6 +263,50 @@ def test_unreadable_state_file_is_an_error_not_empty(tmp_path: Path,
     else:
         store.state_path.write_text(content)
     with pytest.raises(StateError, match=r"the state file .*state-\w+\.json"):
+        store.attempts()
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    ('{"attempts": "soon"}', "(TypeError: attempts is not a list)"),
+    ('{"attempts": [0]}', "(ValueError: an attempt is not a time)"),
+    ('{"attempts": [-1700000000]}', "(ValueError: an attempt is not a time)"),
+    ('{"attempts": [1e11]}', "(ValueError: an attempt is not a time)"),  # year 5138: not a time
+    ('{"attempts": [true]}', "(ValueError: an attempt is not a time)"),
+    ('{"worker": "w"}', "(KeyError: 'attempts')"),
+])
+def test_invalid_state_says_what_is_wrong(tmp_path: Path, content: str, why: str) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.state_path.write_text(content)
+    with pytest.raises(StateError) as caught:
+        store.attempts()
+    assert str(caught.value) == f"the state file {store.state_path} is not valid state {why}"
+
+
+def test_invalid_state_detail_is_cut_to_one_short_line(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.state_path.write_text(json.dumps({"attempts": ["soon\n" + "x" * 300]}))
+    with pytest.raises(StateError) as caught:
+        store.attempts()
+    detail = str(caught.value).split("(ValueError: ", 1)[1][:-1]
+    assert detail.startswith("could not convert string to float: 'soon\\nxxx")
+    assert len(detail) == 120 and "\n" not in str(caught.value)
+
+
+def test_any_positive_time_is_valid_state(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.state_path.write_text('{"attempts": [1, 0.5, 99999999999]}')
+    assert store.attempts() == [1.0, 0.5, 99999999999.0]
+
+
+def test_a_state_file_that_cannot_be_read_says_why(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DEPLOYMENT)
+    store.state_path.mkdir()  # a directory where the file should be
+    with pytest.raises(StateError) as caught:
+        store.attempts()
+    assert str(caught.value) == f"the state file {store.state_path} cannot be read (Is a directory)"
+    store.state_path.rmdir()
+    store.state_path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(StateError, match=r"cannot be read \('utf-8' codec can't decode byte 0xff"):
         store.attempts()
 
 

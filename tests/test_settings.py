@@ -13,6 +13,7 @@ from synthetics.settings import (
     _fraction,
     _memory_field,
     _percent,
+    _word,
     flag,
     non_negative_float,
     parse_target,
@@ -191,6 +192,8 @@ def test_option_names_in_every_source() -> None:
     (_fraction, {"0.001": 0.001, "0.95": 0.95}, ["0", "1", "1.5", "nan"]),
     (flag, {"1": True, "TRUE": True, " yes ": True, "on": True, "0": False, "false": False,
             "No": False, "off": False, "": False}, ["maybe", "2"]),
+    (_word, {"production": "production", " staging ": "staging"},
+     ["", "  ", "pro duction", "prod\tuction"]),
     (_memory_field, {"health:memoryUsagePercent": "health:memoryUsagePercent",
                      "orchestrate:mem": "orchestrate:mem"},
      ["memory", "dns:mem", "health:", ":mem"]),
@@ -223,6 +226,8 @@ def test_parse_target_accepts(value: str, parsed: str) -> None:
     ("https://user:pw@host", "must not carry credentials"),
     ("https://user@host", "must not carry credentials"),
     ("http://exa mple.invalid", "must not contain white space"),
+    ("http://host.example/?", "without a query (?) or fragment (#)"),  # urlsplit: no query
+    ("http://host.example/#", "without a query (?) or fragment (#)"),  # urlsplit: no fragment
     ("http://bad_host!.example", "is not a valid host name"),
     ("http://-lead.example", "is not a valid host name"),
     ("http://trail-.example", "is not a valid host name"),
@@ -235,6 +240,32 @@ def test_parse_target_refuses(value: str, message: str) -> None:
         parse_target(value)
 
 
+@pytest.mark.parametrize(("value", "message"), [
+    ("http://exa mple.invalid", "the target must not contain white space"),
+    ("ftp://x", "the target must start with http:// or https:// (e.g. "
+                "https://wfa-orchestration-worker-production-production.pr-aef.workers.dev)"),
+    ("https://user:pw@host", "the target must not carry credentials (user:password@)"),
+    ("http://host:99999", "the target has an invalid port"),
+    ("http://", "the target has no host name"),
+    ("http://host.example/?", "the target must be a base URL without a query (?) or "
+                              "fragment (#)"),
+])
+def test_parse_target_says_what_is_wrong_in_full(value: str, message: str) -> None:
+    """The end of the usage error "--target='value': ..."."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_target(value)
+
+
+def test_resolve_keeps_every_value_of_a_repeated_option() -> None:
+    from synthetics.history_plugin import OPTIONS as HISTORY_OPTIONS
+    from synthetics.settings import resolve_values
+
+    urls = ["json://a.example/hook", "json://b.example/hook"]
+    values = resolve_values(FakeConfig({"synthetics_alert_urls": urls}),  # type: ignore[arg-type]
+                            HISTORY_OPTIONS, {})
+    assert values["alert_urls"] == tuple(urls)
+
+
 @pytest.mark.parametrize(("parse", "bad", "message"), [
     (positive_int, "0", "must be a whole number of at least 1"),
     (positive_float, "0", "must be a number above 0"),
@@ -243,6 +274,7 @@ def test_parse_target_refuses(value: str, message: str) -> None:
     (_fraction, "1", "must be a number between 0 and 1"),
     (flag, "maybe", "must be true or false"),
     (_memory_field, "memory", "must look like health:fieldName or orchestrate:fieldName"),
+    (_word, "pro duction", "must be one word, e.g. production"),
 ])
 def test_parsers_say_what_to_pass(parse, bad: str, message: str) -> None:
     """The end of the usage error "--option='value': ..." (see test_bad_values_are_usage_errors)."""
@@ -258,3 +290,33 @@ def test_parse_target_edges() -> None:
             "(e.g. https://wfa-orchestration-worker-production-production.pr-aef.workers.dev)")
             + "$"):
         parse_target("ftp://x")
+
+
+def test_resolve_arguments_command_line_then_environment_then_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The argparse side (`synthetics heal`, the Alertmanager receiver) resolves like the pytest
+    side: the command line, then the environment (an empty variable is unset), then the default;
+    a namespace without the option (the receiver passes an empty one) reads the environment."""
+    import argparse
+
+    from synthetics.redeploy import OPTIONS as REDEPLOY_OPTIONS
+    from synthetics.settings import add_arguments, resolve_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, REDEPLOY_OPTIONS)
+    environ = {"SYNTHETICS_COOLDOWN_SECONDS": "120", "SYNTHETICS_MAX_REDEPLOYS_PER_HOUR": "",
+               "SYNTHETICS_CONFIRM_SECONDS": "30"}
+    args = parser.parse_args(["--confirm-seconds", "45"])
+    values = resolve_arguments(args, REDEPLOY_OPTIONS, environ)
+    assert values["confirm_seconds"] == 45.0  # the command line beats the environment
+    assert values["cooldown_seconds"] == 120.0  # the environment beats the default
+    default = next(o.default for o in REDEPLOY_OPTIONS if o.name == "max_redeploys_per_hour")
+    assert values["max_redeploys_per_hour"] == default  # empty: the default
+    assert resolve_arguments(argparse.Namespace(), REDEPLOY_OPTIONS,
+                             environ)["cooldown_seconds"] == 120.0
+    with pytest.raises(ValueError, match="^SYNTHETICS_COOLDOWN_SECONDS='-1': "):
+        resolve_arguments(argparse.Namespace(), REDEPLOY_OPTIONS,
+                          {"SYNTHETICS_COOLDOWN_SECONDS": "-1"})
+    # Without an explicit mapping, the process environment.
+    monkeypatch.setenv("SYNTHETICS_COOLDOWN_SECONDS", "77")
+    assert resolve_arguments(argparse.Namespace(), REDEPLOY_OPTIONS)["cooldown_seconds"] == 77.0
