@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,3 +155,37 @@ def start_alertmanager(folder: Path, config: str) -> tuple[str, subprocess.Popen
             proc.wait()
             pytest.fail(f"alertmanager did not start on {url} (exit {proc.returncode})")
         time.sleep(0.1)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="session")
+def start_chromium(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Any]:
+    """Factory: headless Chromium through chromium-driver (Debian packages; `make test`
+    installs them) with a window of "WIDTH,HEIGHT"; only loopback is ever contacted. The caller
+    quits the driver."""
+
+    def start(window: str) -> Any:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
+            "chromium and chromium-driver are needed (Debian packages; make test installs them)")
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in ("--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    f"--window-size={window}",
+                    f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        return webdriver.Chrome(options=options,
+                                service=Service(executable_path=CHROMEDRIVER, port=port))
+
+    return start

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +37,6 @@ from synthetics.results import Results, exchange, latency_record
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 FAULTS = "slow_health=250,health_degraded,dashboard_down"
 DAILY_AREAS = {"health", "orchestration", "dns", "dashboard", "cors", "latency", "error_rate",
                "capacity"}
@@ -127,26 +123,9 @@ def test_html_report_sections(faulty_run: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Headless Chromium through chromium-driver; only loopback is ever contacted."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
-        "chromium and chromium-driver are needed (Debian packages; .ci/run installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-dev-shm-usage", "--window-size=1400,2200",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    service = Service(executable_path=CHROMEDRIVER, port=port)
-    driver = webdriver.Chrome(options=options, service=service)
+def browser(start_chromium: Callable[[str], Any]) -> Iterator[Any]:
+    """Headless Chromium (tests/conftest.py), 1400×2200."""
+    driver = start_chromium("1400,2200")
     try:
         yield driver
     finally:

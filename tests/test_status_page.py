@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sqlite3
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,6 @@ from synthetics.cli import main
 from synthetics.history import SampleRecord, SqliteHistory
 from synthetics.status_page import badge_json, badge_svg
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 DAY = 86_400.0
 TARGET = "https://worker.example"
 GAP = (40, 41, 42)  # day indexes (0 = 89 days ago) without any sample
@@ -177,25 +174,9 @@ def test_badge_of_a_down_endpoint() -> None:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
-        "chromium and chromium-driver are needed (Debian packages)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-dev-shm-usage", "--window-size=1100,1800",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    driver = webdriver.Chrome(options=options,
-                              service=Service(executable_path=CHROMEDRIVER, port=port))
+def browser(start_chromium: Callable[[str], Any]) -> Iterator[Any]:
+    """Headless Chromium (tests/conftest.py), 1100×1800."""
+    driver = start_chromium("1100,1800")
     try:
         yield driver
     finally:
