@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from status_fake import StatusPage
 
 from synthetics.reference import ReferenceWorker
 
@@ -189,3 +190,13 @@ def start_chromium(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], 
                                 service=Service(executable_path=CHROMEDRIVER, port=port))
 
     return start
+
+
+@pytest.fixture
+def status_page() -> Iterator[StatusPage]:
+    """Cloudflare's status page on loopback (tests/status_fake.py), all operational until a test
+    sets `incident()` or `answer`."""
+    page = StatusPage()
+    yield page
+    page.server.shutdown()
+    page.server.server_close()

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_provider_status import StatusPage
 
 from synthetics.reference import ReferenceWorker
 
@@ -54,14 +53,6 @@ class Setup:
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> Setup:
     return Setup(tmp_path, monkeypatch, pytester)
-
-
-@pytest.fixture
-def status_page() -> Iterator[StatusPage]:
-    page = StatusPage()
-    yield page
-    page.server.shutdown()
-    page.server.server_close()
 
 
 def _run(setup: Setup, reference_worker: Callable[..., ReferenceWorker], run_checks,

@@ -304,7 +304,6 @@ class StateStore:
     def __init__(self, directory: Path, deployment: Deployment) -> None:
         self.directory = Path(directory)
         self.deployment = deployment
-        self.target = deployment.url
         self.state_path = self.directory / f"state-{deployment.key}.json"
         self.lock_path = self.directory / f"redeploy-{deployment.key}.lock"
         self.audit_path = self.directory / "audit.jsonl"
