@@ -104,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         except sections.Unavailable as exc:
             result = {"title": name, "note": f"not measured: {exc}", "rows": [],
                       "targets": [{"name": t, "measured": "—", "required": r, "met": None}
-                                  for t, r in sections.TARGETS[name]]}
+                                  for t, r in sections.EXPECTATIONS[name]]}
         except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
             print(f"   {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             result = {"title": name, "note": f"failed: {type(exc).__name__}: {exc}", "rows": [],
                       "targets": [{"name": t, "measured": "failed", "required": r, "met": False}
-                                  for t, r in sections.TARGETS[name]]}
+                                  for t, r in sections.EXPECTATIONS[name]]}
         result["load"] = before
         result["load_after"] = load()
         report["targets"] += result.pop("targets")

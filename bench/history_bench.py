@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from synthetics.history import SampleRecord, SqliteHistory
+from synthetics.history.store import SampleRecord, SqliteHistory
 
 TARGET = "https://worker.example.invalid"
 YEAR = 365 * 86_400.0
@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
                 times[name].append((time.perf_counter() - began) * 1000)
         evaluate_ms = None
         try:
-            from synthetics.alerts import evaluate
+            from synthetics.history.alerts import evaluate
 
             began = time.perf_counter()
             evaluate(store, TARGET, now)

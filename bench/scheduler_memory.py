@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from synthetics.history import SqliteHistory
-from synthetics.scheduler import JOBS, JobSpec, Scheduler
+from synthetics.history.store import SqliteHistory
+from synthetics.schedule.scheduler import JOBS, JobSpec, Scheduler
 
 WARM_UP = 50
 
@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
         store = SqliteHistory(Path(tmp) / "history.sqlite3")
         scheduler = Scheduler(JOBS, build, clock=clock, store=store, log=lambda line: None)
         try:
-            from synthetics.jobs import _alert_housekeeping
+            from synthetics.schedule.jobs import _alert_housekeeping
 
             args = argparse.Namespace(history=str(Path(tmp) / "history.sqlite3"),
                                       alert_webhook=None)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 #: The targets of issue 6, by section: (name, required).
-TARGETS: dict[str, list[tuple[str, str]]] = {
+EXPECTATIONS: dict[str, list[tuple[str, str]]] = {
     "sampler": [
         ("throughput vs naive httpx.AsyncClient, c=16", ">= 4x"),
         ("throughput vs aiohttp, c=16", ">= 30%"),
@@ -55,7 +55,7 @@ def _cpus() -> tuple[int | None, int | None]:
 
 
 def _target(section: str, index: int, measured: str, met: bool) -> dict[str, Any]:
-    name, required = TARGETS[section][index]
+    name, required = EXPECTATIONS[section][index]
     return {"name": name, "measured": measured, "required": required, "met": met}
 
 

@@ -11,11 +11,11 @@ import uuid
 import pytest
 
 from synthetics import expect
+from synthetics.expectations import ENDPOINTS, Expectation, params
 from synthetics.probe import Probe, Request, Sample
 from synthetics.rates import fail_alpha
 from synthetics.settings import Settings
 from synthetics.stats import balance_test, judge_rate
-from synthetics.targets import ENDPOINTS, Target, params
 
 pytestmark = pytest.mark.capacity
 
@@ -37,8 +37,8 @@ def _registered(sample: Sample) -> bool:
 
 
 @pytest.mark.write
-@pytest.mark.parametrize("target", params("test_capacity_registration_success"))
-def test_capacity_registration_success(target: Target, probe: Probe,
+@pytest.mark.parametrize("expectation", params("test_capacity_registration_success"))
+def test_capacity_registration_success(expectation: Expectation, probe: Probe,
                                        synthetics_settings: Settings, record_verdict) -> None:
     s = synthetics_settings
     if not s.register_agents:
@@ -51,20 +51,20 @@ def test_capacity_registration_success(target: Target, probe: Probe,
     ]
     samples = probe.sample_many(requests, s.concurrency)
     failures = sum(not _registered(x) for x in samples)
-    target_rate = 1 - (target.threshold or 0.0) / 100
+    target_rate = 1 - (expectation.threshold or 0.0) / 100
     verdict = judge_rate(failures, len(samples), target_rate, fail_alpha(s.false_alarm_budget),
                          1 - s.pass_confidence)
     success = 1 - verdict.rate
     text = verdict.describe("registrations failed")
     record_verdict(measured=f"{success:.2%} success over {len(samples)}",
-                   threshold=f"> {target.threshold:g}%", verdict=verdict.verdict, detail=text)
+                   threshold=f"> {expectation.threshold:g}%", verdict=verdict.verdict, detail=text)
     if verdict.verdict == "fail":
         first = next(x.summary() for x in samples if not _registered(x))
-        expect.fail(f"registration success below {target.threshold:g}%: {text}; e.g. {first}")
+        expect.fail(f"registration success below {expectation.threshold:g}%: {text}; e.g. {first}")
 
 
-@pytest.mark.parametrize("target", params("test_capacity_sector_balance"))
-def test_capacity_sector_balance(target: Target, probe: Probe, error_rate_samples,
+@pytest.mark.parametrize("expectation", params("test_capacity_sector_balance"))
+def test_capacity_sector_balance(expectation: Expectation, probe: Probe, error_rate_samples,
                                  synthetics_settings: Settings, record_verdict) -> None:
     sectors: list[int] = []
     for sample in probe.log.for_endpoint("dns"):
@@ -77,17 +77,17 @@ def test_capacity_sector_balance(target: Target, probe: Probe, error_rate_sample
                 sectors.append(doc.get("sector"))  # type: ignore[arg-type]
     if not sectors:
         expect.fail("no DNS-resolve sample handed out a sector to judge the balance by")
-    result = balance_test(sectors, synthetics_settings.sectors, (target.threshold or 0) / 100,
+    result = balance_test(sectors, synthetics_settings.sectors, (expectation.threshold or 0) / 100,
                           BALANCE_ALPHA)
     record_verdict(measured=f"imbalance ≈ {result.cv_estimate:.0%} ± {result.resolution:.0%} "
-                   f"over {result.samples}", threshold=f"< {target.threshold:g}%",
+                   f"over {result.samples}", threshold=f"< {expectation.threshold:g}%",
                    verdict=result.verdict, detail=result.describe())
     if result.imbalanced:
         expect.fail(f"sector distribution: {result.describe()}")
 
 
-@pytest.mark.parametrize("target", params("test_capacity_memory"))
-def test_capacity_memory(target: Target, probe: Probe, synthetics_settings: Settings,
+@pytest.mark.parametrize("expectation", params("test_capacity_memory"))
+def test_capacity_memory(expectation: Expectation, probe: Probe, synthetics_settings: Settings,
                          record_verdict) -> None:
     where = synthetics_settings.memory_field
     if where is None:
@@ -103,8 +103,8 @@ def test_capacity_memory(target: Target, probe: Probe, synthetics_settings: Sett
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         expect.fail(f"{sample.request.describe()}: memory field {field!r} is {value!r}, "
                     "not a percentage")
-    record_verdict(measured=f"{value:g}%", threshold=f"< {target.threshold:g}%",
-                   verdict="pass" if value < (target.threshold or 0) else "fail")
-    if value >= (target.threshold or 0):
+    record_verdict(measured=f"{value:g}%", threshold=f"< {expectation.threshold:g}%",
+                   verdict="pass" if value < (expectation.threshold or 0) else "fail")
+    if value >= (expectation.threshold or 0):
         expect.fail(f"{sample.request.describe()}: memory use {value:g}% >= "
-                    f"{target.threshold:g}% of allocated")
+                    f"{expectation.threshold:g}% of allocated")

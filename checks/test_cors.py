@@ -4,8 +4,8 @@ none admits an arbitrary origin with credentials (`synthetics.expect.cors_allows
 import pytest
 
 from synthetics import expect
+from synthetics.expectations import ENDPOINTS, Expectation, params
 from synthetics.probe import Probe
-from synthetics.targets import ENDPOINTS, Target, params
 
 pytestmark = pytest.mark.cors
 
@@ -13,9 +13,9 @@ pytestmark = pytest.mark.cors
 ORIGIN = "https://synthetics.example"
 
 
-@pytest.mark.parametrize("target", params("test_cors_allow_origin"))
-def test_cors_allow_origin(target: Target, probe: Probe) -> None:
-    endpoint = ENDPOINTS[target.subject]
+@pytest.mark.parametrize("expectation", params("test_cors_allow_origin"))
+def test_cors_allow_origin(expectation: Expectation, probe: Probe) -> None:
+    endpoint = ENDPOINTS[expectation.subject]
     path = endpoint.url_path()
     sample = probe.request(endpoint.request(headers=(("Origin", ORIGIN),)))
     if sample.status is None:  # no headers at all; a body cut short still has them
@@ -23,9 +23,9 @@ def test_cors_allow_origin(target: Target, probe: Probe) -> None:
     expect.cors_allows(sample, ORIGIN, f"GET {path}")
 
 
-@pytest.mark.parametrize("target", params("test_cors_preflight"))
-def test_cors_preflight(target: Target, probe: Probe) -> None:
-    endpoint = ENDPOINTS[target.subject]
+@pytest.mark.parametrize("expectation", params("test_cors_preflight"))
+def test_cors_preflight(expectation: Expectation, probe: Probe) -> None:
+    endpoint = ENDPOINTS[expectation.subject]
     path = endpoint.url_path()
     headers = (
         ("Origin", ORIGIN),

@@ -3,19 +3,19 @@
 import pytest
 
 from synthetics import expect
+from synthetics.expectations import DASHBOARD_TITLE, ENDPOINTS, Expectation, params
 from synthetics.probe import Probe
-from synthetics.targets import DASHBOARD_TITLE, ENDPOINTS, Target, params
 
 pytestmark = pytest.mark.dashboard
 
 
-@pytest.mark.parametrize("target", params("test_dashboard_head"))
-def test_dashboard_head(target: Target, probe: Probe) -> None:
+@pytest.mark.parametrize("expectation", params("test_dashboard_head"))
+def test_dashboard_head(expectation: Expectation, probe: Probe) -> None:
     expect.response(probe.request(ENDPOINTS["dashboard"].request("HEAD")))
 
 
-@pytest.mark.parametrize("target", params("test_dashboard_page"))
-def test_dashboard_page(target: Target, probe: Probe) -> None:
+@pytest.mark.parametrize("expectation", params("test_dashboard_page"))
+def test_dashboard_page(expectation: Expectation, probe: Probe) -> None:
     sample = expect.response(probe.request(ENDPOINTS["dashboard"].request()))
     content_type = sample.headers.get("content-type", "")
     if not content_type.startswith("text/html"):

@@ -4,16 +4,17 @@ rejects a missing domain."""
 import pytest
 
 from synthetics import expect
+from synthetics.expectations import ENDPOINTS, Expectation, dns_endpoint, params
 from synthetics.probe import Probe, Request
 from synthetics.settings import Settings
-from synthetics.targets import ENDPOINTS, Target, dns_endpoint, params
 
 pytestmark = pytest.mark.dns
 
 
-@pytest.mark.parametrize("target", params("test_dns_resolves"))
-def test_dns_resolves(target: Target, probe: Probe, synthetics_settings: Settings) -> None:
-    domain = target.subject
+@pytest.mark.parametrize("expectation", params("test_dns_resolves"))
+def test_dns_resolves(expectation: Expectation, probe: Probe,
+                      synthetics_settings: Settings) -> None:
+    domain = expectation.subject
     sample = expect.response(probe.request(dns_endpoint(domain).request()))
     doc = expect.json_object(sample)
     expect.field_equals(sample, doc, "resolved", True)
@@ -30,8 +31,8 @@ def test_dns_resolves(target: Target, probe: Probe, synthetics_settings: Setting
         expect.fail(f"{sample.request.describe()}: sector {sector!r} is outside [0, {sectors})")
 
 
-@pytest.mark.parametrize("target", params("test_dns_requires_domain"))
-def test_dns_requires_domain(target: Target, probe: Probe) -> None:
+@pytest.mark.parametrize("expectation", params("test_dns_requires_domain"))
+def test_dns_requires_domain(expectation: Expectation, probe: Probe) -> None:
     sample = probe.request(Request("dns-missing-domain", "/mcp/dns/resolve"))
     if sample.ok and sample.status is not None and sample.status >= 500:
         expect.fail(f"{sample.request.describe()}: HTTP {sample.status} for a request without "
@@ -42,7 +43,8 @@ def test_dns_requires_domain(target: Target, probe: Probe) -> None:
         expect.fail(f"{sample.request.describe()}: 400 without an 'error' message: {doc!r}")
 
 
-@pytest.mark.parametrize("target", params("test_dns_timestamp_fresh"))
-def test_dns_timestamp_fresh(target: Target, probe: Probe, synthetics_settings: Settings) -> None:
+@pytest.mark.parametrize("expectation", params("test_dns_timestamp_fresh"))
+def test_dns_timestamp_fresh(expectation: Expectation, probe: Probe,
+                             synthetics_settings: Settings) -> None:
     sample = expect.response(probe.request(ENDPOINTS["dns"].request()))
     expect.timestamp_fresh(sample, expect.json_object(sample), synthetics_settings.max_clock_skew)

@@ -5,7 +5,7 @@ check fails only when the data show the target is broken, passes when they show 
 otherwise passes with "insufficient evidence: N more clean samples needed" in the reports.
 When no request of the run got any response at all, there is nothing to judge: the check fails
 with "no responses to judge" (an endpoint that never answers does not meet a rate target).
-With history on (synthetics.history_plugin), each rate is also judged over the history window
+With history on (synthetics.history.plugin), each rate is also judged over the history window
 (default 24 h, this run included) and the verdict says how many samples and runs it rests on.
 
 Default sample count (--error-samples 500 per endpoint), from the two requirements:
@@ -21,28 +21,28 @@ Default sample count (--error-samples 500 per endpoint), from the two requiremen
 import pytest
 
 from synthetics import expect
+from synthetics.expectations import Expectation, params
 from synthetics.probe import Probe, Sample
 from synthetics.rates import count_failures, fail_alpha, no_responses
 from synthetics.settings import Settings
 from synthetics.stats import judge_rate
-from synthetics.targets import Target, params
 
 pytestmark = pytest.mark.error_rate
 
 
-def _judge(kind: str, what: str, samples: list[Sample], target: Target,
+def _judge(kind: str, what: str, samples: list[Sample], expectation: Expectation,
            settings: Settings, record_verdict, window=None, where: dict | None = None) -> None:
     unanswered = no_responses(samples)
     if unanswered is not None and kind != "dns_failures":  # a DNS failure counts every sample
         # Nothing answered at all: no rate to judge, and no evidence that the target holds.
         record_verdict(measured=f"0 of {len(samples)} answered",
-                       threshold=f"< {target.threshold:g}%", verdict="fail", detail=unanswered)
-        expect.fail(f"{target.subject}: {unanswered}")
+                       threshold=f"< {expectation.threshold:g}%", verdict="fail", detail=unanswered)
+        expect.fail(f"{expectation.subject}: {unanswered}")
     failures, total = count_failures(samples, kind)
     # With history the check fails when either of two verdicts does: each gets half the alpha,
     # so a healthy worker's false-alarm chance stays within the run's budget.
     alpha = fail_alpha(settings.false_alarm_budget) / (1 if window is None else 2)
-    verdict = judge_rate(failures, total, (target.threshold or 0.0) / 100, alpha,
+    verdict = judge_rate(failures, total, (expectation.threshold or 0.0) / 100, alpha,
                          1 - settings.pass_confidence)
     text = verdict.describe(what)
     measured = f"{failures}/{total} ({verdict.rate:.3%})"
@@ -54,7 +54,7 @@ def _judge(kind: str, what: str, samples: list[Sample], target: Target,
         key = {"5xx": "5xx", "timeouts": "timeouts", "dns_failures": "not_ok"}[kind]
         out_of = past["responses"] if kind == "5xx" else past["samples"]
         wf, wt = failures + past[key], total + out_of
-        wv = judge_rate(wf, wt, (target.threshold or 0.0) / 100, alpha,
+        wv = judge_rate(wf, wt, (expectation.threshold or 0.0) / 100, alpha,
                         1 - settings.pass_confidence)
         if past["samples"]:
             text = (f"this run: {text}; last {window.hours:g} h, {wt} samples over "
@@ -63,40 +63,40 @@ def _judge(kind: str, what: str, samples: list[Sample], target: Target,
         else:
             text += f" (no earlier samples in the last {window.hours:g} h of history)"
         final = "fail" if "fail" in (verdict.verdict, wv.verdict) else wv.verdict
-    record_verdict(measured=measured, threshold=f"< {target.threshold:g}%", verdict=final,
+    record_verdict(measured=measured, threshold=f"< {expectation.threshold:g}%", verdict=final,
                    detail=text)
     if final == "fail":
         first = next((s.summary() for s in samples if _counts(kind, s)), "")
-        expect.fail(f"{target.subject}: {text}; e.g. {first}")
+        expect.fail(f"{expectation.subject}: {text}; e.g. {first}")
 
 
 def _counts(kind: str, sample: Sample) -> bool:
     return count_failures([sample], kind)[0] > 0
 
 
-@pytest.mark.parametrize("target", params("test_error_rate_5xx"))
-def test_error_rate_5xx(target: Target, probe: Probe, error_rate_samples,
+@pytest.mark.parametrize("expectation", params("test_error_rate_5xx"))
+def test_error_rate_5xx(expectation: Expectation, probe: Probe, error_rate_samples,
                         synthetics_settings: Settings, record_verdict, history_window) -> None:
-    samples = probe.log.for_endpoint(target.subject)
-    _judge("5xx", "5xx responses", samples, target, synthetics_settings, record_verdict,
-           history_window, {"endpoint": target.subject})
+    samples = probe.log.for_endpoint(expectation.subject)
+    _judge("5xx", "5xx responses", samples, expectation, synthetics_settings, record_verdict,
+           history_window, {"endpoint": expectation.subject})
 
 
-@pytest.mark.parametrize("target", params("test_error_rate_timeouts"))
-def test_error_rate_timeouts(target: Target, probe: Probe, error_rate_samples,
+@pytest.mark.parametrize("expectation", params("test_error_rate_timeouts"))
+def test_error_rate_timeouts(expectation: Expectation, probe: Probe, error_rate_samples,
                              synthetics_settings: Settings, record_verdict,
                              history_window) -> None:
-    samples = probe.log.for_endpoint(target.subject)
-    _judge("timeouts", "timeouts", samples, target, synthetics_settings, record_verdict,
-           history_window, {"endpoint": target.subject})
+    samples = probe.log.for_endpoint(expectation.subject)
+    _judge("timeouts", "timeouts", samples, expectation, synthetics_settings, record_verdict,
+           history_window, {"endpoint": expectation.subject})
 
 
-@pytest.mark.parametrize("target", params("test_error_rate_dns_failures"))
-def test_error_rate_dns_failures(target: Target, probe: Probe, error_rate_samples,
+@pytest.mark.parametrize("expectation", params("test_error_rate_dns_failures"))
+def test_error_rate_dns_failures(expectation: Expectation, probe: Probe, error_rate_samples,
                                  synthetics_settings: Settings, record_verdict,
                                  history_window) -> None:
     samples = [s for s in probe.log.for_endpoint("dns")
-               if s.request.subject == target.subject and s.request.method == "GET"]
-    _judge("dns_failures", "DNS resolution failures", samples, target, synthetics_settings,
+               if s.request.subject == expectation.subject and s.request.method == "GET"]
+    _judge("dns_failures", "DNS resolution failures", samples, expectation, synthetics_settings,
            record_verdict, history_window,
-           {"endpoint": "dns", "subject": target.subject, "method": "GET"})
+           {"endpoint": "dns", "subject": expectation.subject, "method": "GET"})

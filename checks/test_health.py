@@ -4,23 +4,23 @@ from the configured environment, with a fresh timestamp."""
 import pytest
 
 from synthetics import expect
+from synthetics.expectations import ENDPOINTS, Expectation, params
 from synthetics.probe import Probe
 from synthetics.settings import Settings
-from synthetics.targets import ENDPOINTS, Target, params
 
 pytestmark = pytest.mark.health
 
 
-@pytest.mark.parametrize("target", params("test_health_reports_healthy"))
-def test_health_reports_healthy(target: Target, probe: Probe) -> None:
+@pytest.mark.parametrize("expectation", params("test_health_reports_healthy"))
+def test_health_reports_healthy(expectation: Expectation, probe: Probe) -> None:
     sample = expect.response(probe.request(ENDPOINTS["health"].request()))
     doc = expect.json_object(sample)
     expect.field_equals(sample, doc, "status", "healthy")
 
 
-@pytest.mark.parametrize("target", params("test_health_reports_capacity"))
+@pytest.mark.parametrize("expectation", params("test_health_reports_capacity"))
 def test_health_reports_capacity(
-    target: Target, probe: Probe, synthetics_settings: Settings
+    expectation: Expectation, probe: Probe, synthetics_settings: Settings
 ) -> None:
     sample = expect.response(probe.request(ENDPOINTS["health"].request()))
     doc = expect.json_object(sample)
@@ -28,18 +28,18 @@ def test_health_reports_capacity(
     expect.field_equals(sample, doc, "sectors", synthetics_settings.sectors)
 
 
-@pytest.mark.parametrize("target", params("test_health_reports_environment"))
+@pytest.mark.parametrize("expectation", params("test_health_reports_environment"))
 def test_health_reports_environment(
-    target: Target, probe: Probe, synthetics_settings: Settings
+    expectation: Expectation, probe: Probe, synthetics_settings: Settings
 ) -> None:
     sample = expect.response(probe.request(ENDPOINTS["health"].request()))
     doc = expect.json_object(sample)
     expect.environment_is(sample, doc, synthetics_settings.environment)
 
 
-@pytest.mark.parametrize("target", params("test_health_timestamp_fresh"))
+@pytest.mark.parametrize("expectation", params("test_health_timestamp_fresh"))
 def test_health_timestamp_fresh(
-    target: Target, probe: Probe, synthetics_settings: Settings
+    expectation: Expectation, probe: Probe, synthetics_settings: Settings
 ) -> None:
     sample = expect.response(probe.request(ENDPOINTS["health"].request()))
     expect.timestamp_fresh(sample, expect.json_object(sample), synthetics_settings.max_clock_skew)

@@ -10,21 +10,22 @@ timed by the probe.
 import pytest
 
 from synthetics import expect
+from synthetics.expectations import ENDPOINTS, Expectation, params
 from synthetics.latency import summarize
 from synthetics.probe import Probe, Sample
 from synthetics.settings import Settings
-from synthetics.targets import ENDPOINTS, Target, params
 
 pytestmark = pytest.mark.latency
 
 
-@pytest.mark.parametrize("target", params("test_latency_within_budget"))
+@pytest.mark.parametrize("expectation", params("test_latency_within_budget"))
 def test_latency_within_budget(
-    target: Target, probe: Probe, benchmark, synthetics_settings: Settings, record_verdict,
+    expectation: Expectation, probe: Probe, benchmark, synthetics_settings: Settings,
+    record_verdict,
     record_latency,
 ) -> None:
     s = synthetics_settings
-    request = ENDPOINTS[target.subject].request()
+    request = ENDPOINTS[expectation.subject].request()
     samples: list[Sample] = []
 
     def sample_once() -> Sample:
@@ -46,13 +47,13 @@ def test_latency_within_budget(
     for sample in samples:
         probe.log.add(sample)
     timed = samples[-s.latency_samples:]
-    result = summarize(timed, times, s.latency_percentile, target.threshold or 0.0)
+    result = summarize(timed, times, s.latency_percentile, expectation.threshold or 0.0)
     benchmark.extra_info.update(result.extra_info())
     record_latency(timed, times, result)
     measured = (f"p{s.latency_percentile:g} {result.value_ms:.1f} ms"
                 if result.value_ms is not None
                 else f"{result.failed} of {result.samples} not a 2xx answer")
-    record_verdict(measured=measured, threshold=f"< {target.threshold:g} ms",
+    record_verdict(measured=measured, threshold=f"< {expectation.threshold:g} ms",
                    verdict="pass" if result.ok else "fail", detail=result.describe())
     if not result.ok:
         expect.fail(f"{request.describe()}: {result.describe()}")

@@ -4,26 +4,26 @@ configured environment, with a fresh timestamp."""
 import pytest
 
 from synthetics import expect
+from synthetics.expectations import ENDPOINTS, Expectation, params
 from synthetics.probe import Probe
 from synthetics.settings import Settings
-from synthetics.targets import ENDPOINTS, Target, params
 
 pytestmark = pytest.mark.orchestration
 
 ORCHESTRATE = ENDPOINTS["orchestrate"]
 
 
-@pytest.mark.parametrize("target", params("test_orchestration_operational"))
-def test_orchestration_operational(target: Target, probe: Probe) -> None:
+@pytest.mark.parametrize("expectation", params("test_orchestration_operational"))
+def test_orchestration_operational(expectation: Expectation, probe: Probe) -> None:
     sample = expect.response(probe.request(ORCHESTRATE.request()))
     doc = expect.json_object(sample)
     expect.field_equals(sample, doc, "status", "operational")
     expect.field_equals(sample, doc, "healingMode", True)
 
 
-@pytest.mark.parametrize("target", params("test_orchestration_capacity"))
+@pytest.mark.parametrize("expectation", params("test_orchestration_capacity"))
 def test_orchestration_capacity(
-    target: Target, probe: Probe, synthetics_settings: Settings
+    expectation: Expectation, probe: Probe, synthetics_settings: Settings
 ) -> None:
     sample = expect.response(probe.request(ORCHESTRATE.request()))
     doc = expect.json_object(sample)
@@ -31,18 +31,18 @@ def test_orchestration_capacity(
     expect.field_equals(sample, doc, "activeSectors", synthetics_settings.sectors)
 
 
-@pytest.mark.parametrize("target", params("test_orchestration_environment"))
+@pytest.mark.parametrize("expectation", params("test_orchestration_environment"))
 def test_orchestration_environment(
-    target: Target, probe: Probe, synthetics_settings: Settings
+    expectation: Expectation, probe: Probe, synthetics_settings: Settings
 ) -> None:
     sample = expect.response(probe.request(ORCHESTRATE.request()))
     doc = expect.json_object(sample)
     expect.environment_is(sample, doc, synthetics_settings.environment)
 
 
-@pytest.mark.parametrize("target", params("test_orchestration_timestamp_fresh"))
+@pytest.mark.parametrize("expectation", params("test_orchestration_timestamp_fresh"))
 def test_orchestration_timestamp_fresh(
-    target: Target, probe: Probe, synthetics_settings: Settings
+    expectation: Expectation, probe: Probe, synthetics_settings: Settings
 ) -> None:
     sample = expect.response(probe.request(ORCHESTRATE.request()))
     expect.timestamp_fresh(sample, expect.json_object(sample), synthetics_settings.max_clock_skew)

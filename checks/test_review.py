@@ -10,7 +10,8 @@ import json
 import pytest
 
 from synthetics import expect
-from synthetics.review import (
+from synthetics.expectations import Expectation, params
+from synthetics.schedule.review import (
     ReviewSettings,
     Wrangler,
     latest_deployment,
@@ -18,13 +19,12 @@ from synthetics.review import (
     parse_json_stream,
     tail_problems,
 )
-from synthetics.targets import Target, params
 
 pytestmark = pytest.mark.review
 
 
-@pytest.mark.parametrize("target", params("test_review_whoami"))
-def test_review_whoami(target: Target, wrangler_cli: Wrangler, record_verdict) -> None:
+@pytest.mark.parametrize("expectation", params("test_review_whoami"))
+def test_review_whoami(expectation: Expectation, wrangler_cli: Wrangler, record_verdict) -> None:
     result = wrangler_cli.run("whoami", "--json")
     values, _ = parse_json_stream(result.stdout)
     doc = next((v for v in values if isinstance(v, dict) and "loggedIn" in v), None)
@@ -40,8 +40,8 @@ def test_review_whoami(target: Target, wrangler_cli: Wrangler, record_verdict) -
                    f"{len(accounts)} account(s)", threshold="authenticated", verdict="pass")
 
 
-@pytest.mark.parametrize("target", params("test_review_deployments"))
-def test_review_deployments(target: Target, wrangler_cli: Wrangler,
+@pytest.mark.parametrize("expectation", params("test_review_deployments"))
+def test_review_deployments(expectation: Expectation, wrangler_cli: Wrangler,
                             review_settings: ReviewSettings, record_verdict) -> None:
     name = review_settings.review_worker
     result = wrangler_cli.run("deployments", "list", "--name", name, "--json")
@@ -65,8 +65,9 @@ def test_review_deployments(target: Target, wrangler_cli: Wrangler,
                     f"({latest[0]:%Y-%m-%d} UTC), over {review_settings.review_deployment_days:g}")
 
 
-@pytest.mark.parametrize("target", params("test_review_tail"))
-def test_review_tail(target: Target, wrangler_cli: Wrangler, review_settings: ReviewSettings,
+@pytest.mark.parametrize("expectation", params("test_review_tail"))
+def test_review_tail(expectation: Expectation, wrangler_cli: Wrangler,
+                     review_settings: ReviewSettings,
                      record_verdict) -> None:
     s = review_settings
     result = wrangler_cli.sample(s.review_tail_seconds, "tail", s.review_worker, "--format",

@@ -18,13 +18,19 @@ import datetime as dt
 import pytest
 
 from synthetics import expect
-from synthetics.analytics import ApiError, GraphQL, Invocations, compatibility_date, summarise_tail
+from synthetics.expectations import MCP_DOMAINS, Expectation, params
 from synthetics.rates import fail_alpha
-from synthetics.results import ACCESS_PROPERTY
-from synthetics.review import ReviewSettings, Wrangler, now_utc, parse_json_stream
+from synthetics.reporting.results import ACCESS_PROPERTY
+from synthetics.schedule.analytics import (
+    ApiError,
+    GraphQL,
+    Invocations,
+    compatibility_date,
+    summarise_tail,
+)
+from synthetics.schedule.review import ReviewSettings, Wrangler, now_utc, parse_json_stream
 from synthetics.settings import Settings
 from synthetics.stats import judge_rate
-from synthetics.targets import MCP_DOMAINS, Target, params
 
 WEEK = dt.timedelta(days=7)
 
@@ -46,8 +52,8 @@ def _top(counter, n: int = 3) -> str:
 
 @pytest.mark.review
 @pytest.mark.security_audit
-@pytest.mark.parametrize("target", params("test_review_access_patterns"))
-def test_review_access_patterns(target: Target, wrangler_cli: Wrangler,
+@pytest.mark.parametrize("expectation", params("test_review_access_patterns"))
+def test_review_access_patterns(expectation: Expectation, wrangler_cli: Wrangler,
                                 review_settings: ReviewSettings, record_verdict, request,
                                 pytestconfig: pytest.Config) -> None:
     s = review_settings
@@ -85,7 +91,7 @@ def test_review_access_patterns(target: Target, wrangler_cli: Wrangler,
 
 def _keep_in_history(config: pytest.Config, record: dict) -> None:
     """Append the summary to the history's `access_patterns` state (the last 52 kept)."""
-    from synthetics import history_plugin
+    from synthetics.history import plugin as history_plugin
 
     recorder = config.stash.get(history_plugin.HISTORY, None)
     if recorder is None or not recorder.ensure_open() or recorder.store is None:
@@ -99,10 +105,10 @@ def _keep_in_history(config: pytest.Config, record: dict) -> None:
 
 @pytest.mark.review
 @pytest.mark.optimisation_review
-@pytest.mark.parametrize("target", params("test_review_compatibility_date"))
-def test_review_compatibility_date(target: Target, review_opt_in: ReviewSettings,
+@pytest.mark.parametrize("expectation", params("test_review_compatibility_date"))
+def test_review_compatibility_date(expectation: Expectation, review_opt_in: ReviewSettings,
                                    pytestconfig: pytest.Config, record_verdict) -> None:
-    from synthetics.redeploy import REDEPLOY_SETTINGS
+    from synthetics.selfheal.plugin import REDEPLOY_SETTINGS
 
     deploy = pytestconfig.stash[REDEPLOY_SETTINGS]
     path, env = deploy.deploy_config, deploy.deploy_env
@@ -130,8 +136,8 @@ def test_review_compatibility_date(target: Target, review_opt_in: ReviewSettings
 @pytest.mark.review
 @pytest.mark.optimisation_review
 @pytest.mark.performance_analysis
-@pytest.mark.parametrize("target", params("test_review_cpu_time"))
-def test_review_cpu_time(target: Target, cloudflare_graphql: GraphQL,
+@pytest.mark.parametrize("expectation", params("test_review_cpu_time"))
+def test_review_cpu_time(expectation: Expectation, cloudflare_graphql: GraphQL,
                          review_settings: ReviewSettings, record_verdict) -> None:
     s = review_settings
     now = now_utc()
@@ -169,11 +175,11 @@ def test_review_cpu_time(target: Target, cloudflare_graphql: GraphQL,
 @pytest.mark.review
 @pytest.mark.performance_analysis
 @pytest.mark.error_rate
-@pytest.mark.parametrize("target", params("test_error_rate_real_traffic"))
-def test_error_rate_real_traffic(target: Target, cloudflare_graphql: GraphQL,
+@pytest.mark.parametrize("expectation", params("test_error_rate_real_traffic"))
+def test_error_rate_real_traffic(expectation: Expectation, cloudflare_graphql: GraphQL,
                                  synthetics_settings: Settings, pytestconfig: pytest.Config,
                                  record_verdict) -> None:
-    from synthetics.history_plugin import HSETTINGS
+    from synthetics.history.plugin import HSETTINGS
 
     hours = pytestconfig.stash[HSETTINGS].history_window_hours
     now = now_utc()
@@ -183,16 +189,16 @@ def test_error_rate_real_traffic(target: Target, cloudflare_graphql: GraphQL,
                     "invocations: an inconsistent answer")
     if not inv.requests:
         record_verdict(measured=f"no invocations in the last {hours:g} h",
-                       threshold=f"< {target.threshold:g}%", verdict="insufficient")
+                       threshold=f"< {expectation.threshold:g}%", verdict="insufficient")
         return
     # The same exact bounds and per-check alpha as the synthetic error-rate checks; this row is
     # not counted in their split of the budget (see synthetics.rates.fail_alpha).
-    verdict = judge_rate(inv.errors, inv.requests, (target.threshold or 0.0) / 100,
+    verdict = judge_rate(inv.errors, inv.requests, (expectation.threshold or 0.0) / 100,
                          fail_alpha(synthetics_settings.false_alarm_budget),
                          1 - synthetics_settings.pass_confidence)
     text = f"last {hours:g} h: {verdict.describe('invocation errors')}"
     record_verdict(measured=f"{inv.errors}/{inv.requests} ({verdict.rate:.3%})",
-                   threshold=f"< {target.threshold:g}%", verdict=verdict.verdict,
+                   threshold=f"< {expectation.threshold:g}%", verdict=verdict.verdict,
                    detail=f"{text}; by status: "
                           + ", ".join(f"{k} {v}" for k, v in sorted(inv.by_status.items())))
     if verdict.verdict == "fail":

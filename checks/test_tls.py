@@ -11,16 +11,16 @@ from datetime import datetime, timezone
 import pytest
 
 from synthetics import expect
+from synthetics.expectations import Expectation, params
 from synthetics.plugin import SyntheticTarget
 from synthetics.settings import Settings
-from synthetics.targets import Target, params
 from synthetics.tls import CertificateProblem, inspect_certificate
 
 pytestmark = pytest.mark.tls
 
 
-@pytest.mark.parametrize("target", params("test_tls_certificate"))
-def test_tls_certificate(target: Target, synthetic_target: SyntheticTarget,
+@pytest.mark.parametrize("expectation", params("test_tls_certificate"))
+def test_tls_certificate(expectation: Expectation, synthetic_target: SyntheticTarget,
                          synthetics_settings: Settings, record_verdict) -> None:
     s = synthetics_settings
     if not synthetic_target.url.lower().startswith("https://"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.alerts import (
+from synthetics.history.alerts import (
     AlertConfig,
     AlertState,
     Observation,
@@ -19,7 +19,7 @@ from synthetics.alerts import (
     replay,
     slow_observations,
 )
-from synthetics.history import SampleRecord, SqliteHistory
+from synthetics.history.store import SampleRecord, SqliteHistory
 
 T0 = 1_757_000_100.0  # 15:35:00 UTC: a whole number of 30-s and 5-min buckets
 R0 = T0 + 600  # 15:45:00 UTC: a whole number of 15-min (registration) buckets

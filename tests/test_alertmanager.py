@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from conftest import start_alertmanager
-from synthetics.alertmanager import SilenceGate
+from synthetics.history.alertmanager import SilenceGate
 from synthetics.reference import ReferenceWorker
 
 FAKES = Path(__file__).resolve().parent / "fakes"
@@ -110,8 +110,8 @@ def _config(tmp_path: Path, worker: str) -> Path:
 
 POST_ALERT = """
 import sys, time
-from synthetics.alertmanager import sinks_from_environment
-from synthetics.alerts import AlertEvent, dispatch
+from synthetics.history.alertmanager import sinks_from_environment
+from synthetics.history.alerts import AlertEvent, dispatch
 kind = sys.argv[2]
 event = AlertEvent("health_down", "critical", "health", sys.argv[3], kind, time.time(),
                    time.time() - 90, 90, "health_down: /health down for 1 min")
@@ -325,8 +325,8 @@ def test_the_schedulers_alert_rules_post_to_alertmanager(
     health_down alert with the region and worker labels."""
     import argparse
 
-    from synthetics.history import SampleRecord, SqliteHistory
-    from synthetics.jobs import _alert_housekeeping
+    from synthetics.history.store import SampleRecord, SqliteHistory
+    from synthetics.schedule.jobs import _alert_housekeeping
 
     monkeypatch.setenv("SYNTHETICS_REGION", "eu-host")
     monkeypatch.setenv("SYNTHETICS_DEPLOY_CONFIG", str(_config(tmp_path, worker_label)))
@@ -354,7 +354,7 @@ def test_a_checks_run_posts_its_alert_events_to_alertmanager(
         reference_worker: Callable[..., ReferenceWorker]) -> None:
     """`pytest checks --alertmanager URL`: the run's alert evaluation (history down for two
     minutes, then this run) posts health_down with the run's --region."""
-    from synthetics.history import SampleRecord, SqliteHistory
+    from synthetics.history.store import SampleRecord, SqliteHistory
 
     worker = reference_worker("health_degraded")
     db = tmp_path / "h.sqlite3"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.alerts import (
+from synthetics.history.alerts import (
     AlertConfig,
     GithubAnnotationSink,
     JsonLinesSink,
@@ -21,7 +21,7 @@ from synthetics.alerts import (
     dispatch,
     evaluate,
 )
-from synthetics.history import SampleRecord, SqliteHistory
+from synthetics.history.store import SampleRecord, SqliteHistory
 
 T0 = 1_757_000_000.0  # 2025-09-04, a round number of 30-s buckets away from nothing special
 TARGET = "https://worker.example.invalid"

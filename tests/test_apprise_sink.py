@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from synthetics.alerts import AlertEvent, dispatch
-from synthetics.apprise_sink import AppriseSink, apprise_sinks, parse_alert_urls
-from synthetics.history import SampleRecord, SqliteHistory
-from synthetics.history_plugin import HSETTINGS, HistorySettings, run_alerts
+from synthetics.history.alerts import AlertEvent, dispatch
+from synthetics.history.plugin import HSETTINGS, HistorySettings, run_alerts
+from synthetics.history.sinks import AppriseSink, apprise_sinks, parse_alert_urls
+from synthetics.history.store import SampleRecord, SqliteHistory
 from synthetics.scrub import scrub
 
 TARGET = "https://worker.example.invalid"

@@ -8,8 +8,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from synthetics.backup import DEFAULT_FILES, backup, verify
-from synthetics.jobs import main as jobs_main
+from synthetics.schedule.backup import DEFAULT_FILES, backup, verify
+from synthetics.schedule.jobs import main as jobs_main
 
 UTC = dt.timezone.utc
 

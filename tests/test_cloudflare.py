@@ -1,4 +1,5 @@
-"""Cloudflare's deployments list as the guardrails' shared memory (synthetics.cloudflare): the
+"""Cloudflare's deployments list as the guardrails' shared memory (synthetics.selfheal.cloudflare):
+the
 gate's cooldown, hourly cap and fail-closed refusals on wrangler 4's `deployments list --json`
 output, and the ladder's pre-deploy gates."""
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.cloudflare import (
+from synthetics.selfheal.cloudflare import (
     TAG,
     DeploymentsGate,
     list_argv,
@@ -18,8 +19,8 @@ from synthetics.cloudflare import (
     tagged_argv,
     worker_name,
 )
-from synthetics.deployment import Deployment
-from synthetics.remediation import Ladder, StateStore, Step, StepResult, iso
+from synthetics.selfheal.deployment import Deployment
+from synthetics.selfheal.ladder import Ladder, StateStore, Step, StepResult, iso
 
 NOW = 1_800_000_000.0
 STEP = Step("deploy", ("wrangler", "deploy"), 10)

@@ -9,9 +9,9 @@ import json
 import sqlite3
 from pathlib import Path
 
-from synthetics.history import SampleRecord, SqliteHistory
+from synthetics.history.store import SampleRecord, SqliteHistory
 from synthetics.reference import ReferenceWorker
-from synthetics.report import trend_plot, version_changes
+from synthetics.reporting.report import trend_plot, version_changes
 
 ARGS = ("--error-samples", "60", "--latency-samples", "10")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from synthetics.github import (
+from synthetics.reporting.github import (
     ERROR_ANNOTATIONS_PER_STEP,
     STEP_SUMMARY_LIMIT_BYTES,
     error_annotations,
@@ -16,7 +16,7 @@ from synthetics.github import (
     report,
     step_summary,
 )
-from synthetics.results import Results
+from synthetics.reporting.results import Results
 
 
 def _results(failures: int, message: str = "GET /health: HTTP 503, expected 200") -> Results:

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from synthetics.heal import Vote, decide
 from synthetics.reference import ReferenceWorker
+from synthetics.selfheal.heal import Vote, decide
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 SAMPLE = Path(__file__).resolve().parent / "fixtures" / "sample-worker"

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from synthetics import alerts
-from synthetics.heartbeat import Heartbeat
-from synthetics.history import SqliteHistory
+from synthetics.history import alerts
+from synthetics.history.heartbeat import Heartbeat
+from synthetics.history.store import SqliteHistory
 from synthetics.probe import Phases, Probe, Request, Sample
 
 T0 = 1_900_000_000.0

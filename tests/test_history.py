@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from synthetics.history import (
+from synthetics.history.store import (
     CheckRecord,
     SampleRecord,
     SqliteHistory,
@@ -21,7 +21,7 @@ from synthetics.history import (
 
 WRITER = textwrap.dedent("""
     import sys, time
-    from synthetics.history import SampleRecord, SqliteHistory
+    from synthetics.history.store import SampleRecord, SqliteHistory
     path, name, batches = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = SqliteHistory(path)
     run = store.start_run(name, "t", time.time(), time.time(), False)

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.alerts import AlertEvent, WebhookSink
 from synthetics.deadline import RunBudget
-from synthetics.heartbeat import Heartbeat
-from synthetics.history import SqliteHistory, record_from_sample
-from synthetics.metrics import MetricsSettings, export
+from synthetics.history.alerts import AlertEvent, WebhookSink
+from synthetics.history.heartbeat import Heartbeat
+from synthetics.history.store import SqliteHistory, record_from_sample
 from synthetics.probe import Probe, Request
-from synthetics.redeploy import probe_control, probe_health
 from synthetics.reference import ReferenceWorker
-from synthetics.results import Results
+from synthetics.reporting.metrics import MetricsSettings, export
+from synthetics.reporting.results import Results
+from synthetics.selfheal.plugin import probe_control, probe_health
 
 HEALTH = Request("health", "/health")
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import pytest
 
-from synthetics import history_plugin
-from synthetics.alerts import JsonLinesSink, TerminalSink, WebhookSink, dispatch, evaluate
-from synthetics.history import SampleRecord, SqliteHistory
-from synthetics.jobs import _alert_housekeeping
-from synthetics.jobs import main as jobs_main
-from synthetics.scheduler import Scheduler
+from synthetics.history import plugin as history_plugin
+from synthetics.history.alerts import JsonLinesSink, TerminalSink, WebhookSink, dispatch, evaluate
+from synthetics.history.store import SampleRecord, SqliteHistory
+from synthetics.schedule.jobs import _alert_housekeeping
+from synthetics.schedule.jobs import main as jobs_main
+from synthetics.schedule.scheduler import Scheduler
 
 UTC = dt.timezone.utc
 DAY = 86_400.0
@@ -190,7 +190,8 @@ def test_performance_analysis_without_regression_passes(
 def test_analysis_jobs_from_the_command_line(tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite3"
     seed_weeks(db, time.time(), {"dns": 0.300}, {"dns": 0.100})
-    ran = subprocess.run([sys.executable, "-m", "synthetics.jobs", "optimisation", "--history",
+    ran = subprocess.run([sys.executable, "-m", "synthetics.schedule.jobs", "optimisation",
+                          "--history",
                           str(db), "--target", TARGET], capture_output=True, text=True,
                          timeout=60)
     assert ran.returncode == 1 and "REGRESSION" in ran.stdout, ran.stdout + ran.stderr

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from synthetics.metrics import MetricsSettings, export
 from synthetics.probe import Phases, Request, Sample
-from synthetics.results import Results, latency_record
+from synthetics.reporting.metrics import MetricsSettings, export
+from synthetics.reporting.results import Results, latency_record
 
 PUSHGATEWAY = shutil.which("prometheus-pushgateway") or "/usr/bin/prometheus-pushgateway"
 

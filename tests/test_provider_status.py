@@ -1,4 +1,4 @@
-"""Cloudflare's status before a deploy (synthetics.provider_status): a fake status page on
+"""Cloudflare's status before a deploy (synthetics.selfheal.provider_status): a fake status page on
 loopback answers /api/v2/summary.json; an incident on a Workers component refuses, anything else
 passes, and an unreadable page is "unknown", which does not block."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from status_fake import StatusPage, summary
 
-from synthetics.provider_status import ProviderGate, judge, read_status
+from synthetics.selfheal.provider_status import ProviderGate, judge, read_status
 
 
 def test_clear_status_allows(status_page: StatusPage) -> None:

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from synthetics.deployment import Deployment
 from synthetics.reference import ReferenceWorker
+from synthetics.selfheal.deployment import Deployment
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 CHECKS = Path(__file__).resolve().parent.parent / "checks"
@@ -313,7 +313,7 @@ def test_deploy_hook_replaces_wrangler(fake, unhealthy, control, pytester) -> No
     pytester.makeconftest(f"""
         import json, pathlib
         import pytest
-        from synthetics.remediation import StepResult
+        from synthetics.selfheal.ladder import StepResult
 
         @pytest.hookimpl(tryfirst=True)
         def pytest_synthetics_deploy(config, step):
@@ -328,7 +328,7 @@ def test_deploy_hook_replaces_wrangler(fake, unhealthy, control, pytester) -> No
     """)
     pytester.makepyfile(test_down="""
         import pytest
-        from synthetics.targets import ENDPOINTS
+        from synthetics.expectations import ENDPOINTS
 
         @pytest.mark.health
         def test_health_is_healthy(probe):
@@ -347,7 +347,7 @@ def test_deploy_hook_replaces_wrangler(fake, unhealthy, control, pytester) -> No
 
 
 def test_hook_docs_carry_pasteable_overrides() -> None:
-    from synthetics import hookspec
+    from synthetics.selfheal import hookspec
 
     def code_blocks(doc: str) -> list[str]:
         """The literal blocks (after "::") of a docstring."""
@@ -556,12 +556,12 @@ def test_an_exception_in_the_ladder_is_audited_not_a_traceback(fake, unhealthy, 
     body once did, or reading the configuration) is an audited ERROR outcome."""
     fake.plan("deploy=heal")
     pytester.makeconftest(f"""
-        import synthetics.redeploy
+        import synthetics.selfheal.plugin
 
         def boom(*args, **kwargs):
             raise {error}("maximum recursion depth exceeded while decoding a JSON array")
 
-        synthetics.redeploy.{where} = boom
+        synthetics.selfheal.plugin.{where} = boom
     """)
     pytester.makepyfile(test_down="""
         import pytest

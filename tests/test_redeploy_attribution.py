@@ -1,5 +1,6 @@
 """The ladder acts on who failed (synthetics.attribution) and on Cloudflare's status
-(synthetics.provider_status): checks/ run with --redeploy against reference workers that answer
+(synthetics.selfheal.provider_status): checks/ run with --redeploy against reference workers that
+answer
 /health the way Cloudflare does, the fake `wrangler` of tests/fakes first on PATH and a fake
 status page on loopback. Only the worker's own failure (1101) is redeployed; a limit (1015,
 1027) or the edge (522, an answer without cf-ray) escalates and deploys nothing; so does a

@@ -12,16 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.deployment import Deployment, DeploymentError, read_deployment
-from synthetics.redeploy import (
-    DEFAULT_CONTROL_URL,
-    OPTIONS,
-    RedeploySettings,
-    default_state_dir,
-    deploy_argv,
-    rollback_argv,
-)
-from synthetics.remediation import (
+from synthetics.scrub import is_secret_name, scrub, scrub_data, secret_values
+from synthetics.selfheal.deployment import Deployment, DeploymentError, read_deployment
+from synthetics.selfheal.ladder import (
     Ladder,
     StateError,
     StateStore,
@@ -34,7 +27,14 @@ from synthetics.remediation import (
     iso,
     run_step,
 )
-from synthetics.scrub import is_secret_name, scrub, scrub_data, secret_values
+from synthetics.selfheal.plugin import (
+    DEFAULT_CONTROL_URL,
+    OPTIONS,
+    RedeploySettings,
+    default_state_dir,
+    deploy_argv,
+    rollback_argv,
+)
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 TOKEN = "tok-UNITCANARY-7f3a9c1e5b"

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from synthetics.history import SampleRecord, SqliteHistory
+from synthetics.history.store import SampleRecord, SqliteHistory
 from synthetics.probe import Phases, Request, Sample
 from synthetics.reference import ReferenceWorker
-from synthetics.report import (
+from synthetics.reporting.report import (
     choose_sample,
     hourly_percentiles,
     latency_figure,
@@ -33,7 +33,7 @@ from synthetics.report import (
     trend_figure,
     trend_plot,
 )
-from synthetics.results import Results, exchange, latency_record
+from synthetics.reporting.results import Results, exchange, latency_record
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
@@ -88,14 +88,14 @@ def test_summary_json_has_every_target_and_verdict(faulty_run: dict[str, Any]) -
     assert summary["schema"] == "victory36-synthetics/summary/v1"
     assert summary["ok"] is False and summary["exit_status"] == 1
     assert summary["target"] == faulty_run["url"]
-    from synthetics.targets import TARGETS
+    from synthetics.expectations import EXPECTATIONS
     # the daily areas (opt-in areas such as the evening review are not run here)
-    documented = {f"{t.check}[{t.subject}]" for t in TARGETS if t.area in DAILY_AREAS}
+    documented = {f"{t.check}[{t.subject}]" for t in EXPECTATIONS if t.area in DAILY_AREAS}
     verdicts = {c["name"]: c["verdict"] for c in summary["checks"] if c["name"] in documented}
     assert {n for n, v in verdicts.items() if v == "fail"} == FAILING
     assert verdicts["test_latency_within_budget[orchestrate]"] == "pass"
     rows = {(r["check"], r["subject"]): r for r in summary["targets"]}
-    assert set(rows) == {(t.check, t.subject) for t in TARGETS}
+    assert set(rows) == {(t.check, t.subject) for t in EXPECTATIONS}
     health = rows[("test_latency_within_budget", "health")]
     assert health["verdict"] == "fail" and health["threshold"] == "< 200 ms"
     assert health["measured"].startswith("p95 ") and health["measured"].endswith(" ms")
@@ -144,8 +144,8 @@ def test_report_renders_in_chromium(faulty_run: dict[str, Any], browser: Any) ->
         time.sleep(0.1)
     summary = browser.find_element(By.ID, "synthetics-summary")
     rows = summary.find_elements(By.CSS_SELECTOR, "tbody tr")
-    from synthetics.targets import TARGETS
-    assert len(rows) == len(TARGETS)
+    from synthetics.expectations import EXPECTATIONS
+    assert len(rows) == len(EXPECTATIONS)
     failing = {row.get_attribute("data-check")
                for row in summary.find_elements(By.CSS_SELECTOR, "tr.verdict-fail")}
     assert failing >= FAILING

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.review import credentials_source, parse_json_stream, tail_problems
-from synthetics.scheduler import EVENING_MARKERS
+from synthetics.schedule.review import credentials_source, parse_json_stream, tail_problems
+from synthetics.schedule.scheduler import EVENING_MARKERS
 
 FAKE = Path(__file__).resolve().parent / "fakes" / "review_wrangler"
 RECORDED = FAKE / "recorded"

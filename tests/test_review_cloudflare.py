@@ -27,8 +27,12 @@ from typing import Any
 
 import pytest
 
-from synthetics import review, settings
-from synthetics.analytics import (
+from synthetics import settings
+from synthetics.expectations import MCP_DOMAINS
+from synthetics.history.store import SqliteHistory
+from synthetics.reporting.report import access_patterns_html
+from synthetics.schedule import review
+from synthetics.schedule.analytics import (
     ApiError,
     GraphQL,
     api_credentials,
@@ -36,13 +40,10 @@ from synthetics.analytics import (
     post_json,
     summarise_tail,
 )
-from synthetics.history import SqliteHistory
-from synthetics.jobs import build_argv_for
-from synthetics.jobs import main as jobs_main
-from synthetics.report import access_patterns_html
-from synthetics.review import parse_json_stream
-from synthetics.scheduler import JOBS, find_job
-from synthetics.targets import MCP_DOMAINS
+from synthetics.schedule.jobs import build_argv_for
+from synthetics.schedule.jobs import main as jobs_main
+from synthetics.schedule.review import parse_json_stream
+from synthetics.schedule.scheduler import JOBS, find_job
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = ROOT / "tests" / "fakes" / "review_wrangler"
@@ -405,7 +406,7 @@ def test_jobs_without_credentials_say_why_in_one_line(
 def test_readme_shows_the_review_options() -> None:
     readme = (ROOT / "README.md").read_text()
     assert settings.markdown_table(review.OPTIONS) in readme, (
-        "README's review options table is out of step with synthetics.review.OPTIONS")
+        "README's review options table is out of step with synthetics.schedule.review.OPTIONS")
 
 
 def test_no_traffic_is_insufficient_and_an_inconsistent_answer_fails(

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.history import SqliteHistory
-from synthetics.scheduler import (
+from synthetics.history.store import SqliteHistory
+from synthetics.schedule.scheduler import (
     JOBS,
     JobResult,
     JobSpec,
@@ -184,8 +184,8 @@ def test_a_restart_catches_up_a_daily_job_missed_while_down(tmp_path: Path) -> N
 
 SIGTERM_SCRIPT = textwrap.dedent("""
     import datetime as dt, sys, time
-    from synthetics.history import SqliteHistory
-    from synthetics.scheduler import JobSpec, Scheduler, install_stop_signals
+    from synthetics.history.store import SqliteHistory
+    from synthetics.schedule.scheduler import JobSpec, Scheduler, install_stop_signals
     marker, db = sys.argv[1], sys.argv[2]
     start = dt.datetime(2025, 9, 1, 11, 59, 59, tzinfo=dt.timezone.utc)
     t0 = time.monotonic()
@@ -289,8 +289,8 @@ def test_job_command_lines_never_carry_the_webhook_url() -> None:
     """`ps` shows command lines to every local user: the webhook reaches jobs by environment."""
     import argparse
 
-    from synthetics.jobs import build_argv_for
-    from synthetics.scheduler import find_job
+    from synthetics.schedule.jobs import build_argv_for
+    from synthetics.schedule.scheduler import find_job
 
     args = argparse.Namespace(history="h.sqlite3", target="http://127.0.0.1:9",
                               alert_webhook="http://127.0.0.1:9/hooks/SECRET-PATH",

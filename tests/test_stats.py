@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from synthetics.expectations import EXPECTATIONS, REAL_TRAFFIC_CHECKS
 from synthetics.rates import fail_alpha
 from synthetics.stats import (
     balance_test,
@@ -21,7 +22,6 @@ from synthetics.stats import (
     percentile,
     samples_to_show_holds,
 )
-from synthetics.targets import REAL_TRAFFIC_CHECKS, TARGETS
 
 
 def test_percentile_matches_linear_interpolation() -> None:
@@ -82,11 +82,11 @@ def test_no_samples_is_insufficient_not_a_crash() -> None:
 
 def test_default_sample_count_meets_the_power_and_false_alarm_requirements() -> None:
     """The arithmetic in checks/test_error_rate.py: 500 samples, alpha = 0.001 / 8."""
-    checks = sum(1 for t in TARGETS
+    checks = sum(1 for t in EXPECTATIONS
                  if t.area == "error_rate" and t.check not in REAL_TRAFFIC_CHECKS)
     assert checks == 8
     # the opt-in real-traffic row is an error-rate check, but does not change the split
-    assert {t.check for t in TARGETS if t.area == "error_rate"} - {
+    assert {t.check for t in EXPECTATIONS if t.area == "error_rate"} - {
         "test_error_rate_5xx", "test_error_rate_timeouts", "test_error_rate_dns_failures"} \
         == REAL_TRAFFIC_CHECKS
     alpha = fail_alpha(0.001)

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from synthetics.alerts import AlertEvent
 from synthetics.cli import main
-from synthetics.history import SampleRecord, SqliteHistory
-from synthetics.status_page import badge_json, badge_svg
+from synthetics.history.alerts import AlertEvent
+from synthetics.history.store import SampleRecord, SqliteHistory
+from synthetics.reporting.status_page import badge_json, badge_svg
 
 DAY = 86_400.0
 TARGET = "https://worker.example"
@@ -163,7 +163,7 @@ def test_badges_validate_against_the_shields_endpoint_schema(site: dict[str, Any
 
 
 def test_badge_of_a_down_endpoint() -> None:
-    from synthetics.status_page import DayFigures, EndpointStatus
+    from synthetics.reporting.status_page import DayFigures, EndpointStatus
 
     ep = EndpointStatus("health", 200.0, [DayFigures(100, 90)], last_t=1000.0, last_ok=False)
     badge = badge_json(ep, 1100.0)

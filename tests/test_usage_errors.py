@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.history_plugin import HistoryWindow, _Recorder
+from synthetics.history.plugin import HistoryWindow, _Recorder
 from synthetics.scrub import redact
 
 PASSWORD = "s3cretpw-CANARY"
@@ -36,7 +36,8 @@ def synthetics(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def jobs(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "synthetics.jobs", *args], cwd=cwd, env=_env(),
+    return subprocess.run([sys.executable, "-m", "synthetics.schedule.jobs", *args], cwd=cwd,
+                          env=_env(),
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -7,7 +7,7 @@ pipeline can act on it (0 all targets met, 1 a check failed, 4 a usage error...)
 `synthetics serve` starts the reference worker, optionally with faults, for manual runs.
 `synthetics targets` prints the table of targets.
 `synthetics status-page` writes a static status page and badges from history (read-only).
-`synthetics heal` decides once for many regions (`synthetics.heal`).
+`synthetics heal` decides once for many regions (`synthetics.selfheal.heal`).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _targets(args: argparse.Namespace) -> int:
-    from synthetics.targets import markdown_table
+    from synthetics.expectations import markdown_table
 
     sys.stdout.write(markdown_table())
     return 0
@@ -138,17 +138,18 @@ def _faults(args: argparse.Namespace) -> int:
 
 #: The plugins' option tables, as `pytest --help` groups them (each option declared once, in
 #: its module; this only lists them).
-OPTION_GROUPS = (("synthetics.settings", "checks"), ("synthetics.report", "reports"),
-                 ("synthetics.history_plugin", "history and alerts"),
-                 ("synthetics.metrics", "metrics"), ("synthetics.redeploy", "self-healing"),
-                 ("synthetics.review", "evening review"))
+OPTION_GROUPS = (("synthetics.settings", "checks"), ("synthetics.reporting.report", "reports"),
+                 ("synthetics.history.plugin", "history and alerts"),
+                 ("synthetics.reporting.metrics", "metrics"),
+                 ("synthetics.selfheal.plugin", "self-healing"),
+                 ("synthetics.schedule.review", "evening review"))
 
 
 def run_epilog() -> str:
     """The synthetics options by group, from the plugins' own tables, and where the rest is."""
     import importlib
 
-    from synthetics.targets import AREAS
+    from synthetics.expectations import AREAS
 
     lines = ["synthetics options; each also from the environment (SYNTHETICS_<NAME>) or the ini",
              "file (synthetics_<name>): README.md, sections Options, Self-healing redeploy,",
@@ -204,14 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
     targets.set_defaults(func=_targets)
     faults = sub.add_parser("faults", help="list the reference worker's named faults")
     faults.set_defaults(func=_faults)
-    from synthetics.jobs import add_schedule_parser
+    from synthetics.schedule.jobs import add_schedule_parser
 
     add_schedule_parser(sub)
-    from synthetics.status_page import add_status_page_parser
+    from synthetics.reporting.status_page import add_status_page_parser
 
     add_status_page_parser(sub)
 
-    from synthetics.heal import add_heal_parser
+    from synthetics.selfheal.heal import add_heal_parser
 
     add_heal_parser(sub)
     return parser

@@ -19,10 +19,10 @@ import pytest
 
 from synthetics import settings as settings_mod
 from synthetics.deadline import RunBudget
+from synthetics.expectations import AREAS, ENDPOINTS, EXPECTATIONS, MCP_DOMAINS, dns_endpoint
 from synthetics.probe import Probe, Request, Sample
 from synthetics.reference import ReferenceWorker
 from synthetics.settings import Settings
-from synthetics.targets import AREAS, ENDPOINTS, MCP_DOMAINS, TARGETS, dns_endpoint
 
 SETTINGS = pytest.StashKey[Settings]()
 #: The run's budget (--run-budget), counted from the start of the session.
@@ -213,4 +213,4 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
               + (f" — {v['detail']}" if v["detail"] else ""))
 
 
-__all__ = ["SyntheticTarget", "sampled_requests", "TARGETS"]
+__all__ = ["SyntheticTarget", "sampled_requests", "EXPECTATIONS"]

@@ -79,8 +79,8 @@ def fail_alpha(false_alarm_budget: float) -> float:
     the budget; its verdicts rest on millions of invocations, where the bound is far from the
     line either way.
     """
-    from synthetics.targets import REAL_TRAFFIC_CHECKS, TARGETS
+    from synthetics.expectations import EXPECTATIONS, REAL_TRAFFIC_CHECKS
 
-    checks = sum(1 for t in TARGETS
+    checks = sum(1 for t in EXPECTATIONS
                  if t.area == "error_rate" and t.check not in REAL_TRAFFIC_CHECKS)
     return false_alarm_budget / checks

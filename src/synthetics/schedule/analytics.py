@@ -11,7 +11,7 @@ Two sources, both read-only:
   did not catch, exceeded resources, an internal error): a 500 the worker's own code answers
   after catching an error is a `success` to Cloudflare. `exceededResources` is the only memory
   signal Cloudflare gives (a worker over its 128 MB is stopped with that status).
-- `wrangler tail --format json` events (see synthetics.review), summarised by path, method,
+- `wrangler tail --format json` events (see synthetics.schedule.review), summarised by path, method,
   origin, colo, country and user agent.
 
 Every API request is bounded by one wall-clock deadline (`post_json`). HTTP 429 and GraphQL

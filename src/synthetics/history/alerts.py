@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthetics.deadline import send
-from synthetics.history import SampleRecord, SqliteHistory
+from synthetics.history.store import SampleRecord, SqliteHistory
 
 __all__ = [
     "AlertConfig", "AlertEvent", "AlertState", "Evaluation", "GithubAnnotationSink",

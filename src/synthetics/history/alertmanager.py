@@ -5,7 +5,8 @@ Registered through its own `pytest11` entry point (`synthetics_alertmanager`) fo
 schedule` and `synthetics heal` read the same option.
 
 - `AlertmanagerSink`: the alert rules' firing, reminder and resolved events
-  (`synthetics.alerts`) are POSTed to Alertmanager's API v2 (`/api/v2/alerts`) with stable labels
+  (`synthetics.history.alerts`) are POSTed to Alertmanager's API v2 (`/api/v2/alerts`) with stable
+  labels
   — `alertname` (the rule), `severity`, `target`, `worker`, `region` — and a `generatorURL`, so N
   regions raising the same alert become one group there. A firing alert is sent with `endsAt`
   two hours ahead (the rules remind hourly, which renews it); a resolved one with `endsAt` at
@@ -136,7 +137,7 @@ def _request(url: str, method: str, path: str, body: Any | None, timeout: float)
 
 def worker_of(settings: Any) -> str:
     """The worker's name from the self-healing settings' wrangler configuration ("" if none)."""
-    from synthetics.cloudflare import worker_name
+    from synthetics.selfheal.cloudflare import worker_name
 
     return worker_name(settings.deploy_config, settings.deploy_env) or ""
 
@@ -161,7 +162,7 @@ def default_generator_url(target: str, environ: Mapping[str, str] | None = None)
 
 
 class AlertmanagerSink:
-    """An alert sink (`synthetics.alerts.dispatch`) posting to Alertmanager's API v2."""
+    """An alert sink (`synthetics.history.alerts.dispatch`) posting to Alertmanager's API v2."""
 
     name = "alertmanager"
 
@@ -177,7 +178,7 @@ class AlertmanagerSink:
         return f"AlertmanagerSink(worker={self.worker!r}, region={self.region!r})"
 
     def alert(self, event: Any) -> dict[str, Any]:
-        """The API v2 alert of a `synthetics.alerts.AlertEvent`."""
+        """The API v2 alert of a `synthetics.history.alerts.AlertEvent`."""
         since = datetime.fromtimestamp(event.since, timezone.utc)
         at = datetime.fromtimestamp(event.t, timezone.utc)
         ends = at if event.event == "resolved" else max(at, datetime.now(timezone.utc)) \
@@ -204,8 +205,8 @@ def sinks_for(url: str | None, worker: str, region: str | None,
 
 def sinks_from_config(config: pytest.Config) -> list[AlertmanagerSink]:
     """The sink of a pytest session (its --alertmanager, worker and --region), or []."""
-    from synthetics.metrics import METRICS_SETTINGS
-    from synthetics.redeploy import REDEPLOY_SETTINGS
+    from synthetics.reporting.metrics import METRICS_SETTINGS
+    from synthetics.selfheal.plugin import REDEPLOY_SETTINGS
 
     url = config.stash.get(ALERTMANAGER, None)
     if not url:
@@ -222,8 +223,8 @@ def sinks_from_environment(url: str | None,
     SYNTHETICS_* variables of the same options."""
     import argparse
 
-    from synthetics.redeploy import OPTIONS as REDEPLOY_OPTIONS
-    from synthetics.redeploy import RedeploySettings
+    from synthetics.selfheal.plugin import OPTIONS as REDEPLOY_OPTIONS
+    from synthetics.selfheal.plugin import RedeploySettings
     from synthetics.settings import resolve_arguments
 
     if not url:
@@ -351,7 +352,7 @@ class Receiver:
 
 
 def _same_target(a: str, b: str) -> bool:
-    from synthetics.heal import _canonical
+    from synthetics.selfheal.heal import _canonical
 
     return bool(a) and _canonical(a) == _canonical(b)
 
@@ -417,7 +418,7 @@ def serve_receiver(listen: str, settings: Any, timeout: float, alertmanager: str
                    target: str | None, environ: Mapping[str, str] | None = None,
                    ready: Callable[[str], None] | None = None) -> int:
     """Run the webhook receiver until SIGTERM or Ctrl-C; 4 on a usage problem."""
-    from synthetics.heal import _say, remediate
+    from synthetics.selfheal.heal import _say, remediate
 
     env = os.environ if environ is None else environ
     token = env.get(TOKEN_ENV, "")

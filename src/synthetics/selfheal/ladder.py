@@ -8,14 +8,15 @@ confirmation window (one healthy answer ends it: a transient failure); probe a c
 /health answer (`synthetics.attribution`: a *limit* or *edge* failure escalates and deploys
 nothing, only the worker's own failure is redeployed); then redeploy, verify, roll back if still
 unhealthy, verify again, and report the outcome. The lock, cooldown and cap belong
-to the deployment (`synthetics.deployment`: the Worker's script name and environment), so every
+to the deployment (`synthetics.selfheal.deployment`: the Worker's script name and environment), so
+every
 spelling of one target's URL shares them. Every decision taken on a failing target, every error
 and every command run lands in an append-only JSON-lines audit log; when the log cannot be
 written, the outcome says so. Commands run through `run_step`: an argv list (never a shell
 string) with a timeout, output kept but scrubbed of secrets, and a one-line error instead of a
 traceback.
 
-There is no pytest here: `synthetics.redeploy` wires this into a session. Clocks, sleepers,
+There is no pytest here: `synthetics.selfheal.plugin` wires this into a session. Clocks, sleepers,
 probes and the step runner are passed in, so tests drive them directly.
 """
 
@@ -38,8 +39,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from synthetics.attribution import Attribution, explain
-from synthetics.deployment import Deployment
 from synthetics.scrub import scrub, scrub_data
+from synthetics.selfheal.deployment import Deployment
 
 __all__ = [
     "Ladder", "Outcome", "StateError", "StateStore", "Step", "StepRecord", "StepResult",

@@ -5,18 +5,19 @@ nothing is deployed without `--redeploy` (or `--redeploy-dry-run`, which does ev
 the command). Only a failed check marked `health` triggers it — never latency, CORS or DNS, even
 when their test id mentions health. It acts once per session, only in the controller process
 (never in an xdist worker), at session end, before the HTML and JUnit reports are written: it
-runs the remediation ladder of `synthetics.remediation` (Cloudflare's status page, confirm,
+runs the remediation ladder of `synthetics.selfheal.ladder` (Cloudflare's status page, confirm,
 control URL, who failed, redeploy, verify, roll back, verify) through the
-`pytest_synthetics_deploy` hook (`synthetics.hookspec`), says what
+`pytest_synthetics_deploy` hook (`synthetics.selfheal.hookspec`), says what
 happened in the terminal summary and the HTML report, and leaves the outcome in
 `config.stash[REMEDIATION]` for other report writers. The checks' own results are never changed.
-The guardrails belong to the deployment the deploy command makes (`synthetics.deployment`, read
+The guardrails belong to the deployment the deploy command makes (`synthetics.selfheal.deployment`,
+read
 from `--deploy-config` and `--deploy-env`), not to the target URL as typed; a configuration that
 cannot say refuses a real deploy, and every outcome on a failing target, errors included, is
 audited. Only a worker failure of /health is redeployed (`synthetics.attribution`; an answer
 without cf-ray counts as the edge's when this run's answers carried cf-ray, as seen by this
 process: under xdist, the controller's), and nothing is deployed during a Cloudflare incident
-(`synthetics.provider_status`, `--provider-status-url`; an unreadable status page does not
+(`synthetics.selfheal.provider_status`, `--provider-status-url`; an unreadable status page does not
 block).
 
 Secrets: wrangler gets `CLOUDFLARE_API_TOKEN` / `CLOUDFLARE_ACCOUNT_ID` through its environment;
@@ -41,16 +42,18 @@ from typing import Any
 import httpx
 import pytest
 
-from synthetics import deadline, hookspec
+from synthetics import deadline
 from synthetics.attribution import Attribution
-from synthetics.cloudflare import DeploymentsGate, list_argv, tagged_argv
-from synthetics.cloudflare import reader as cloudflare_reader
-from synthetics.deployment import Deployment, DeploymentError, read_deployment
 from synthetics.expect import who
+from synthetics.expectations import ENDPOINTS
 from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, TARGET_URL
 from synthetics.probe import Probe, Sample
-from synthetics.provider_status import DEFAULT_COMPONENTS, DEFAULT_STATUS_URL, ProviderGate
-from synthetics.remediation import (
+from synthetics.scrub import redact, scrub, scrub_data
+from synthetics.selfheal import hookspec
+from synthetics.selfheal.cloudflare import DeploymentsGate, list_argv, tagged_argv
+from synthetics.selfheal.cloudflare import reader as cloudflare_reader
+from synthetics.selfheal.deployment import Deployment, DeploymentError, read_deployment
+from synthetics.selfheal.ladder import (
     Gate,
     Ladder,
     Outcome,
@@ -62,7 +65,7 @@ from synthetics.remediation import (
     outcome_record,
     run_step,
 )
-from synthetics.scrub import redact, scrub, scrub_data
+from synthetics.selfheal.provider_status import DEFAULT_COMPONENTS, DEFAULT_STATUS_URL, ProviderGate
 from synthetics.settings import (
     Option,
     add_options,
@@ -73,7 +76,6 @@ from synthetics.settings import (
     positive_int,
     resolve_values,
 )
-from synthetics.targets import ENDPOINTS
 
 __all__ = ["OPTIONS", "REDEPLOY_SETTINGS", "REMEDIATION", "RedeploySettings", "build_ladder",
            "default_state_dir", "deploy_argv", "probe_control", "probe_health", "rollback_argv"]
@@ -203,7 +205,8 @@ class RedeploySettings:
         return path.absolute()
 
     def deployment(self, target: str) -> Deployment:
-        """What the deploy command deploys (`synthetics.deployment`); DeploymentError if the
+        """What the deploy command deploys (`synthetics.selfheal.deployment`); DeploymentError if
+        the
         configuration cannot tell."""
         return read_deployment(self.deploy_config, self.deploy_env, target)
 
@@ -291,7 +294,7 @@ def probe_control(url: str, timeout: float) -> tuple[bool, str]:
 def _silence_gates(config: pytest.Config, s: RedeploySettings, target: str,
                    timeout: float) -> tuple[Gate, ...]:
     """An Alertmanager silence check first, when --alertmanager is set."""
-    from synthetics.alertmanager import ALERTMANAGER, SilenceGate, worker_of
+    from synthetics.history.alertmanager import ALERTMANAGER, SilenceGate, worker_of
 
     url = config.stash.get(ALERTMANAGER, None)
     return (SilenceGate(url, worker_of(s), target, timeout),) if url else ()
@@ -323,10 +326,11 @@ def build_ladder(s: RedeploySettings, deployment: Deployment, target: str, reaso
     lock, cooldown and cap belong to `deployment`, whatever spelling of the URL was checked.
 
     Every deploy and rollback carries `--message` with the suite's tag and `run_id`; `gates`
-    come first, then Cloudflare's status page (`synthetics.provider_status`: no deploy during a
-    provider incident), then Cloudflare's deployments list (`synthetics.cloudflare`), read right
-    before each step. Only a worker failure of /health is redeployed (`Ladder.who`);
-    `behind_cloudflare` says the target's answers carried cf-ray in this run.
+    come first, then Cloudflare's status page (`synthetics.selfheal.provider_status`: no deploy
+    during a provider incident), then Cloudflare's deployments list
+    (`synthetics.selfheal.cloudflare`), read right before each step. Only a worker failure of
+    /health is redeployed (`Ladder.who`); `behind_cloudflare` says the target's answers carried
+    cf-ray in this run.
     """
     env = dict(os.environ)
     deploy = tagged_argv(deploy_argv(s), run_id, "synthetics: /health down; automatic redeploy")

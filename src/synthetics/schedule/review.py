@@ -3,7 +3,8 @@ weekly and monthly reviews from Cloudflare's own data.
 
 pytest11 entry point `synthetics_review`: options, the `wrangler_cli` fixture the checks in
 checks/test_review.py use, the `cloudflare_graphql` and `review_opt_in` fixtures of
-checks/test_review_cloudflare.py (GraphQL Analytics and tail plumbing in synthetics.analytics),
+checks/test_review_cloudflare.py (GraphQL Analytics and tail plumbing in
+synthetics.schedule.analytics),
 and the markers that select each scheduled job's review checks (`JOB_MARKERS`). The reviews are
 opt-in (`--review`; the scheduler's review jobs pass it) because they read account data from
 Cloudflare and sample the live log for a while.
@@ -38,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from synthetics.analytics import API_URL, GraphQL, api_credentials
+from synthetics.schedule.analytics import API_URL, GraphQL, api_credentials
 from synthetics.settings import Option, flag, positive_float, resolve_values
 
 __all__ = ["OPTIONS", "ReviewSettings", "Wrangler", "credentials_source", "parse_json_stream",

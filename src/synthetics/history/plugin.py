@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from synthetics import alerts as alerts_mod
-from synthetics.apprise_sink import apprise_sinks, parse_alert_urls
-from synthetics.history import (
+from synthetics.history import alerts as alerts_mod
+from synthetics.history.sinks import apprise_sinks, parse_alert_urls
+from synthetics.history.store import (
     CheckRecord,
     SampleRecord,
     SqliteHistory,
@@ -331,7 +331,7 @@ class _Session:
         lines.extend(rec.errors)
         lines.extend(_coverage_lines(store, hs.history_job, now))
         if hs.alerts:
-            from synthetics.alertmanager import sinks_from_config
+            from synthetics.history.alertmanager import sinks_from_config
 
             lines.extend(run_alerts(store, rec.target, now, hs,
                                     extra_sinks=sinks_from_config(self.config)))
@@ -342,7 +342,7 @@ class _Session:
 
 
 def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
-    from synthetics.scheduler import JOBS
+    from synthetics.schedule.scheduler import JOBS
 
     spec = next((j for j in JOBS if j.name == job), None)
     if spec is None:

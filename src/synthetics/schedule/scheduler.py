@@ -85,7 +85,7 @@ class JobSpec:
 
 
 #: The evening review's checks: the review area without the weekly and monthly reviews' checks
-#: (synthetics.review.JOB_MARKERS), which their own jobs run.
+#: (synthetics.schedule.review.JOB_MARKERS), which their own jobs run.
 EVENING_MARKERS = "review and not (security_audit or optimisation_review or performance_analysis)"
 
 JOBS: tuple[JobSpec, ...] = (

@@ -37,9 +37,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from synthetics.history import BUCKET_RATIO
+from synthetics.expectations import EXPECTATIONS
+from synthetics.history.store import BUCKET_RATIO
 from synthetics.scrub import scrub
-from synthetics.targets import TARGETS
 
 __all__ = ["EXIT_USAGE", "ENDPOINTS", "HistorySource", "StatusData", "add_status_page_parser",
            "badge_json", "badge_svg", "collect", "main", "render", "status_page_command"]
@@ -174,7 +174,7 @@ class StatusData:
 
 
 def _budgets() -> dict[str, float]:
-    return {t.subject: float(t.threshold) for t in TARGETS
+    return {t.subject: float(t.threshold) for t in EXPECTATIONS
             if t.check == "test_latency_within_budget" and t.threshold is not None}
 
 

@@ -1,7 +1,8 @@
 """Results of one run, gathered once for every output: the HTML report, the JSON summary, the
 GitHub Actions step summary and annotations, and the Prometheus metrics.
 
-A collector plugin (registered by `synthetics.report`) reads each check's report: its outcome, its
+A collector plugin (registered by `synthetics.reporting.report`) reads each check's report: its
+outcome, its
 one-line failure reason, the verdict it recorded, the latency samples the latency check recorded,
 and, for a failed check, the request and response it was judged on (scrubbed of secrets). All of
 it travels on `user_properties`, so it survives pytest-xdist. Samples seen by the probe in this
@@ -24,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from synthetics.attribution import failed_exchange, ray_of
+from synthetics.expectations import AREAS, EXPECTATIONS
 from synthetics.probe import PHASES, Sample
 from synthetics.scrub import scrub
-from synthetics.targets import AREAS, TARGETS
 
 __all__ = [
     "ACCESS_PROPERTY", "EXCHANGE_PROPERTY", "LATENCY_PROPERTY", "SCHEMA", "CheckResult",
@@ -239,14 +240,14 @@ class Results:
         return [c for c in self.checks.values() if c.status == "fail"]
 
     def target_rows(self) -> list[dict[str, Any]]:
-        """One row per documented target (TARGETS): measured value, threshold and verdict.
+        """One row per documented target (EXPECTATIONS): measured value, threshold and verdict.
 
         A target whose check did not run this time says so (`not run`); checks that verify a
         fact rather than measure a number show their outcome as the measured value.
         """
         by_name = {c.name: c for c in self.checks.values()}
         rows = []
-        for t in TARGETS:
+        for t in EXPECTATIONS:
             c = by_name.get(f"{t.check}[{t.subject}]")
             threshold = (c.verdict or {}).get("threshold") if c else None
             measured = (c.verdict or {}).get("measured") if c else None
@@ -259,7 +260,7 @@ class Results:
                                 "skipped": f"skipped: {c.message}"}.get(status, status)
             rows.append({
                 "check": t.check, "subject": t.subject, "area": t.area,
-                "target": t.expectation,
+                "target": t.statement,
                 "threshold": threshold or (f"{t.threshold:g} {t.unit}".strip()
                                            if t.threshold is not None else "—"),
                 "measured": scrub(str(measured)), "verdict": status,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from synthetics.results import CheckResult, Results
+from synthetics.reporting.results import CheckResult, Results
 from synthetics.scrub import scrub
 
 __all__ = [
@@ -162,7 +162,7 @@ def write_step_summary(path: str | os.PathLike[str], text: str) -> None:
 
 def _notes(config: pytest.Config) -> list[str]:
     try:
-        from synthetics import history_plugin
+        from synthetics.history import plugin as history_plugin
     except ImportError:  # pragma: no cover - ships with the package
         return []
     notes = config.stash.get(history_plugin.SUMMARY, None)
@@ -171,7 +171,7 @@ def _notes(config: pytest.Config) -> list[str]:
 
 def _remediation(config: pytest.Config) -> dict[str, Any] | None:
     try:
-        from synthetics import redeploy
+        from synthetics.selfheal import plugin as redeploy
     except ImportError:  # pragma: no cover - ships with the package
         return None
     key = getattr(redeploy, "REMEDIATION", None)
@@ -208,7 +208,7 @@ def report(config: pytest.Config, results: Results, environ: Mapping[str, str],
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
-    from synthetics.report import RESULTS
+    from synthetics.reporting.report import RESULTS
 
     results = config.stash.get(RESULTS, None)
     if results is None:

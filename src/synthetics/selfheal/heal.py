@@ -9,15 +9,17 @@ its network may be what is down, so it is never a vote for "down".
 `synthetics heal --summaries DIR [--quorum Q]` reads every summary.json under DIR (the region
 jobs' artifacts), counts the votes of the reporting regions, and when at least Q of them (default:
 a majority of those that reported) see /health down, runs the remediation ladder once
-(`synthetics.redeploy.build_ladder`, so the same guardrails: the local state file, Cloudflare's
+(`synthetics.selfheal.plugin.build_ladder`, so the same guardrails: the local state file,
+Cloudflare's
 deployments list and status page, an Alertmanager silence, and who failed in /health's answer:
 only a worker failure is redeployed), which re-confirms from this runner before acting. It
 takes the self-healing plugin's options under the same names and environment variables
-(`synthetics.redeploy.OPTIONS`; without `--redeploy` it is a dry run). Otherwise it says why it
+(`synthetics.selfheal.plugin.OPTIONS`; without `--redeploy` it is a dry run). Otherwise it says why
+it
 does nothing. Exit 0 when nobody has to act, 1 when the outcome escalates, 4 on a usage error.
 
 `synthetics heal --listen HOST:PORT` is the Alertmanager webhook receiver instead
-(`synthetics.alertmanager`).
+(`synthetics.history.alertmanager`).
 """
 
 from __future__ import annotations
@@ -68,9 +70,9 @@ def region_vote(config: Any, checks: list[Any], builtin: bool,
     `checks` are the run's `CheckResult`s; the control URL is probed only when a health check
     failed (a healthy answer from the target already proves the region's network works).
     """
-    from synthetics.metrics import METRICS_SETTINGS
     from synthetics.plugin import SETTINGS
-    from synthetics.redeploy import REDEPLOY_SETTINGS, probe_control
+    from synthetics.reporting.metrics import METRICS_SETTINGS
+    from synthetics.selfheal.plugin import REDEPLOY_SETTINGS, probe_control
 
     metrics = config.stash.get(METRICS_SETTINGS, None)
     region = (metrics.region if metrics is not None else None) or socket.gethostname()
@@ -189,8 +191,8 @@ def decide(votes: list[Vote], quorum: int | None, target: str | None = None) -> 
 # --- the command --------------------------------------------------------------------------------
 
 def _options() -> tuple[Any, ...]:
-    from synthetics.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
-    from synthetics.redeploy import OPTIONS as REDEPLOY_OPTIONS
+    from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
+    from synthetics.selfheal.plugin import OPTIONS as REDEPLOY_OPTIONS
     from synthetics.settings import OPTIONS as CORE_OPTIONS
 
     timeout = tuple(o for o in CORE_OPTIONS if o.name == "request_timeout")
@@ -230,8 +232,8 @@ def _say(line: str) -> None:
 
 def settings_from(args: argparse.Namespace) -> tuple[Any, float, str | None]:
     """(RedeploySettings, request timeout, Alertmanager URL) from the command line and env."""
-    from synthetics.redeploy import OPTIONS as REDEPLOY_OPTIONS
-    from synthetics.redeploy import RedeploySettings
+    from synthetics.selfheal.plugin import OPTIONS as REDEPLOY_OPTIONS
+    from synthetics.selfheal.plugin import RedeploySettings
     from synthetics.settings import resolve_arguments
 
     values = resolve_arguments(args, _options())
@@ -243,10 +245,10 @@ def remediate(settings: Any, timeout: float, alertmanager: str | None, target: s
               reason: str, say: Callable[[str], None] = _say) -> Any:
     """Run the ladder once for `target` (the same guardrails as the plugin, plus a silence
     check when an Alertmanager is configured). Returns the `Outcome`."""
-    from synthetics.alertmanager import SilenceGate, worker_of
-    from synthetics.deployment import DeploymentError
-    from synthetics.redeploy import build_ladder, resolve_deployment
-    from synthetics.remediation import Outcome
+    from synthetics.history.alertmanager import SilenceGate, worker_of
+    from synthetics.selfheal.deployment import DeploymentError
+    from synthetics.selfheal.ladder import Outcome
+    from synthetics.selfheal.plugin import build_ladder, resolve_deployment
 
     try:
         deployment, note = resolve_deployment(settings, target, say)
@@ -266,7 +268,7 @@ def remediate(settings: Any, timeout: float, alertmanager: str | None, target: s
 
 
 def run_heal(args: argparse.Namespace) -> int:
-    from synthetics.redeploy import summary_lines
+    from synthetics.selfheal.plugin import summary_lines
 
     try:
         settings, timeout, alertmanager = settings_from(args)
@@ -278,7 +280,7 @@ def run_heal(args: argparse.Namespace) -> int:
         print(f"synthetics heal: {_clean(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     if args.listen:
-        from synthetics.alertmanager import serve_receiver
+        from synthetics.history.alertmanager import serve_receiver
 
         return serve_receiver(args.listen, settings, timeout, alertmanager, args.target)
     if not args.summaries:

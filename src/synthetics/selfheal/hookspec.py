@@ -1,4 +1,4 @@
-"""Hook specifications of the self-healing redeploy plugin (`synthetics.redeploy`).
+"""Hook specifications of the self-healing redeploy plugin (`synthetics.selfheal.plugin`).
 
 `pytest_synthetics_deploy` is the extension point: it carries out one rung of the remediation
 ladder (the redeploy, or the rollback). The plugin's own implementation runs the configured
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from synthetics.remediation import Outcome, Step, StepResult
+    from synthetics.selfheal.ladder import Outcome, Step, StepResult
 
 hookspec = pytest.hookspec
 
@@ -32,7 +32,8 @@ def pytest_synthetics_deploy(config: pytest.Config, step: Step) -> StepResult | 
     ``step.timeout`` the seconds it may take, ``step.reason`` why the plugin is acting and
     ``step.target`` the worker's URL. After your step the plugin re-probes /health itself.
 
-    Return a ``synthetics.remediation.StepResult``: ``exit_code`` (0 = done), ``output`` (kept in
+    Return a ``synthetics.selfheal.ladder.StepResult``: ``exit_code`` (0 = done), ``output`` (kept
+    in
     the audit log and shown in the terminal, secrets scrubbed by the plugin), ``duration`` in
     seconds, ``error`` (a one-line problem, or None) and ``command`` (what you did, in words, for
     the audit log). An exception raised here is reported as a failed step, never a traceback.
@@ -43,7 +44,7 @@ def pytest_synthetics_deploy(config: pytest.Config, step: Step) -> StepResult | 
 
         import json, os, time, urllib.error, urllib.request
         import pytest
-        from synthetics.remediation import StepResult
+        from synthetics.selfheal.ladder import StepResult
 
         @pytest.hookimpl(tryfirst=True)
         def pytest_synthetics_deploy(config, step):
@@ -71,7 +72,7 @@ def pytest_synthetics_deploy(config: pytest.Config, step: Step) -> StepResult | 
     Or run a different command with the plugin's own runner (timeout, scrubbing, clear errors)::
 
         import dataclasses
-        from synthetics.remediation import run_step
+        from synthetics.selfheal.ladder import run_step
 
         def pytest_synthetics_deploy(config, step):
             if step.kind == "deploy":
@@ -88,7 +89,7 @@ def pytest_synthetics_remediation(config: pytest.Config, outcome: Outcome) -> No
     and did (``outcome.status``: recovered-by-redeploy, recovered-by-rollback, still-down,
     transient, network-down, cooldown, locked, builtin, dry-run, healthy, ...).
     ``outcome.as_dict()`` is JSON-ready and already scrubbed of secrets. The same object is in
-    ``config.stash[synthetics.redeploy.REMEDIATION]`` for report writers.
+    ``config.stash[synthetics.selfheal.plugin.REMEDIATION]`` for report writers.
 
     Paste into conftest.py to post escalations to a chat webhook::
 

@@ -8,7 +8,7 @@ goes to every URL, its severity mapped to Apprise's notification types:
 
     critical → failure    warning → warning    info → info    resolved (any) → success
 
-Each URL is its own sink (`AppriseSink`), so `synthetics.alerts.dispatch` reports a failing
+Each URL is its own sink (`AppriseSink`), so `synthetics.history.alerts.dispatch` reports a failing
 channel in one line and carries on with the others. A delivery runs in a daemon thread and is
 abandoned after `timeout` seconds of wall-clock time (Apprise's own connect and read timeouts
 apply inside it), so a channel that hangs cannot hang the run.
@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
-from synthetics.alerts import AlertEvent
+from synthetics.history.alerts import AlertEvent
 from synthetics.scrub import scrub, split_url_list
 
 __all__ = ["DELIVERY_TIMEOUT", "NOTIFY_TYPES", "AppriseSink", "apprise_sinks", "notify_type",

@@ -19,9 +19,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from synthetics.history import HistoryStore, record_from_sample
+from synthetics.expectations import ENDPOINTS
+from synthetics.history.store import HistoryStore, record_from_sample
 from synthetics.probe import Probe, Request
-from synthetics.targets import ENDPOINTS
 
 __all__ = ["BEAT", "Heartbeat"]
 

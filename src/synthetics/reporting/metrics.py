@@ -21,7 +21,7 @@ Pushgateway groups by job and region, so one region's push never replaces anothe
   1015, 522, ..., an HTTP status, or a network error kind; `synthetics.attribution`)
 - `synthetics_checks{status}`: gauge, the run's checks by status
 - `synthetics_control_probe_success`: gauge, 1/0 whether the region's control URL answered,
-  present when it was probed (the run's health checks failed; see `synthetics.heal`)
+  present when it was probed (the run's health checks failed; see `synthetics.selfheal.heal`)
 - `synthetics_run_success`, `synthetics_run_duration_seconds`,
   `synthetics_run_last_completion_timestamp_seconds`: gauges of the run
 
@@ -44,7 +44,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import push_to_gateway, write_to_textfile
 
 from synthetics.deadline import send
-from synthetics.results import Results
+from synthetics.reporting.results import Results
 from synthetics.scrub import redact
 from synthetics.settings import Option, add_options, positive_float, resolve_values
 
@@ -259,7 +259,7 @@ def export(settings: MetricsSettings, results: Results,
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
-    from synthetics.report import RESULTS
+    from synthetics.reporting.report import RESULTS
 
     settings = config.stash.get(METRICS_SETTINGS, None)
     results = config.stash.get(RESULTS, None)

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from synthetics.deployment import DeploymentError, read_deployment
-from synthetics.remediation import HOUR, Step, StepResult, describe_result, iso, run_step
 from synthetics.scrub import scrub
+from synthetics.selfheal.deployment import DeploymentError, read_deployment
+from synthetics.selfheal.ladder import HOUR, Step, StepResult, describe_result, iso, run_step
 
 __all__ = ["TAG", "DeploymentsGate", "ListedDeployment", "list_argv", "parse_deployments",
            "tag_message", "worker_name"]
@@ -63,7 +63,7 @@ def tagged_argv(argv: Sequence[str], run_id: str, default_message: str) -> tuple
 
 def worker_name(config: str | Path, env: str) -> str | None:
     """The worker's name as wrangler derives it from `config` and `--env`
-    (`synthetics.deployment.read_deployment`); None when the configuration cannot tell."""
+    (`synthetics.selfheal.deployment.read_deployment`); None when the configuration cannot tell."""
     try:
         return read_deployment(config, env, "").worker
     except DeploymentError:

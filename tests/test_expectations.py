@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetics import settings, targets
+from synthetics import expectations, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -17,7 +17,7 @@ README = (ROOT / "README.md").read_text()
 def test_readme_shows_the_targets_table() -> None:
     match = re.search(r"<!-- targets:begin -->\n(.*?)<!-- targets:end -->", README, re.S)
     assert match, "README.md lost its targets markers"
-    assert match.group(1) == targets.markdown_table(), (
+    assert match.group(1) == expectations.markdown_table(), (
         "README's table of targets is out of step: paste `synthetics targets` between the markers"
     )
 
@@ -32,13 +32,14 @@ def test_every_target_row_has_a_check_and_every_check_has_rows(pytester: pytest.
     result = pytester.runpytest_subprocess(str(ROOT / "checks"), "--collect-only", "-q",
                                            "-p", "no:cacheprovider")
     collected = {line.split("::")[-1] for line in result.stdout.lines if "::" in line}
-    expected = {f"{t.check}[{t.subject}]" for t in targets.TARGETS}
+    expected = {f"{t.check}[{t.subject}]" for t in expectations.EXPECTATIONS}
     assert collected == expected
 
 
-@pytest.mark.parametrize("target", targets.TARGETS, ids=lambda t: f"{t.check}[{t.subject}]")
-def test_ids_carry_area_and_subject(target: targets.Target) -> None:
-    assert target.area in targets.AREAS
+@pytest.mark.parametrize("target", expectations.EXPECTATIONS,
+                         ids=lambda t: f"{t.check}[{t.subject}]")
+def test_ids_carry_area_and_subject(target: expectations.Expectation) -> None:
+    assert target.area in expectations.AREAS
     assert f"_{target.area}_" in f"{target.check}_"
     assert target.source, "every target says where it is documented"
     if target.area in ("latency", "error_rate"):
@@ -47,12 +48,12 @@ def test_ids_carry_area_and_subject(target: targets.Target) -> None:
 
 def test_every_documented_threshold_is_a_target() -> None:
     """Each number of the document's Key Metrics appears as a target threshold."""
-    thresholds = {(t.area, t.subject, t.threshold) for t in targets.TARGETS}
+    thresholds = {(t.area, t.subject, t.threshold) for t in expectations.EXPECTATIONS}
     for row in [("latency", "health", 200.0), ("latency", "orchestrate", 500.0),
                 ("latency", "dns", 100.0), ("error_rate", "health", 0.1),
                 ("error_rate", "health", 0.05), ("capacity", "register", 99.0),
                 ("capacity", "dns", 5.0), ("capacity", "memory", 80.0)]:
         assert row in thresholds
-    for domain in targets.MCP_DOMAINS:
+    for domain in expectations.MCP_DOMAINS:
         assert ("error_rate", domain, 0.01) in thresholds
         assert ("dns", domain, None) in thresholds

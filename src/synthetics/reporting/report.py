@@ -1,7 +1,8 @@
 """Reports (pytest11 entry point `synthetics_report`): the results collector, the JSON summary,
 and what the HTML report shows.
 
-The collector fills `config.stash[RESULTS]` (a `synthetics.results.Results`) from every check's
+The collector fills `config.stash[RESULTS]` (a `synthetics.reporting.results.Results`) from every
+check's
 report, in every process; for a failed check it keeps the request and response the check was
 judged on, scrubbed of secrets. The controller then writes the JSON summary (`--summary-json`)
 and, with pytest-html, lays the report out for someone paged at night, in this order:
@@ -37,10 +38,11 @@ from typing import Any
 
 import pytest
 
+from synthetics.expectations import ENDPOINTS, EXPECTATIONS
 from synthetics.latency import LatencyResult, bad_answer
 from synthetics.plugin import SETTINGS, TARGET_URL, SyntheticTarget
 from synthetics.probe import PHASES, Probe, Sample
-from synthetics.results import (
+from synthetics.reporting.results import (
     EXCHANGE_PROPERTY,
     LATENCY_PROPERTY,
     CheckResult,
@@ -51,7 +53,6 @@ from synthetics.results import (
 from synthetics.scrub import scrub
 from synthetics.settings import Option, add_options, resolve_values
 from synthetics.stats import percentile
-from synthetics.targets import ENDPOINTS, TARGETS
 
 __all__ = ["RESULTS", "ReportSettings", "latency_figure", "latency_plot", "run_verdict",
            "trend_figure", "trend_plot"]
@@ -239,7 +240,7 @@ class _Collector:
             self.results.target_url = url
         path = self.config.stash[REPORT_SETTINGS].summary_json
         if path and not hasattr(self.config, "workerinput"):
-            from synthetics.heal import region_vote
+            from synthetics.selfheal.heal import region_vote
 
             self.results.extra.update(region_vote(self.config, list(self.results.checks.values()),
                                                   self.results.builtin))
@@ -445,7 +446,7 @@ def history_trend(config: pytest.Config, days: float, q: float,
     """Hourly latency percentiles per sampled endpoint from the history database, or None when
     the history plugin is absent or off."""
     try:
-        from synthetics import history_plugin
+        from synthetics.history import plugin as history_plugin
     except ImportError:  # pragma: no cover - the history plugin ships with the package
         return None
     recorder = config.stash.get(history_plugin.HISTORY, None)
@@ -457,7 +458,7 @@ def history_trend(config: pytest.Config, days: float, q: float,
     if store is None:  # this run recorded nothing (the store opens at the first sample)
         from pathlib import Path
 
-        from synthetics.history import SqliteHistory
+        from synthetics.history.store import SqliteHistory
 
         if not Path(recorder.path).exists():
             return {}
@@ -480,7 +481,7 @@ def history_versions(config: pytest.Config, days: float,
                      now: float | None = None) -> list[tuple[float, str]]:
     """(run start, health document version) of the target's runs in the window; [] without
     history."""
-    from synthetics import history_plugin
+    from synthetics.history import plugin as history_plugin
 
     recorder = config.stash.get(history_plugin.HISTORY, None)
     if recorder is None or recorder.store is None:
@@ -493,7 +494,7 @@ def history_colos(config: pytest.Config, days: float, now: float | None = None,
                   ) -> dict[str, dict[str, tuple[int, float]]]:
     """{endpoint: {colo: (samples, median s)}} of the target's successful samples in the
     window, from history; {} without history or cf-ray."""
-    from synthetics import history_plugin
+    from synthetics.history import plugin as history_plugin
 
     recorder = config.stash.get(history_plugin.HISTORY, None)
     if recorder is None or recorder.store is None:
@@ -755,7 +756,7 @@ class HtmlReport:
         the metrics label it."""
         import socket
 
-        from synthetics.metrics import METRICS_SETTINGS
+        from synthetics.reporting.metrics import METRICS_SETTINGS
 
         settings = self.config.stash.get(METRICS_SETTINGS, None)
         return (settings.region if settings is not None and settings.region
@@ -796,7 +797,7 @@ class HtmlReport:
                     "(run with --history PATH to keep one).</p>")
         if not series:
             return '<p id="synthetics-trend">No trend yet: history holds no latency samples.</p>'
-        budgets = {t.subject: float(t.threshold) for t in TARGETS
+        budgets = {t.subject: float(t.threshold) for t in EXPECTATIONS
                    if t.check == "test_latency_within_budget" and t.threshold is not None}
         try:
             versions = history_versions(self.config, days)

@@ -1,9 +1,9 @@
 """`synthetics schedule` and the jobs of the maintenance table that are not plain check runs.
 
 Check jobs run `pytest checks -m MARKERS` in a subprocess, recorded in the history under the
-scheduler's run id. The others run `python -m synthetics.jobs NAME`:
+scheduler's run id. The others run `python -m synthetics.schedule.jobs NAME`:
 
-- `backup`: the weekly configuration backup (synthetics.backup).
+- `backup`: the weekly configuration backup (synthetics.schedule.backup).
 - `optimisation`: this week's latency per endpoint against last week's, from history; then,
   with CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID set, the review checks marked
   `optimisation_review` (CPU time, compatibility date) in a `pytest --review` subprocess.
@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from synthetics.scheduler import (
+from synthetics.schedule.scheduler import (
     JOBS,
     JobResult,
     JobSpec,
@@ -66,7 +66,7 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--alert-url", action="append", dest="alert_urls", metavar="URL",
                    help="Apprise URL for alert events (slack://, pagerduty://, json://...); "
                         "repeat for more; default $SYNTHETICS_ALERT_URLS (never logged)")
-    from synthetics.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
+    from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
     from synthetics.settings import add_arguments
 
     add_arguments(p, ALERTMANAGER_OPTIONS)
@@ -100,7 +100,7 @@ def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], 
             if spec.name == "health" and args.health_args:
                 argv += args.health_args.split()
             return argv
-        argv = python_argv("synthetics.jobs", spec.command[1], *history,
+        argv = python_argv("synthetics.schedule.jobs", spec.command[1], *history,
                            "--backup-dir", args.backup_dir, "--backup-base", args.backup_base)
         if args.target:
             argv.append(f"--target={args.target}")
@@ -128,7 +128,7 @@ def usage_error(prog: str, message: str) -> int:
 
 def _history_problem(path: str) -> str | None:
     """Why --history PATH cannot be used, as "--history='PATH': reason", or None."""
-    from synthetics.history import history_path_problem
+    from synthetics.history.store import history_path_problem
 
     problem = history_path_problem(path)
     return None if problem is None else f"--history={path!r}: {problem}"
@@ -144,8 +144,8 @@ def schedule_command(args: argparse.Namespace) -> int:
         os.environ["SYNTHETICS_ALERT_WEBHOOK"] = args.alert_webhook  # jobs inherit it
     if getattr(args, "alert_urls", None):
         os.environ["SYNTHETICS_ALERT_URLS"] = "\n".join(args.alert_urls)  # and these
-    from synthetics.history import SqliteHistory
-    from synthetics.history_plugin import OFF
+    from synthetics.history.plugin import OFF
+    from synthetics.history.store import SqliteHistory
 
     history_on = args.history.lower() not in OFF
     store = None
@@ -192,7 +192,7 @@ def schedule_command(args: argparse.Namespace) -> int:
     if store is not None:
         scheduler.housekeeping = _alert_housekeeping(store, target, args)
         if args.target and args.heartbeat_seconds > 0:
-            from synthetics.heartbeat import Heartbeat
+            from synthetics.history.heartbeat import Heartbeat
 
             heart = Heartbeat(args.target, store, interval=args.heartbeat_seconds,
                               log=_log).start()
@@ -227,18 +227,18 @@ def _relaying(runner: Runner) -> Runner:
 
 def _alert_housekeeping(store: object, target: str,
                         args: argparse.Namespace) -> Callable[[_dt.datetime], None]:
-    from synthetics.history_plugin import HistorySettings, run_alerts
+    from synthetics.history.plugin import HistorySettings, run_alerts
 
     last = [0.0]
-    from synthetics.apprise_sink import parse_alert_urls
+    from synthetics.history.sinks import parse_alert_urls
 
     urls = getattr(args, "alert_urls", None) or parse_alert_urls(
         os.environ.get("SYNTHETICS_ALERT_URLS", ""))
     hs = HistorySettings(args.history, 35.0, 24.0, "scheduler", None, None, True, None,
                          args.alert_webhook, 60.0, tuple(urls))
 
-    from synthetics.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
-    from synthetics.alertmanager import sinks_from_environment
+    from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
+    from synthetics.history.alertmanager import sinks_from_environment
     from synthetics.settings import resolve_arguments
 
     try:
@@ -266,8 +266,8 @@ def _alert_housekeeping(store: object, target: str,
 
 
 def _list(scheduler: Scheduler, store: object, history: str) -> int:
-    from synthetics.history import job_coverage
-    from synthetics.history_plugin import OFF
+    from synthetics.history.plugin import OFF
+    from synthetics.history.store import job_coverage
 
     nexts = scheduler.next_runs()
     now = scheduler.clock().timestamp()
@@ -309,7 +309,7 @@ def _latency_table(store: object, target: str, now: float, span: float) -> tuple
 def main(argv: Sequence[str] | None = None) -> int:
     from synthetics.cli import _Parser
 
-    parser = _Parser(prog="python -m synthetics.jobs")
+    parser = _Parser(prog="python -m synthetics.schedule.jobs")
     parser.add_argument("job", choices=("backup", "optimisation", "performance", "drill"))
     parser.add_argument("--history", default=DEFAULT_HISTORY)
     parser.add_argument("--target", default=None)
@@ -326,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         return usage_error(parser.prog, str(exc))
     if args.job == "backup":
-        from synthetics.backup import DEFAULT_FILES, backup
+        from synthetics.schedule.backup import DEFAULT_FILES, backup
 
         result = backup(DEFAULT_FILES, args.backup_dir, base=args.backup_base,
                         retention_days=args.backup_retention_days)
@@ -334,8 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if result.copied else 1
     if args.job == "drill":
         return _drill(args)
-    from synthetics.history import SqliteHistory
-    from synthetics.history_plugin import OFF
+    from synthetics.history.plugin import OFF
+    from synthetics.history.store import SqliteHistory
 
     if args.history.lower() in OFF:
         print("history is off: nothing to compare")
@@ -375,7 +375,7 @@ REVIEW_MARKERS = {"optimisation": "optimisation_review", "performance": "perform
 def _cloudflare_review(args: argparse.Namespace) -> int:
     """With Cloudflare credentials: the monthly invocation report (performance) and the job's
     review checks (`pytest -m MARKER --review`); without, one line saying why not."""
-    from synthetics.analytics import api_credentials
+    from synthetics.schedule.analytics import api_credentials
 
     found = api_credentials(os.environ)
     if isinstance(found, str):
@@ -386,8 +386,8 @@ def _cloudflare_review(args: argparse.Namespace) -> int:
 
 
 def _monthly_invocations(args: argparse.Namespace, token: str, account: str) -> int:
-    from synthetics.analytics import API_URL, ApiError, GraphQL, Invocations
-    from synthetics.review import WORKER_NAME
+    from synthetics.schedule.analytics import API_URL, ApiError, GraphQL, Invocations
+    from synthetics.schedule.review import WORKER_NAME
 
     worker = args.review_worker or WORKER_NAME
     deadline = float(os.environ.get("SYNTHETICS_REVIEW_TIMEOUT") or 60)
