@@ -398,10 +398,20 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     return Settings(**resolve_values(config, OPTIONS, environ))
 
 
+def _default_text(default: Any) -> str:
+    """A default as a reader writes it: off/on, a list joined, nothing as a dash."""
+    if default is None or default == ():
+        return "—"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, tuple):
+        return ", ".join(str(item) for item in default)
+    return str(default)
+
+
 def markdown_table(options: tuple[Option, ...] = OPTIONS) -> str:
-    """The README's table of options, rendered from `options`."""
+    """A table of options for docs/options.md, rendered from `options`."""
     lines = ["| option | environment | ini | default |", "|---|---|---|---|"]
     for o in options:
-        default = "—" if o.default is None else "off" if o.default is False else str(o.default)
-        lines.append(f"| `{o.flag}` | `{o.env}` | `{o.ini}` | {default} |")
+        lines.append(f"| `{o.flag}` | `{o.env}` | `{o.ini}` | {_default_text(o.default)} |")
     return "\n".join(lines) + "\n"
