@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetics import expectations, settings
+from synthetics import expectations
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -19,12 +19,6 @@ def test_readme_shows_the_targets_table() -> None:
     assert match, "README.md lost its targets markers"
     assert match.group(1) == expectations.markdown_table(), (
         "README's table of targets is out of step: paste `synthetics targets` between the markers"
-    )
-
-
-def test_readme_shows_every_option() -> None:
-    assert settings.markdown_table() in README, (
-        "README's options table is out of step with synthetics.settings.OPTIONS"
     )
 
 

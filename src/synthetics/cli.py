@@ -152,8 +152,7 @@ def run_epilog() -> str:
     from synthetics.expectations import AREAS
 
     lines = ["synthetics options; each also from the environment (SYNTHETICS_<NAME>) or the ini",
-             "file (synthetics_<name>): README.md, sections Options, Self-healing redeploy,",
-             "History and Alert rules."]
+             "file (synthetics_<name>): docs/options.md."]
     for module, title in OPTION_GROUPS:
         options = getattr(importlib.import_module(module), "OPTIONS", ())
         lines.append(f"\n{title}:")
