@@ -47,13 +47,14 @@ def test_ids_carry_area_and_subject(target: expectations.Expectation) -> None:
 
 
 def test_every_documented_threshold_is_a_target() -> None:
-    """Each number of the document's Key Metrics appears as a target threshold."""
+    """Each number of the document's Key Metrics appears as a target threshold (a percentage
+    as a share of 1)."""
     thresholds = {(t.area, t.subject, t.threshold) for t in expectations.EXPECTATIONS}
     for row in [("latency", "health", 200.0), ("latency", "orchestrate", 500.0),
-                ("latency", "dns", 100.0), ("error_rate", "health", 0.1),
-                ("error_rate", "health", 0.05), ("capacity", "register", 99.0),
-                ("capacity", "dns", 5.0), ("capacity", "memory", 80.0)]:
+                ("latency", "dns", 100.0), ("error_rate", "health", 0.001),
+                ("error_rate", "health", 0.0005), ("capacity", "register", 0.99),
+                ("capacity", "dns", 0.05), ("capacity", "memory", 0.8)]:
         assert row in thresholds
     for domain in expectations.MCP_DOMAINS:
-        assert ("error_rate", domain, 0.01) in thresholds
+        assert ("error_rate", domain, 0.0001) in thresholds
         assert ("dns", domain, None) in thresholds
