@@ -4,16 +4,19 @@ a timeout is a share of requests, a DNS failure is anything but a valid resoluti
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from synthetics.expectations import EXPECTATIONS, fail_alpha
+from synthetics.history.store import SqliteHistory, record_from_sample
 from synthetics.probe import Request, Sample
 from synthetics.rates import (
     DNS_FAILURES,
     FAILURE_KINDS,
     FIVE_XX,
     TIMEOUTS,
+    FailureKind,
     dns_failure,
     no_responses,
 )
@@ -107,3 +110,41 @@ def test_no_responses_to_judge_only_when_nothing_answered() -> None:
     assert no_responses([*refused, _answer(500)]) is None
     assert no_responses([_answer(200), *refused]) is None
     assert no_responses([]) is None
+
+
+def _mixed(request: Request) -> list[Sample]:
+    """One of each kind of outcome, at distinct times: every rule has something to decide."""
+    good = json.dumps({"resolved": True, "ip": "1.1.1.1"}).encode()
+    outcomes = [
+        {"status": 200, "body": good}, {"status": 200, "body": b'{"resolved": false}'},
+        {"status": 200, "body": b"{not json"}, {"status": 404}, {"status": 429},
+        {"status": 500, "body": good}, {"status": 503}, {"status": 504},
+        {"error": "injected timeout", "error_kind": "timeout"},
+        {"error": "injected reset", "error_kind": "reset"},
+        {"error": "injected connect", "error_kind": "connect"},
+        {"status": 200, "body": good, "error": "cut short", "error_kind": "timeout",
+         "abandoned": True},
+    ]
+    return [Sample(request, 1000.0 + i, headers={"content-type": "application/json"}, **o)
+            for i, o in enumerate(outcomes)]
+
+
+@pytest.mark.parametrize("kind", FAILURE_KINDS, ids=lambda k: k.name)
+def test_a_kind_counts_a_run_and_the_history_window_alike(kind: FailureKind,
+                                                         tmp_path: Path) -> None:
+    """The per-sample rule (a run's samples) and the SQL rule (the history window) agree on
+    the same samples, recorded as the history plugin records them."""
+    request = DNS if kind is DNS_FAILURES else REQ
+    samples = _mixed(request) * 2
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    try:
+        for _ in range(2):  # two runs, so the window's run count has something to count
+            run = store.start_run("adhoc", "t", 1000.0, 1000.0, False)
+            store.add_samples(run, [record_from_sample(s, "t") for s in samples])
+        window = store.rate_counts(kind, "t", request.endpoint, 0, method="GET")
+    finally:
+        store.close()
+    failures, total = kind.count(samples * 2)
+    assert 0 < failures < total, "the samples must hold failures and non-failures of the kind"
+    assert (window.failures, window.total) == (failures, total)
+    assert (window.samples, window.runs) == (len(samples) * 2, 2)

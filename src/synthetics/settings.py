@@ -289,11 +289,6 @@ class Settings:
     ca_bundle: str | None
     run_budget: float
 
-    @property
-    def builtin(self) -> bool:
-        """True when no target was given and the built-in reference worker is checked."""
-        return self.target is None
-
 
 assert [f.name for f in fields(Settings)] == [o.name for o in OPTIONS]
 

@@ -53,7 +53,8 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                    help="show the table with each job's next run time, and exit")
     p.add_argument("--run-now", metavar="JOB", help="run one job at once, and exit")
     p.add_argument("--target", default=os.environ.get("SYNTHETICS_TARGET"),
-                   help="worker base URL (default: the built-in reference worker)")
+                   help="the worker to check, by its base URL (default: the built-in "
+                        "reference worker)")
     p.add_argument("--history", default=os.environ.get("SYNTHETICS_HISTORY", DEFAULT_HISTORY),
                    help=f"history database (default {DEFAULT_HISTORY})")
     p.add_argument("--lock", default=None,
