@@ -33,7 +33,6 @@ pytestmark = pytest.mark.error_rate
 def _judge(samples: list[Sample], expectation: Expectation, settings: Settings, record_verdict,
            window=None, where: dict | None = None) -> None:
     kind = expectation.failure
-    what = kind.what
     unanswered = no_responses(samples)
     if unanswered is not None and kind.needs_responses:
         # Nothing answered at all: no rate to judge, and no evidence that the target holds.
@@ -47,7 +46,7 @@ def _judge(samples: list[Sample], expectation: Expectation, settings: Settings, 
     alpha = fail_alpha(settings.false_alarm_budget) / (1 if window is None else 2)
     verdict = judge_rate(failures, total, expectation.threshold, alpha,
                          1 - settings.pass_confidence)
-    text = verdict.describe(what)
+    text = verdict.describe(kind.what)
     measured = f"{failures}/{total} ({verdict.rate:.3%})"
     final = verdict.verdict
     if window is not None:
@@ -58,7 +57,7 @@ def _judge(samples: list[Sample], expectation: Expectation, settings: Settings, 
         wv = judge_rate(wf, wt, expectation.threshold, alpha, 1 - settings.pass_confidence)
         if past.samples:
             text = (f"this run: {text}; last {window.hours:g} h, {wt} samples over "
-                    f"{past.runs + 1} runs: {wv.describe(what)}")
+                    f"{past.runs + 1} runs: {wv.describe(kind.what)}")
             measured += f"; {window.hours:g} h: {wf}/{wt} ({wv.rate:.3%})"
         else:
             text += f" (no earlier samples in the last {window.hours:g} h of history)"

@@ -1,14 +1,14 @@
-"""The pytest plugin: options, fixtures, markers, and what the reports say about the worker.
+"""The pytest plugin: options, fixtures, markers, and what the reports say about the target.
 
 Registered through the `pytest11` entry point, so `pytest checks` picks it up wherever the package
 is installed. It stays quiet until a check asks for a fixture: the built-in reference worker is
-started only when a check needs a worker and --target named none. Settings are resolved once into
-`config.stash[SETTINGS]`, and the worker under test into `config.stash[WORKER]` (a
-`synthetics.worker.Worker`, given its URL once the built-in one is started); verdicts travel on
-each report's `user_properties` (so they survive xdist) and are collected into
-`config.stash[VERDICTS]` for the terminal summary and the HTML report. The run budget
-(`--run-budget`) starts with the session: once it is spent the probe takes no more samples, and
-every check of the target not yet finished fails with that reason.
+started only when a check needs a target and none was given. Settings are resolved once into
+`config.stash[SETTINGS]`; verdicts travel on each report's `user_properties` (so they survive
+xdist) and are collected into `config.stash[VERDICTS]` for the terminal summary and the HTML
+report. The run budget (`--run-budget`) starts with the session: once it is spent the probe takes
+no more samples, and every check of the target not yet finished fails with that reason.
+The worker under test is `config.stash[WORKER]`, one `synthetics.worker.Worker` that every output
+reads (given its URL once the built-in reference worker is started).
 """
 
 from __future__ import annotations
