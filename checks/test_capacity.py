@@ -11,9 +11,8 @@ import uuid
 import pytest
 
 from synthetics import expect
-from synthetics.expectations import ENDPOINTS, Expectation, params
+from synthetics.expectations import ENDPOINTS, Expectation, fail_alpha, params
 from synthetics.probe import Probe, Request, Sample
-from synthetics.rates import fail_alpha
 from synthetics.settings import Settings
 from synthetics.stats import balance_test, judge_rate
 
@@ -51,16 +50,18 @@ def test_capacity_registration_success(expectation: Expectation, probe: Probe,
     ]
     samples = probe.sample_many(requests, s.concurrency)
     failures = sum(not _registered(x) for x in samples)
-    target_rate = 1 - (expectation.threshold or 0.0) / 100
+    target_rate = 1 - expectation.threshold
     verdict = judge_rate(failures, len(samples), target_rate, fail_alpha(s.false_alarm_budget),
                          1 - s.pass_confidence)
     success = 1 - verdict.rate
     text = verdict.describe("registrations failed")
     record_verdict(measured=f"{success:.2%} success over {len(samples)}",
-                   threshold=f"> {expectation.threshold:g}%", verdict=verdict.verdict, detail=text)
+                   threshold=f"> {expectation.threshold_text}", verdict=verdict.verdict,
+                   detail=text)
     if verdict.verdict == "fail":
         first = next(x.summary() for x in samples if not _registered(x))
-        expect.fail(f"registration success below {expectation.threshold:g}%: {text}; e.g. {first}")
+        expect.fail(f"registration success below {expectation.threshold_text}: {text}; "
+                    f"e.g. {first}")
 
 
 @pytest.mark.parametrize("expectation", params("test_capacity_sector_balance"))
@@ -77,10 +78,10 @@ def test_capacity_sector_balance(expectation: Expectation, probe: Probe, error_r
                 sectors.append(doc.get("sector"))  # type: ignore[arg-type]
     if not sectors:
         expect.fail("no DNS-resolve sample handed out a sector to judge the balance by")
-    result = balance_test(sectors, synthetics_settings.sectors, (expectation.threshold or 0) / 100,
+    result = balance_test(sectors, synthetics_settings.sectors, expectation.threshold,
                           BALANCE_ALPHA)
     record_verdict(measured=f"imbalance ≈ {result.cv_estimate:.0%} ± {result.resolution:.0%} "
-                   f"over {result.samples}", threshold=f"< {expectation.threshold:g}%",
+                   f"over {result.samples}", threshold=f"< {expectation.threshold_text}",
                    verdict=result.verdict, detail=result.describe())
     if result.imbalanced:
         expect.fail(f"sector distribution: {result.describe()}")
@@ -103,8 +104,9 @@ def test_capacity_memory(expectation: Expectation, probe: Probe, synthetics_sett
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         expect.fail(f"{sample.request.describe()}: memory field {field!r} is {value!r}, "
                     "not a percentage")
-    record_verdict(measured=f"{value:g}%", threshold=f"< {expectation.threshold:g}%",
-                   verdict="pass" if value < (expectation.threshold or 0) else "fail")
-    if value >= (expectation.threshold or 0):
+    share = value / 100  # the field is a percentage
+    record_verdict(measured=f"{value:g}%", threshold=f"< {expectation.threshold_text}",
+                   verdict="pass" if share < expectation.threshold else "fail")
+    if share >= expectation.threshold:
         expect.fail(f"{sample.request.describe()}: memory use {value:g}% >= "
-                    f"{expectation.threshold:g}% of allocated")
+                    f"{expectation.threshold_text} of allocated")

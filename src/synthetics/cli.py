@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run the checks (pytest) and write the reports. Every "
                                      "argument not listed here goes to pytest unchanged.",
                          epilog=run_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--target", help="worker base URL (default: the built-in reference worker)")
+    run.add_argument("--target", help="the worker to check, by its base URL (default: the "
+                     "built-in reference worker)")
     run.add_argument("--reports", default=os.environ.get("SYNTHETICS_REPORTS", "reports"),
                      help="folder for report.html, junit.xml and benchmark.json "
                           "(default ./reports)")

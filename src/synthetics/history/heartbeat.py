@@ -19,15 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from synthetics.expectations import ENDPOINTS
+from synthetics.expectations import ENDPOINTS, SAMPLED_ENDPOINTS
 from synthetics.history.store import HistoryStore, record_from_sample
 from synthetics.probe import Probe, Request
 
 __all__ = ["BEAT", "Heartbeat"]
 
 #: What one beat samples: the three endpoints the alert rules judge.
-BEAT: tuple[Request, ...] = tuple(ENDPOINTS[name].request()
-                                  for name in ("health", "orchestrate", "dns"))
+BEAT: tuple[Request, ...] = tuple(ENDPOINTS[name].request() for name in SAMPLED_ENDPOINTS)
 
 
 class Heartbeat:

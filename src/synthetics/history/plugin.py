@@ -29,14 +29,16 @@ from synthetics.history import alerts as alerts_mod
 from synthetics.history.sinks import apprise_sinks, parse_alert_urls
 from synthetics.history.store import (
     CheckRecord,
+    RateCounts,
     SampleRecord,
     SqliteHistory,
     history_path_problem,
     job_coverage,
     record_from_sample,
 )
-from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, VERDICT_PROPERTY
+from synthetics.plugin import SAMPLE_LISTENERS, VERDICT_PROPERTY, WORKER
 from synthetics.probe import Sample
+from synthetics.rates import FailureKind
 from synthetics.settings import Option, flag, positive_float, positive_int, resolve_values
 
 __all__ = ["HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
@@ -232,23 +234,22 @@ class HistoryWindow:
         self.recorder = recorder
         self.hours = hours
 
-    def counts(self, endpoint: str, subject: str | None = None,
-               method: str | None = None) -> dict[str, int]:
-        """samples, responses, 5xx, timeouts, not_ok and runs over the window, excluding this
-        run; all 0 when the history cannot be read (the summary says why)."""
+    def counts(self, kind: FailureKind, endpoint: str, subject: str | None = None,
+               method: str | None = None) -> RateCounts:
+        """`kind`'s failures, out of how many, and the samples and runs over the window,
+        excluding this run; all 0 when the history cannot be read (the summary says why)."""
         rec = self.recorder
-        empty = {"samples": 0, "responses": 0, "5xx": 0, "timeouts": 0, "not_ok": 0, "runs": 0}
         if not rec.ensure_open() or rec.store is None:
-            return empty
+            return RateCounts()
         rec.flush()
         now = time.time()
         try:
-            return rec.store.failure_counts(rec.target, endpoint, now - self.hours * 3600, now,
-                                            subject=subject, method=method,
-                                            exclude_run=rec.run_id)
+            return rec.store.rate_counts(kind, rec.target, endpoint, now - self.hours * 3600,
+                                         now, subject=subject, method=method,
+                                         exclude_run=rec.run_id)
         except Exception as exc:  # noqa: BLE001
             rec.errors.append(f"history: could not read the window: {exc}")
-            return empty
+            return RateCounts()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -258,20 +259,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 "history, alert rules and coverage of the synthetic checks")
 
 
-def _target_label(config: pytest.Config) -> str:
-    target = config.stash[SETTINGS].target
-    return target if target else "builtin"
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     hs = HistorySettings(**resolve_values(config, OPTIONS))
     config.stash[HSETTINGS] = hs
     config.stash[SUMMARY] = []
-    if hs.history is None or SETTINGS not in config.stash:
+    if hs.history is None or WORKER not in config.stash:
         return
     recorder = _Recorder(hs.history, hs.history_job, hs.history_due, hs.history_run,
-                         _target_label(config))
+                         config.stash[WORKER].label)
     config.stash[HISTORY] = recorder
     config.stash.setdefault(SAMPLE_LISTENERS, []).append(recorder.on_sample)
     config.pluginmanager.register(_Session(config, recorder, hs), "synthetics-history-session")

@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthetics.attribution import attribute, ray_of
+from synthetics.rates import DNS_FAILURES, FIVE_XX, TIMEOUTS, FailureKind
 
 __all__ = [
-    "CheckRecord", "Coverage", "HistoryStore", "RunRecord", "SampleRecord", "SqliteHistory",
+    "CheckRecord", "Coverage", "HistoryStore", "RateCounts", "RunRecord", "SampleRecord",
+    "SqliteHistory",
     "coverage", "history_path_problem", "job_coverage", "open_history", "sample_outcome",
 ]
 
@@ -94,6 +96,17 @@ class CheckRecord:
 
 
 @dataclass(frozen=True)
+class RateCounts:
+    """One `FailureKind`'s counts over a window: failures out of total, and how many samples and
+    runs the window held."""
+
+    failures: int = 0
+    total: int = 0
+    samples: int = 0
+    runs: int = 0
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One run: which job, when it was due, when it ran, how it ended."""
 
@@ -133,6 +146,12 @@ class HistoryStore(Protocol):
                        exclude_run: int | None = None) -> dict[str, int]:
         """Counts over a window: samples, responses (those with a status), 5xx, timeouts,
         not_ok, runs."""
+
+    def rate_counts(self, kind: FailureKind, target: str, endpoint: str, since: float,
+                    until: float | None = None, subject: str | None = None,
+                    method: str | None = None, exclude_run: int | None = None) -> RateCounts:
+        """`kind`'s failures over a window, counted by the kind's own rule (as `kind.count`
+        counts a run's samples)."""
 
     def totals(self, target: str, endpoint: str, since: float, until: float,
                method: str = "GET", limit: int = 200_000) -> list[float]:
@@ -421,8 +440,9 @@ class SqliteHistory:
         excluded = -1 if exclude_run is None else exclude_run
         for sid in self._series_ids(target, endpoint, subject, method):
             for run, n, nresp, n5xx, ntimeout, nbad in self._read(
-                    "SELECT run, count(*), count(status), sum(status >= 500), "
-                    "sum(error_kind = 'timeout'), sum(ok = 0) FROM samples "
+                    f"SELECT run, count(*), sum({FIVE_XX.counts_sql}), "
+                    f"sum({FIVE_XX.fails_sql}), sum({TIMEOUTS.fails_sql}), sum(ok = 0) "
+                    "FROM samples "
                     "WHERE series=? AND t>=? AND t<=? AND run != ? "
                     "GROUP BY run", (sid, since, end, excluded)):
                 runs.add(int(run))
@@ -433,6 +453,25 @@ class SqliteHistory:
                 counts["not_ok"] += int(nbad or 0)
         counts["runs"] = len(runs)
         return counts
+
+    def rate_counts(self, kind: FailureKind, target: str, endpoint: str, since: float,
+                    until: float | None = None, subject: str | None = None,
+                    method: str | None = None, exclude_run: int | None = None) -> RateCounts:
+        failures = total = samples = 0
+        runs: set[int] = set()
+        end = float("inf") if until is None else until
+        excluded = -1 if exclude_run is None else exclude_run
+        for sid in self._series_ids(target, endpoint, subject, method):
+            for run, n, counted, failed in self._read(
+                    f"SELECT run, count(*), sum({kind.counts_sql}), "
+                    f"sum(({kind.counts_sql}) AND ({kind.fails_sql})) FROM samples "
+                    "WHERE series=? AND t>=? AND t<=? AND run != ? "
+                    "GROUP BY run", (sid, since, end, excluded)):
+                runs.add(int(run))
+                samples += int(n)
+                total += int(counted or 0)
+                failures += int(failed or 0)
+        return RateCounts(failures, total, samples, len(runs))
 
     def totals(self, target: str, endpoint: str, since: float, until: float,
                method: str = "GET", limit: int = 200_000) -> list[float]:
@@ -591,11 +630,9 @@ def sample_outcome(endpoint: str, method: str, status: int | None, error: str | 
 
 def record_from_sample(sample: Any, target: str) -> SampleRecord:
     """A `SampleRecord` for a `synthetics.probe.Sample` taken of `target`."""
-    from synthetics.rates import dns_failure
-
     req = sample.request
     if req.endpoint == "dns" and req.method == "GET":
-        ok = dns_failure(sample) is None
+        ok = not DNS_FAILURES.fails(sample)  # what DNS_FAILURES.fails_sql reads back
     else:
         body: Any = None
         if sample.error is None and req.endpoint in ("health", "register"):
