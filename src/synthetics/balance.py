@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 
-from synthetics.probe import Sample
+from synthetics.probe import Request, Sample
 from synthetics.stats import BalanceResult, balance_test
 
-__all__ = ["BALANCE_ALPHA", "NOT_A_SECTOR", "BalanceVerdict", "Window", "judge_balance",
-           "sector_of"]
+__all__ = ["BALANCE_ALPHA", "NOT_A_SECTOR", "BalanceVerdict", "Window", "asks_for_sector",
+           "judge_balance", "sector_of"]
 
 #: Nominal chance that an evenly spreading worker fails the balance check in one run. With the
 #: default ~500 DNS samples over 200 sectors (2.5 per sector) the statistic's tail is heavier
@@ -32,16 +32,20 @@ BALANCE_ALPHA = 1e-5
 NOT_A_SECTOR = -1
 
 
+def asks_for_sector(request: Request) -> bool:
+    """Whether an answer to `request` counts for the balance: a DNS-resolve GET, unless its
+    domain names its sector (`sector-N`, which the worker does not choose)."""
+    return (request.endpoint == "dns" and request.method == "GET"
+            and "sector-" not in request.subject)
+
+
 def sector_of(sample: Sample) -> int | None:
     """The sector this sample counts for in the balance, or None when it does not count.
 
-    A DNS-resolve GET answered 200 with mcpEnabled true counts, unless its domain names its
-    sector (`sector-N`, which the worker does not choose); a sector that is not an integer
-    counts as `NOT_A_SECTOR`.
+    An answer to a request that `asks_for_sector`, 200 with mcpEnabled true, counts; a sector
+    that is not an integer counts as `NOT_A_SECTOR`.
     """
-    request = sample.request
-    if (request.endpoint != "dns" or request.method != "GET" or not sample.ok
-            or sample.status != 200 or "sector-" in request.subject):
+    if not asks_for_sector(sample.request) or not sample.ok or sample.status != 200:
         return None
     try:
         doc = sample.json()
