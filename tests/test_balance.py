@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.balance import BALANCE_ALPHA, NOT_A_SECTOR, Window, judge_balance, sector_of
+from synthetics.balance import (
+    BALANCE_ALPHA,
+    NOT_A_SECTOR,
+    SectorWindow,
+    judge_balance,
+    sector_of,
+)
 from synthetics.history.heartbeat import Heartbeat
 from synthetics.history.store import SampleRecord, SqliteHistory, record_from_sample
 from synthetics.probe import Request, Sample
@@ -55,7 +61,7 @@ def test_without_history_the_verdict_is_the_runs_alone() -> None:
     assert alone.verdict == "insufficient" and "insufficient evidence" in alone.detail
     assert alone.measured.endswith("over 500") and "last" not in alone.detail
     # an empty window leaves the run's verdict and says so
-    empty = judge_balance(run, 200, 0.05, Window(24, {}, 0))
+    empty = judge_balance(run, 200, 0.05, SectorWindow(24, {}, 0))
     assert empty.verdict == "insufficient"
     assert "no earlier samples in the last 24 h of history" in empty.detail
 
@@ -63,7 +69,7 @@ def test_without_history_the_verdict_is_the_runs_alone() -> None:
 def test_an_even_window_passes_where_the_run_alone_cannot() -> None:
     rng = random.Random(2)
     run = [rng.randrange(200) for _ in range(500)]
-    verdict = judge_balance(run, 200, 0.05, Window(24, _uniform(80_000, 5), 96))
+    verdict = judge_balance(run, 200, 0.05, SectorWindow(24, _uniform(80_000, 5), 96))
     assert verdict.verdict == "pass", verdict.detail
     assert "last 24 h, 80500 samples over 97 runs" in verdict.detail
     assert "shown within the 5% tolerance" in verdict.detail
@@ -72,7 +78,7 @@ def test_an_even_window_passes_where_the_run_alone_cannot() -> None:
     assert verdict.run == balance_test(run, 200, 0.05, BALANCE_ALPHA / 2)
     assert judge_balance(run, 200, 0.05).run == balance_test(run, 200, 0.05, BALANCE_ALPHA)
     # too few answers in the window: still undecided
-    short = judge_balance(run, 200, 0.05, Window(24, _uniform(10_000, 6), 12))
+    short = judge_balance(run, 200, 0.05, SectorWindow(24, _uniform(10_000, 6), 12))
     assert short.verdict == "insufficient", short.detail
 
 
@@ -80,16 +86,16 @@ def test_a_skewed_window_fails_though_the_run_is_clean() -> None:
     rng = random.Random(3)
     run = [rng.randrange(200) for _ in range(500)]
     skewed = {s: 200 for s in range(100)}  # only the lower half, 20,000 answers
-    verdict = judge_balance(run, 200, 0.05, Window(24, skewed, 40))
+    verdict = judge_balance(run, 200, 0.05, SectorWindow(24, skewed, 40))
     assert verdict.run.verdict == "insufficient"
     assert verdict.verdict == "fail" and "above the 5% tolerance" in verdict.detail
     # an answer outside every sector in the window fails too
     outside = judge_balance(run, 200, 0.05,
-                            Window(24, {**_uniform(80_000, 5), NOT_A_SECTOR: 1}, 96))
+                            SectorWindow(24, {**_uniform(80_000, 5), NOT_A_SECTOR: 1}, 96))
     assert outside.verdict == "fail" and "outside [0, 200)" in outside.detail
     # and a skewed run fails whatever the window holds
     lopsided = judge_balance([rng.randrange(100) for _ in range(500)], 200, 0.05,
-                             Window(24, _uniform(80_000, 5), 96))
+                             SectorWindow(24, _uniform(80_000, 5), 96))
     assert lopsided.verdict == "fail" and lopsided.run.verdict == "fail"
 
 

@@ -18,8 +18,8 @@ from itertools import chain, repeat
 from synthetics.probe import Request, Sample
 from synthetics.stats import BalanceResult, balance_test
 
-__all__ = ["BALANCE_ALPHA", "NOT_A_SECTOR", "BalanceVerdict", "Window", "asks_for_sector",
-           "judge_balance", "sector_of"]
+__all__ = ["BALANCE_ALPHA", "NOT_A_SECTOR", "BalanceVerdict", "SectorWindow",
+           "asks_for_sector", "judge_balance", "sector_of"]
 
 #: Nominal chance that an evenly spreading worker fails the balance check in one run. With the
 #: default ~500 DNS samples over 200 sectors (2.5 per sector) the statistic's tail is heavier
@@ -58,7 +58,7 @@ def sector_of(sample: Sample) -> int | None:
 
 
 @dataclass(frozen=True)
-class Window:
+class SectorWindow:
     """What the history window holds (this run excluded): {sector: answers}, and from how many
     runs."""
 
@@ -87,7 +87,8 @@ def _measured(result: BalanceResult) -> str:
 
 
 def judge_balance(sectors: Sequence[int], cells: int, tolerance: float,
-                  window: Window | None = None, alpha: float = BALANCE_ALPHA) -> BalanceVerdict:
+                  window: SectorWindow | None = None,
+                  alpha: float = BALANCE_ALPHA) -> BalanceVerdict:
     """Judge this run's `sectors`, and with a history `window` also the window's answers plus
     this run's; with a window each verdict gets half of `alpha`, so an evenly spreading worker's
     chance of failing stays within it."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from synthetics.balance import Window
+from synthetics.balance import SectorWindow
 from synthetics.history import alerts as alerts_mod
 from synthetics.history.sinks import apprise_sinks, parse_alert_urls
 from synthetics.history.store import (
@@ -235,12 +235,12 @@ class HistoryWindow:
         self.recorder = recorder
         self.hours = hours
 
-    def sectors(self) -> Window:
+    def sectors(self) -> SectorWindow:
         """The DNS answers' sectors over the window, excluding this run, for the sector balance;
         empty when the history cannot be read (the summary says why)."""
         rec = self.recorder
         if not rec.ensure_open() or rec.store is None:
-            return Window(self.hours, {}, 0)
+            return SectorWindow(self.hours, {}, 0)
         rec.flush()
         now = time.time()
         try:
@@ -248,8 +248,8 @@ class HistoryWindow:
                                                    exclude_run=rec.run_id)
         except Exception as exc:  # noqa: BLE001
             rec.errors.append(f"history: could not read the window: {exc}")
-            return Window(self.hours, {}, 0)
-        return Window(self.hours, counts, runs)
+            return SectorWindow(self.hours, {}, 0)
+        return SectorWindow(self.hours, counts, runs)
 
     def counts(self, endpoint: str, subject: str | None = None,
                method: str | None = None) -> dict[str, int]:
