@@ -10,7 +10,8 @@ evaluated and their events sent to the sinks, and the terminal summary says what
 how many of the job's intended runs happened, and what fired.
 
 The `history_window` fixture gives the error-rate checks the counts of the history window
-(default 24 h) so they can judge a 0.01% target over far more samples than one run takes.
+(default 24 h) so they can judge a 0.01% target over far more samples than one run takes, and the
+sector-balance check the window's DNS answers by sector.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from synthetics.balance import SectorWindow
 from synthetics.history import alerts as alerts_mod
 from synthetics.history.sinks import apprise_sinks, parse_alert_urls
 from synthetics.history.store import (
@@ -228,11 +230,28 @@ SUMMARY = pytest.StashKey[list[str]]()
 
 
 class HistoryWindow:
-    """What the history window holds for the error-rate checks (this run excluded)."""
+    """What the history window holds for the error-rate and balance checks (this run
+    excluded)."""
 
     def __init__(self, recorder: _Recorder, hours: float) -> None:
         self.recorder = recorder
         self.hours = hours
+
+    def sectors(self) -> SectorWindow:
+        """The DNS answers' sectors over the window, excluding this run, for the sector balance;
+        empty when the history cannot be read (the summary says why)."""
+        rec = self.recorder
+        if not rec.ensure_open() or rec.store is None:
+            return SectorWindow(self.hours, {}, 0)
+        rec.flush()
+        now = time.time()
+        try:
+            counts, runs = rec.store.sector_counts(rec.target, now - self.hours * 3600, now,
+                                                   exclude_run=rec.run_id)
+        except Exception as exc:  # noqa: BLE001
+            rec.errors.append(f"history: could not read the window: {exc}")
+            return SectorWindow(self.hours, {}, 0)
+        return SectorWindow(self.hours, counts, runs)
 
     def counts(self, kind: FailureKind, endpoint: str, subject: str | None = None,
                method: str | None = None) -> RateCounts:
@@ -275,7 +294,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def history_window(pytestconfig: pytest.Config) -> HistoryWindow | None:
-    """The history window the error-rate checks also judge over; None with --history off."""
+    """The history window the error-rate and balance checks also judge over; None with
+    --history off."""
     recorder = pytestconfig.stash.get(HISTORY, None)
     if recorder is None:
         return None
