@@ -147,7 +147,7 @@ def previous_due(spec: JobSpec, now: _dt.datetime) -> _dt.datetime | None:
     return cand
 
 
-# -- `schedule`'s due times, in UTC --------------------------------------------------------
+# -- `schedule`'s due times, in UTC --------------------------------------------------------------
 class _Slot:
     """One `schedule` job of a row (an `every` row has one per start in the hour) and, in UTC,
     when it is next due."""
