@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from time_machine import TimeMachineFixture
 
 from synthetics.history import plugin as history_plugin
 from synthetics.history.alerts import JsonLinesSink, TerminalSink, WebhookSink, dispatch, evaluate
@@ -315,17 +316,6 @@ def test_schedule_normalises_and_checks_its_target(tmp_path: Path) -> None:
 
 
 # -- the scheduler's once-a-minute alert evaluation ------------------------------------------
-class FakeClock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-
-
 def housekeeping_args(db: Path, webhook_url: str | None = None) -> argparse.Namespace:
     return argparse.Namespace(history=str(db), alert_webhook=webhook_url)
 
@@ -351,20 +341,21 @@ def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def test_housekeeping_evaluates_at_most_once_a_minute_and_logs_the_alert(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], evaluations: list[float]) -> None:
-    clock = FakeClock(dt.datetime(2025, 9, 5, 12, 0, 10, tzinfo=UTC))
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], evaluations: list[float],
+        time_machine: TimeMachineFixture) -> None:
+    time_machine.move_to(dt.datetime(2025, 9, 5, 12, 0, 10, tzinfo=UTC), tick=False)
     db = tmp_path / "h.sqlite3"
-    store = down_history(db, clock().timestamp() - 120, 120)  # down for the last 2 minutes
+    store = down_history(db, time.time() - 120, 120)  # down for the last 2 minutes
     ticks = 0
 
     def sleeper(seconds: float) -> None:
         nonlocal ticks
         ticks += 1
-        clock.advance(20)  # the loop wakes every 20 s
+        time_machine.shift(20)  # the loop wakes every 20 s
         if ticks == 9:
             scheduler.stop()
 
-    scheduler = Scheduler([], lambda spec, run_id: [], clock=clock, sleeper=sleeper,
+    scheduler = Scheduler([], lambda spec, run_id: [], sleeper=sleeper,
                           store=store, target=TARGET, log=lambda line: None,
                           housekeeping=_alert_housekeeping(store, TARGET,
                                                            housekeeping_args(db)))

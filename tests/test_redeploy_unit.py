@@ -414,6 +414,7 @@ def test_a_raising_hook_is_a_failed_step_not_a_crash(tmp_path: Path) -> None:
     outcome = world.ladder().remediate("why")
     assert outcome.status == "still-down"
     assert "raised RuntimeError: deploy webhook unreachable" in outcome.steps[0].result
+    assert outcome.steps[0].duration == 3.0  # on the ladder's clock (the hook took 3 s)
 
 
 def test_transient_failure_is_not_deployed(tmp_path: Path) -> None:

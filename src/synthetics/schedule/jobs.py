@@ -35,6 +35,7 @@ from synthetics.schedule.scheduler import (
     find_job,
     install_stop_signals,
     python_argv,
+    utc_now,
 )
 from synthetics.scrub import redact
 from synthetics.worker import Worker
@@ -182,7 +183,7 @@ def schedule_command(args: argparse.Namespace) -> int:
 
         scheduler.log = log
         scheduler.runner = _relaying(scheduler.runner)
-        scheduler.dispatch(spec, scheduler.clock())
+        scheduler.dispatch(spec, utc_now())
         return 0 if outcome and outcome[-1].endswith(": passed") else 1
     lock = SingleInstance(args.lock or (args.history + ".scheduler.lock" if history_on
                                         else ".synthetics/scheduler.lock"))
@@ -273,7 +274,7 @@ def _list(scheduler: Scheduler, store: object, history: str) -> int:
     from synthetics.history.store import job_coverage
 
     nexts = scheduler.next_runs()
-    now = scheduler.clock().timestamp()
+    now = utc_now().timestamp()
     print(f"{'job':<22}{'when':<43}{'next run (UTC)':<20}{'timeout':>9}  what")
     for spec in scheduler.jobs:
         print(f"{spec.name:<22}{spec.when:<43}{nexts[spec.name]:%Y-%m-%d %H:%M}    "
