@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from synthetics.expect import valid_ipv4
+from synthetics.expectations import EXPECTATIONS, REAL_TRAFFIC_CHECKS
 from synthetics.probe import Sample
 
 __all__ = ["count_failures", "dns_failure", "fail_alpha", "no_responses"]
@@ -79,8 +80,6 @@ def fail_alpha(false_alarm_budget: float) -> float:
     the budget; its verdicts rest on millions of invocations, where the bound is far from the
     line either way.
     """
-    from synthetics.expectations import EXPECTATIONS, REAL_TRAFFIC_CHECKS
-
     checks = sum(1 for t in EXPECTATIONS
                  if t.area == "error_rate" and t.check not in REAL_TRAFFIC_CHECKS)
     return false_alarm_budget / checks

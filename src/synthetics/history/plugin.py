@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from synthetics.history import alerts as alerts_mod
+from synthetics.history.alertmanager import sinks_from_config
 from synthetics.history.sinks import apprise_sinks, parse_alert_urls
 from synthetics.history.store import (
     CheckRecord,
@@ -37,7 +38,15 @@ from synthetics.history.store import (
 )
 from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, VERDICT_PROPERTY
 from synthetics.probe import Sample
-from synthetics.settings import Option, flag, positive_float, positive_int, resolve_values
+from synthetics.schedule.scheduler import JOBS
+from synthetics.settings import (
+    Option,
+    add_options,
+    flag,
+    positive_float,
+    positive_int,
+    resolve_values,
+)
 
 __all__ = ["HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
 
@@ -252,8 +261,6 @@ class HistoryWindow:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from synthetics.settings import add_options
-
     add_options(parser, OPTIONS, "synthetics history",
                 "history, alert rules and coverage of the synthetic checks")
 
@@ -331,8 +338,6 @@ class _Session:
         lines.extend(rec.errors)
         lines.extend(_coverage_lines(store, hs.history_job, now))
         if hs.alerts:
-            from synthetics.history.alertmanager import sinks_from_config
-
             lines.extend(run_alerts(store, rec.target, now, hs,
                                     extra_sinks=sinks_from_config(self.config)))
 
@@ -342,8 +347,6 @@ class _Session:
 
 
 def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
-    from synthetics.schedule.scheduler import JOBS
-
     spec = next((j for j in JOBS if j.name == job), None)
     if spec is None:
         n = len(store.runs(now - 86_400, job))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthetics.attribution import attribute, ray_of
+from synthetics.rates import dns_failure
 
 __all__ = [
     "CheckRecord", "Coverage", "HistoryStore", "RunRecord", "SampleRecord", "SqliteHistory",
@@ -591,8 +592,6 @@ def sample_outcome(endpoint: str, method: str, status: int | None, error: str | 
 
 def record_from_sample(sample: Any, target: str) -> SampleRecord:
     """A `SampleRecord` for a `synthetics.probe.Sample` taken of `target`."""
-    from synthetics.rates import dns_failure
-
     req = sample.request
     if req.endpoint == "dns" and req.method == "GET":
         ok = dns_failure(sample) is None

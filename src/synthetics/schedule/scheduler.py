@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import schedule
 
-from synthetics.scrub import redact
+from synthetics.scrub import redact, scrub
 
 __all__ = [
     "EVENING_MARKERS", "JOBS", "JobResult", "JobSpec", "Scheduler", "SingleInstance", "find_job",
@@ -412,8 +412,6 @@ class Scheduler:
         finished = self.clock()
         self.log(f"{spec.name}: {result.outcome}")
         if self.store is not None and run_id is not None:
-            from synthetics.scrub import scrub
-
             detail = scrub(result.output[-2000:])  # a job's output may echo a token
             try:
                 self.store.finish_run(run_id, finished.timestamp(), result.outcome, detail)
