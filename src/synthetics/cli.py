@@ -131,7 +131,7 @@ def _faults(args: argparse.Namespace) -> int:
 OPTION_GROUPS = (("synthetics.settings", "checks"), ("synthetics.reporting.report", "reports"),
                  ("synthetics.history.plugin", "history and alerts"),
                  ("synthetics.reporting.metrics", "metrics"),
-                 ("synthetics.selfheal.plugin", "self-healing"),
+                 ("synthetics.selfheal.settings", "self-healing"),
                  ("synthetics.schedule.review", "evening review"))
 
 

@@ -4,6 +4,12 @@ Each setting can come from the command line, then an environment variable, then 
 file, then its default (the order pytest-timeout uses). The help text is written once and used
 for both the option and the ini key. A bad value fails while parsing with `pytest.UsageError`
 and a sentence saying what to pass.
+
+Commands outside pytest (`synthetics schedule`, `synthetics heal`) declare and resolve the same
+`Option`s through `add_arguments` and `resolve_arguments`: one declaration (`_argument`) and one
+resolution (`_resolve`) serve both front ends, so a flag, its environment variable and its error
+messages are the same wherever it is taken. The commands also share where the checks are
+(`checks_dir`) and a parser whose usage errors are one line (`_Parser`).
 """
 
 from __future__ import annotations

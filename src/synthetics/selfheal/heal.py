@@ -14,9 +14,9 @@ Cloudflare's
 deployments list and status page, an Alertmanager silence, and who failed in /health's answer:
 only a worker failure is redeployed), which re-confirms from this runner before acting. It
 takes the self-healing plugin's options under the same names and environment variables
-(`synthetics.selfheal.plugin.OPTIONS`; without `--redeploy` it is a dry run). Otherwise it says why
-it
-does nothing. Exit 0 when nobody has to act, 1 when the outcome escalates, 4 on a usage error.
+(`synthetics.selfheal.settings.OPTIONS`; without `--redeploy` it is a dry run). Otherwise it
+says why it does nothing. Exit 0 when nobody has to act, 1 when the outcome escalates, 4 on a
+usage error.
 
 `synthetics heal --listen HOST:PORT --target URL` is the Alertmanager webhook receiver instead
 (`serve_receiver`). Only `POST /alertmanager` with `Authorization: Bearer $SYNTHETICS_HEAL_TOKEN`

@@ -68,12 +68,11 @@ from synthetics.selfheal.settings import (
     OPTIONS,
     REDEPLOY_SETTINGS,
     RedeploySettings,
-    default_state_dir,
 )
 from synthetics.settings import add_options, canonical_url, resolve_values
 
-__all__ = ["OPTIONS", "REDEPLOY_SETTINGS", "REMEDIATION", "RedeploySettings", "build_ladder",
-           "default_state_dir", "deploy_argv", "probe_control", "probe_health", "rollback_argv"]
+__all__ = ["REMEDIATION", "build_ladder", "deploy_argv", "probe_control", "probe_health",
+           "rollback_argv"]
 
 #: The session's remediation outcome (set at session end when redeploying is on).
 REMEDIATION = pytest.StashKey[Outcome]()
