@@ -59,7 +59,6 @@ from synthetics.settings import (
     _Parser,
     add_arguments,
     checks_dir,
-    parse_target,
     resolve_arguments,
 )
 from synthetics.settings import OPTIONS as CORE_OPTIONS
@@ -68,10 +67,12 @@ __all__ = ["add_schedule_parser", "main", "schedule_command", "schedule_history"
 
 DEFAULT_HISTORY = ".synthetics/history.sqlite3"
 DAY = 86_400.0
+#: --target as the checks take it: recorded in history without a trailing slash.
+TARGET = tuple(o for o in CORE_OPTIONS if o.name == "target")
 #: The options `synthetics schedule` shares with the pytest plugins: the same flags,
 #: environment variables and parsers (each declared once, in its plugin's table).
 SCHEDULE_OPTIONS = (
-    *(o for o in CORE_OPTIONS if o.name == "target"),
+    *TARGET,
     *(o for o in HISTORY_OPTIONS if o.name in ("history", "alert_webhook", "alert_urls")),
     *ALERTMANAGER_OPTIONS,
 )
@@ -128,15 +129,6 @@ def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], 
     return build
 
 
-def _parse_target(value: str | None) -> str | None:
-    """The target as the checks record it in history (no trailing slash); ValueError if bad,
-    whose message starts with the option and its value, redacted."""
-    try:
-        return None if value is None else parse_target(value)
-    except ValueError as exc:
-        raise ValueError(f"--target={redact(value or '')!r}: {exc}") from None
-
-
 def usage_error(prog: str, message: str) -> int:
     """Print a usage error as one line on stderr (secrets redacted); return its exit code."""
     print(f"{prog}: {redact(' '.join(message.split()))}", file=sys.stderr)
@@ -161,7 +153,7 @@ def schedule_history(args: argparse.Namespace,
 def schedule_command(args: argparse.Namespace) -> int:
     prog = "synthetics schedule"
     try:
-        args.target = resolve_arguments(args, SCHEDULE_OPTIONS[:1])["target"]
+        args.target = resolve_arguments(args, TARGET)["target"]
         hs = schedule_history(args)
     except ValueError as exc:
         return usage_error(prog, str(exc))
@@ -314,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _Parser(prog="python -m synthetics.schedule.jobs")
     parser.add_argument("job", choices=("backup", "optimisation", "performance", "drill"))
     parser.add_argument("--history", default=DEFAULT_HISTORY)
-    parser.add_argument("--target", default=None)
+    add_arguments(parser, TARGET)
     parser.add_argument("--backup-dir", default="backups")
     parser.add_argument("--backup-base", default=".")
     parser.add_argument("--backup-retention-days", type=float, default=30.0)
@@ -324,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=os.environ.get("SYNTHETICS_REVIEW_WORKER") or None)
     args = parser.parse_args(argv)
     try:
-        target = _parse_target(args.target) or "builtin"
+        target = resolve_arguments(args, TARGET)["target"] or "builtin"
     except ValueError as exc:
         return usage_error(parser.prog, str(exc))
     if args.job == "backup":
