@@ -1,8 +1,9 @@
 """The self-healing settings: the redeploy plugin's option table, resolved into `RedeploySettings`.
 
-Apart from the plugin (`synthetics.selfheal.plugin`) because `synthetics heal`, the Alertmanager
-sinks (the worker's name comes from `--deploy-config`) and the evening review (`--wrangler`)
-read the same options without loading the plugin.
+Kept apart from the plugin (`synthetics.selfheal.plugin`, which registers them): `synthetics
+heal`, the Alertmanager sinks (the worker's name comes from `--deploy-config`) and the evening
+review (`--wrangler`) read the same options, and the plugin itself imports the Alertmanager
+silence gate, so the options must sit below both.
 """
 
 from __future__ import annotations
