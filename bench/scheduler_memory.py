@@ -19,6 +19,7 @@ from pathlib import Path
 
 from synthetics.history.store import SqliteHistory
 from synthetics.schedule.scheduler import JOBS, JobSpec, Scheduler
+from synthetics.worker import BUILTIN_LABEL
 
 WARM_UP = 50
 
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> int:
             from synthetics.schedule.jobs import _alert_housekeeping, schedule_history
 
             args = argparse.Namespace(synthetics_history=str(Path(tmp) / "history.sqlite3"))
-            scheduler.housekeeping = _alert_housekeeping(store, "builtin",
+            scheduler.housekeeping = _alert_housekeeping(store, BUILTIN_LABEL,
                                                          schedule_history(args, {}), None)
             housekeeping = "alert rules every cycle"
         except (ImportError, TypeError, AttributeError) as exc:

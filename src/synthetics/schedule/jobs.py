@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 
+from synthetics.expectations import SAMPLED_ENDPOINTS
 from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
 from synthetics.history.alertmanager import sinks_from_environment
 from synthetics.history.heartbeat import Heartbeat
@@ -62,6 +63,7 @@ from synthetics.settings import (
     resolve_arguments,
 )
 from synthetics.settings import OPTIONS as CORE_OPTIONS
+from synthetics.worker import Worker
 
 __all__ = ["add_schedule_parser", "main", "schedule_command", "schedule_history"]
 
@@ -171,7 +173,7 @@ def schedule_command(args: argparse.Namespace) -> int:
             store = SqliteHistory(args.history)
         except ValueError as exc:
             return usage_error(prog, str(exc))
-    target = args.target or "builtin"
+    target = Worker.from_target(args.target).label
     scheduler = Scheduler(JOBS, build_argv_for(args),
                           store=store, target=target, log=_log)
     if args.list:
@@ -286,7 +288,7 @@ def _list(scheduler: Scheduler, store: object, history: str) -> int:
 # -- non-pytest jobs -------------------------------------------------------------------------
 def _latency_table(store: object, target: str, now: float, span: float) -> tuple[list[str], bool]:
     lines, regressed = [], False
-    for endpoint in ("health", "orchestrate", "dns"):
+    for endpoint in SAMPLED_ENDPOINTS:
         this = store.totals(target, endpoint, now - span, now)  # type: ignore[attr-defined]
         last = store.totals(target, endpoint, now - 2 * span, now - span)  # type: ignore[attr-defined]
         if not this or not last:
@@ -316,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=os.environ.get("SYNTHETICS_REVIEW_WORKER") or None)
     args = parser.parse_args(argv)
     try:
-        target = resolve_arguments(args, TARGET)["target"] or "builtin"
+        target = Worker.from_target(resolve_arguments(args, TARGET)["target"]).label
     except ValueError as exc:
         return usage_error(parser.prog, str(exc))
     if args.job == "backup":
@@ -348,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.job == "performance":
         now = time.time()
         print("error counts over the last 30 days:")
-        for endpoint in ("health", "orchestrate", "dns"):
+        for endpoint in SAMPLED_ENDPOINTS:
             c = store.failure_counts(target, endpoint, now - span, now)
             print(f"  {endpoint:<12} {c['samples']} samples over {c['runs']} runs: "
                   f"{c['5xx']} 5xx, {c['timeouts']} timeouts, {c['not_ok']} not ok")

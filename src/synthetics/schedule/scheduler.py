@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import schedule
 
 from synthetics.scrub import redact, scrub
+from synthetics.worker import BUILTIN_LABEL
 
 __all__ = [
     "EVENING_MARKERS", "JOBS", "JobResult", "JobSpec", "Scheduler", "SingleInstance", "find_job",
@@ -285,7 +286,7 @@ class Scheduler:
     def __init__(self, jobs: Sequence[JobSpec], build_argv: ArgvBuilder, *,
                  runner: Runner = run_subprocess, clock: Clock = utc_now,
                  sleeper: Callable[[float], Any] | None = None, store: RunLog | None = None,
-                 target: str = "builtin", late_after: float = 60.0,
+                 target: str = BUILTIN_LABEL, late_after: float = 60.0,
                  log: Callable[[str], None] = print,
                  housekeeping: Callable[[_dt.datetime], None] | None = None,
                  threaded: bool = True) -> None:
