@@ -46,11 +46,11 @@ def main(argv: list[str]) -> int:
         store = SqliteHistory(Path(tmp) / "history.sqlite3")
         scheduler = Scheduler(JOBS, build, store=store, log=lambda line: None)
         try:
-            from synthetics.schedule.jobs import _alert_housekeeping
+            from synthetics.schedule.jobs import _alert_housekeeping, schedule_history
 
-            args = argparse.Namespace(history=str(Path(tmp) / "history.sqlite3"),
-                                      alert_webhook=None)
-            scheduler.housekeeping = _alert_housekeeping(store, BUILTIN_LABEL, args)
+            args = argparse.Namespace(synthetics_history=str(Path(tmp) / "history.sqlite3"))
+            scheduler.housekeeping = _alert_housekeeping(store, BUILTIN_LABEL,
+                                                         schedule_history(args, {}), None)
             housekeeping = "alert rules every cycle"
         except (ImportError, TypeError, AttributeError) as exc:
             housekeeping = f"none ({type(exc).__name__}: {exc})"

@@ -27,13 +27,12 @@ from synthetics.selfheal.ladder import (
     iso,
     run_step,
 )
-from synthetics.selfheal.plugin import (
+from synthetics.selfheal.plugin import deploy_argv, rollback_argv
+from synthetics.selfheal.settings import (
     DEFAULT_CONTROL_URL,
     OPTIONS,
     RedeploySettings,
     default_state_dir,
-    deploy_argv,
-    rollback_argv,
 )
 
 FAKES = Path(__file__).resolve().parent / "fakes"

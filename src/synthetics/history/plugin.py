@@ -28,6 +28,7 @@ import pytest
 
 from synthetics.balance import SectorWindow
 from synthetics.history import alerts as alerts_mod
+from synthetics.history.alertmanager import sinks_from_config
 from synthetics.history.sinks import apprise_sinks, parse_alert_urls
 from synthetics.history.store import (
     CheckRecord,
@@ -41,7 +42,15 @@ from synthetics.history.store import (
 from synthetics.plugin import SAMPLE_LISTENERS, VERDICT_PROPERTY, WORKER
 from synthetics.probe import Sample
 from synthetics.rates import FailureKind
-from synthetics.settings import Option, flag, positive_float, positive_int, resolve_values
+from synthetics.schedule.scheduler import JOBS
+from synthetics.settings import (
+    Option,
+    add_options,
+    flag,
+    positive_float,
+    positive_int,
+    resolve_values,
+)
 
 __all__ = ["HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
 
@@ -279,8 +288,6 @@ class HistoryWindow:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from synthetics.settings import add_options
-
     add_options(parser, OPTIONS, "synthetics history",
                 "history, alert rules and coverage of the synthetic checks")
 
@@ -354,8 +361,6 @@ class _Session:
         lines.extend(rec.errors)
         lines.extend(_coverage_lines(store, hs.history_job, now))
         if hs.alerts:
-            from synthetics.history.alertmanager import sinks_from_config
-
             lines.extend(run_alerts(store, rec.target, now, hs,
                                     extra_sinks=sinks_from_config(self.config)))
 
@@ -365,8 +370,6 @@ class _Session:
 
 
 def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
-    from synthetics.schedule.scheduler import JOBS
-
     spec = next((j for j in JOBS if j.name == job), None)
     if spec is None:
         n = len(store.runs(now - 86_400, job))

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import schedule
 
-from synthetics.scrub import redact
+from synthetics.scrub import redact, scrub
 from synthetics.worker import BUILTIN_LABEL
 
 __all__ = [
@@ -418,8 +418,6 @@ class Scheduler:
         finished = utc_now()
         self.log(f"{spec.name}: {result.outcome}")
         if self.store is not None and run_id is not None:
-            from synthetics.scrub import scrub
-
             detail = scrub(result.output[-2000:])  # a job's output may echo a token
             try:
                 self.store.finish_run(run_id, finished.timestamp(), result.outcome, detail)
