@@ -61,6 +61,7 @@ def _apprise() -> Any:
     if _MODULE is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
+            # Deferred for start-up (and imported once): only --alert-url channels need it.
             import apprise
 
             # Apprise loads its plugins (and their imports) at the first URL it parses: here,

@@ -260,6 +260,7 @@ def _message(report: pytest.TestReport) -> str:
 # --- plots -------------------------------------------------------------------------------------
 
 def _figure(width: float, height: float) -> Any:
+    # Deferred for start-up: matplotlib is imported only when an HTML report draws its plots.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -382,6 +383,7 @@ def trend_plot(series: dict[str, list[tuple[float, float]]], budgets: dict[str, 
     latency step lines up with the deploy that caused it."""
     from datetime import datetime, timezone
 
+    # Deferred for start-up, as in `_figure`.
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     end = time.time() if now is None else now
