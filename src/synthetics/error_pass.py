@@ -8,12 +8,18 @@ remaining request answered, cleanly): from then on the verdict over the samples 
 verdict over the full pass, and a run keeps the full pass's false-alarm budget and power. The
 other checks of a stopped endpoint are judged over the samples taken, and their verdicts say so
 (the run fails whatever they show).
+
+An endpoint whose latency check already failed in this run may also be bounded in time (`Bound`):
+the run fails whatever its error rates show, so the pass stops sending its requests once the bound
+has passed (the other endpoints go on to the full pass). Its checks keep their rule and judge the
+samples taken; their verdicts say how many of the planned samples they rest on, and why.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from synthetics.expectations import EXPECTATIONS, Expectation, fail_alpha
@@ -21,7 +27,7 @@ from synthetics.probe import Probe, Request, Sample
 from synthetics.rates import DNS_FAILURES
 from synthetics.stats import failure_threshold
 
-__all__ = ["Decision", "ErrorRatePass", "check_alpha", "judged"]
+__all__ = ["Bound", "Decision", "ErrorRatePass", "check_alpha", "judged"]
 
 
 def check_alpha(false_alarm_budget: float, with_history: bool) -> float:
@@ -66,6 +72,17 @@ class Decision:
         return f"decided after {self.taken} of {self.planned} samples"
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The seconds the pass spends sending requests to `endpoint`, whose check `because` (its
+    latency check) already failed in this run: a run already failing need not perfect that
+    endpoint's other verdicts."""
+
+    endpoint: str
+    seconds: float
+    because: str  # the failed check, e.g. "test_latency_within_budget[orchestrate]"
+
+
 class _Watch:
     """One error-rate check's running count during the pass."""
 
@@ -98,12 +115,20 @@ class ErrorRatePass:
     """The error-rate sampling pass, curtailed per endpoint (see the module's docstring).
 
     Built with the samples the session already took (the checks judge those too), the planned
-    requests and the alpha the checks judge at. `samples` are the pass's samples once `run`;
-    `decisions` the checks that became certain to fail, in the order they did.
+    requests, the alpha the checks judge at, and the endpoints bounded in time (`Bound`; the
+    bound counts from the start of `run` on `clock`). `samples` are the pass's samples once
+    `run`; `decisions` the checks that became certain to fail, in the order they did; `cut` the
+    bounds that stopped an endpoint's requests before the pass had sent them all.
     """
 
-    def __init__(self, prior: Sequence[Sample], planned: Sequence[Request], alpha: float) -> None:
+    def __init__(self, prior: Sequence[Sample], planned: Sequence[Request], alpha: float,
+                 bounds: Sequence[Bound] = (),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._bounds = {b.endpoint: b for b in bounds}
+        self._clock = clock
+        self._started = 0.0  # set when the pass starts (`run`)
+        self.cut: dict[str, Bound] = {}
         self._watches = [_Watch(t, prior, planned, alpha) for t in EXPECTATIONS
                          if t.failure is not None]
         self.decisions = [w.decision() for w in self._watches if w.certain()]
@@ -119,12 +144,20 @@ class ErrorRatePass:
                     self.decisions.append(watch.decision())
 
     def skip(self, request: Request) -> bool:
-        """True once `request`'s endpoint (or DNS domain) has a check certain to fail."""
+        """True once `request`'s endpoint (or DNS domain) has a check certain to fail, or once
+        its endpoint's bound has passed."""
         with self._lock:
-            return any(d.stops(request) for d in self.decisions)
+            if any(d.stops(request) for d in self.decisions):
+                return True
+            bound = self._bounds.get(request.endpoint)
+            if bound is None or self._clock() - self._started < bound.seconds:
+                return False
+            self.cut[bound.endpoint] = bound
+            return True
 
     def run(self, probe: Probe, concurrency: int) -> ErrorRatePass:
         """Take the planned samples with `probe`, at most `concurrency` in flight."""
+        self._started = self._clock()
         probe.log.listeners.append(self.observe)
         try:
             self.samples = probe.sample_many(self.planned, concurrency, skip=self.skip)
@@ -134,6 +167,12 @@ class ErrorRatePass:
 
     def note(self, expectation: Expectation) -> str | None:
         """What the verdict of the error-rate row `expectation` says about a stop, or None."""
+        notes = [self._decision_note(expectation),
+                 *(self.bound_note(endpoint, lambda r: judged(expectation, r))
+                   for endpoint in self.cut)]
+        return "; ".join(n for n in notes if n) or None
+
+    def _decision_note(self, expectation: Expectation) -> str | None:
         for d in self.decisions:
             if d.expectation == expectation:
                 return d.describe()
@@ -143,3 +182,22 @@ class ErrorRatePass:
                         f"stopped after {d.taken} of {d.planned} samples: "
                         f"{d.expectation.check}[{d.expectation.subject}] was certain to fail")
         return None
+
+    def bound_note(self, endpoint: str,
+                   counts: Callable[[Request], bool] | None = None) -> str | None:
+        """What a verdict resting on `endpoint`'s samples of the pass (those `counts` says it
+        judges; all by default) says when the endpoint's bound cut them short, or None."""
+        bound = self.cut.get(endpoint)
+        if bound is None:
+            return None
+
+        def mine(r: Request) -> bool:
+            return r.endpoint == endpoint and (counts is None or counts(r))
+
+        planned = sum(map(mine, self.planned))
+        if not planned:
+            return None
+        taken = sum(mine(s.request) for s in self.samples)
+        return (f"rests on {taken} of {planned} planned samples of the error-rate pass: "
+                f"{endpoint} failed its latency check in this run ({bound.because}), so its "
+                f"error-rate sampling was bounded to {bound.seconds:g} s")

@@ -9,6 +9,9 @@ report. The run budget (`--run-budget`) starts with the session: once it is spen
 no more samples, and every check of the target not yet finished fails with that reason.
 The worker under test is `config.stash[WORKER]`, one `synthetics.worker.Worker` that every output
 reads (given its URL once the built-in reference worker is started).
+The latency checks run first (a stable reorder at collection), so that the error-rate pass knows
+which endpoints already failed theirs (`config.stash[LATENCY_FAILED]`) and bounds those in time
+(`--error-pass-bound`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import pytest
 
 from synthetics import settings as settings_mod
 from synthetics.deadline import RunBudget
-from synthetics.error_pass import ErrorRatePass, check_alpha
+from synthetics.error_pass import Bound, ErrorRatePass, check_alpha
 from synthetics.expectations import (
     AREAS,
     ENDPOINTS,
     EXPECTATIONS,
     MCP_DOMAINS,
     SAMPLED_ENDPOINTS,
+    Expectation,
     dns_endpoint,
 )
 from synthetics.probe import Probe, Request, Sample
@@ -42,6 +46,9 @@ VERDICTS = pytest.StashKey[list[dict[str, Any]]]()
 WORKER = pytest.StashKey[Worker]()
 #: Callables that get every Sample the `probe` fixture takes (other plugins append, e.g. history).
 SAMPLE_LISTENERS = pytest.StashKey[list[Callable[[Sample], None]]]()
+
+#: Endpoints whose latency check failed in this session (in this process), with that check's name.
+LATENCY_FAILED = pytest.StashKey[dict[str, str]]()
 
 VERDICT_PROPERTY = "synthetics_verdict"
 
@@ -67,6 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings_mod.resolve(config)
     config.stash[WORKER] = Worker.from_target(config.stash[SETTINGS].target)
     config.stash[VERDICTS] = []
+    config.stash[LATENCY_FAILED] = {}
     config.stash.setdefault(SAMPLE_LISTENERS, [])
     for area in AREAS:
         config.addinivalue_line("markers", f"{area}: {_AREA_HELP[area]}")
@@ -140,6 +148,26 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
     return result
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The latency checks first, everything else in its order: the error-rate pass (which the
+    error-rate and sector-balance checks start) then knows which endpoints already failed their
+    latency check. Under xdist a worker knows only its own; the others take the full pass."""
+    items.sort(key=lambda item: item.get_closest_marker("latency") is None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Note the endpoint of a latency check that failed, for the error-rate pass's bounds."""
+    report = yield
+    if (report.when == "call" and report.failed and item.get_closest_marker("latency")
+            and isinstance(item, pytest.Function) and hasattr(item, "callspec")):
+        expectation = item.callspec.params.get("expectation")
+        if isinstance(expectation, Expectation):
+            item.config.stash[LATENCY_FAILED][expectation.subject] = item.name
+    return report
+
+
 def sampled_requests(count: int) -> list[Request]:
     """`count` requests to each sampled endpoint, interleaved; DNS alternates the MCP domains."""
     requests: list[Request] = []
@@ -153,8 +181,8 @@ def sampled_requests(count: int) -> list[Request]:
 def error_rate_pass(probe: Probe, synthetics_settings: Settings,
                     request: pytest.FixtureRequest) -> ErrorRatePass:
     """The error-rate sampling pass: --error-samples requests per endpoint, concurrently; an
-    endpoint's sampling stops once one of its error-rate checks is certain to fail
-    (`synthetics.error_pass`).
+    endpoint's sampling stops once one of its error-rate checks is certain to fail, or after
+    --error-pass-bound seconds when its latency check already failed (`synthetics.error_pass`).
 
     Taken once per session; the error-rate checks judge every sample the session took of their
     endpoint, these included.
@@ -165,8 +193,10 @@ def error_rate_pass(probe: Probe, synthetics_settings: Settings,
     except pytest.FixtureLookupError:
         with_history = False
     alpha = check_alpha(s.false_alarm_budget, with_history)
-    return ErrorRatePass(list(probe.log), sampled_requests(s.error_samples), alpha).run(
-        probe, s.concurrency)
+    failed = request.config.stash[LATENCY_FAILED]
+    bounds = [Bound(endpoint, s.error_pass_bound, check) for endpoint, check in failed.items()]
+    return ErrorRatePass(list(probe.log), sampled_requests(s.error_samples), alpha,
+                         bounds).run(probe, s.concurrency)
 
 
 @pytest.fixture(scope="session")
