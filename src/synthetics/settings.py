@@ -233,10 +233,10 @@ OPTIONS: tuple[Option, ...] = (
            positive_int),
     Option("error_pass_bound", "--error-pass-bound",
            "Seconds the error-rate pass keeps sending requests to an endpoint whose latency "
-           "check already failed in this run (default 2; 0 sends it none). The run fails "
+           "check already failed in this run (default 1; 0 sends it none). The run fails "
            "anyway; that endpoint's error-rate checks judge the samples taken, by the same rule, "
            "and say how many of the planned ones they rest on. Every other endpoint, and every "
-           "run whose latency checks pass, takes the full pass.", 2.0, non_negative_float),
+           "run whose latency checks pass, takes the full pass.", 1.0, non_negative_float),
     Option("request_timeout", "--request-timeout",
            "Seconds a whole request may take on the wall clock: connect, TLS, sending, headers "
            "and body (default 5, as the operators' monitor).", 5.0, positive_float),
