@@ -82,29 +82,37 @@ def test_a_zero_bound_sends_the_dns_endpoint_nothing(reference_worker) -> None:
     assert (rate.bound_note("dns") or "").startswith("rests on 0 of 20 planned samples")
 
 
+def _group(name: str) -> int:
+    """0: neither latency nor the error-rate pass; 1: latency; 2: judges the error-rate pass."""
+    if "test_latency_within_budget" in name:
+        return 1
+    pass_checks = r"test_error_rate_(5xx|timeouts|dns_failures)\[|test_capacity_sector_balance\["
+    return 2 if re.search(pass_checks, name) else 0
+
+
 def _order_ok(ids: list[str]) -> None:
-    latency = [i for i, name in enumerate(ids) if "test_latency_within_budget" in name]
-    others = [i for i, name in enumerate(ids) if "test_latency_within_budget" not in name]
-    assert latency and others and max(latency) < min(others), ids
+    groups = [_group(i) for i in ids]
+    assert 1 in groups and groups == sorted(groups), ids
 
 
 @pytest.mark.parametrize("selection", [(), ("-m", "error_rate or latency"),
                                        ("-k", "orchestrate"), ("-k", "not health")])
-def test_latency_checks_run_first(pytester: pytest.Pytester, selection: tuple[str, ...]) -> None:
-    """Whatever -k/-m selects, its latency checks come first and everything else keeps its
-    order (file, then definition)."""
+def test_latency_checks_run_before_the_error_rate_pass(pytester: pytest.Pytester,
+                                                       selection: tuple[str, ...]) -> None:
+    """Whatever -k/-m selects: the other checks, then the latency checks, then the checks that
+    judge the error-rate pass, each group in file order."""
     result = pytester.runpytest_subprocess(str(CHECKS), "-p", "no:cacheprovider",
                                            "--collect-only", "-q", *selection)
     ids = [line for line in result.stdout.lines if "::" in line]
     _order_ok(ids)
-    rest = [i for i in ids if "test_latency_within_budget" not in i]
-    files = [i.split("::")[0] for i in rest]
-    assert files == sorted(files), rest  # the other checks: file order, as collected
-    assert ids == sorted(ids, key=lambda i: "test_latency_within_budget" not in i)
+    for group in (0, 1, 2):
+        files = [i.split("::")[0] for i in ids if _group(i) == group]
+        assert files == sorted(files), files
     if selection == ("-m", "error_rate or latency"):
         assert all("test_error_rate" in i or "test_latency" in i for i in ids), ids
+        assert 2 in map(_group, ids), ids
     if selection == ("-k", "orchestrate"):
-        assert all("orchestrate" in i for i in ids), ids
+        assert all("orchestrate" in i for i in ids) and 0 in map(_group, ids), ids
 
 
 def test_a_slow_endpoint_bounds_its_own_pass_only(run_checks, reference_worker) -> None:

@@ -26,7 +26,6 @@ ORCH = {"test_orchestration_operational[orchestrate]", "test_orchestration_capac
 DNS_FRESH = "test_dns_timestamp_fresh[dns]"
 DNS_RESOLVES = {f"test_dns_resolves[{d}]" for d in DOMAINS}
 DNS_FAILURES = {f"test_error_rate_dns_failures[{d}]" for d in DOMAINS}
-DNS_FAILURE_FIRST = f"test_error_rate_dns_failures[{DOMAINS[0]}]"  # the latency stream's domain
 ALLOW_ORIGIN = {f"test_cors_allow_origin[{e}]" for e in ("health", "orchestrate", "dns",
                                                           "dashboard")}
 PREFLIGHT = {f"test_cors_preflight[{e}]" for e in ("health", "orchestrate", "dns")}
@@ -163,18 +162,13 @@ CASES = [
          may={"test_cors_allow_origin[orchestrate]"}, args=HOSTILE,
          reasons=why(ORCH | {"test_latency_within_budget[orchestrate]"}, "timed out")
          | why("test_error_rate_timeouts[orchestrate]", "timeouts")),
-    # The latency check runs first and its stream (of the first domain) alone makes the DNS
-    # endpoint's timeouts certain to fail, so the error-rate pass samples no DNS at all
-    # (synthetics.error_pass): the second domain's DNS-failure check rests on its one
-    # functional sample and may only say "insufficient evidence".
-    Case("endless_chunked", DNS_RESOLVES | {DNS_FAILURE_FIRST} | {
+    Case("endless_chunked", DNS_RESOLVES | DNS_FAILURES | {
         "test_dns_requires_domain[missing-domain]", "test_latency_within_budget[dns]",
-        "test_error_rate_timeouts[dns]", BALANCE, DNS_FRESH},
-         may={"test_cors_allow_origin[dns]"} | (DNS_FAILURES - {DNS_FAILURE_FIRST}),
+        "test_error_rate_timeouts[dns]", BALANCE, DNS_FRESH}, may={"test_cors_allow_origin[dns]"},
          args=HOSTILE,
          reasons=why(DNS_RESOLVES | {"test_dns_requires_domain[missing-domain]", DNS_FRESH,
                                      "test_latency_within_budget[dns]"}, "timed out")
-         | why(DNS_FAILURE_FIRST, "DNS resolution failures") | why(BALANCE, "sector")
+         | why(DNS_FAILURES, "DNS resolution failures") | why(BALANCE, "sector")
          | why("test_error_rate_timeouts[dns]", "timeouts")),
     Case("deep_json", HEALTH, args=HOSTILE, reasons=why(HEALTH, "nest")),
     Case("nan_json", HEALTH, args=HOSTILE, reasons=why(HEALTH, "NaN")),

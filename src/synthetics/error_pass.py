@@ -147,13 +147,22 @@ class ErrorRatePass:
         """True once `request`'s endpoint (or DNS domain) has a check certain to fail, or once
         its endpoint's bound has passed."""
         with self._lock:
-            if any(d.stops(request) for d in self.decisions):
+            if any(d.stops(request) for d in self.decisions) and not self._needed(request):
                 return True
             bound = self._bounds.get(request.endpoint)
             if bound is None or self._clock() - self._started < bound.seconds:
                 return False
             self.cut[bound.endpoint] = bound
             return True
+
+    def _needed(self, request: Request) -> bool:
+        """Whether a DNS-failure check not yet certain judges `request`: a 5xx or timeout
+        decision stops the DNS endpoint, but each domain's resolves go on until its own check is
+        decided too, so that the verdict says which domain fails (a domain the latency stream
+        never asked for would otherwise rest on one sample). Failing resolves are the cheap
+        ones: abandoned at once by the probe's breaker."""
+        return any(w.kind is DNS_FAILURES and not w.certain() and judged(w.expectation, request)
+                   for w in self._watches)
 
     def run(self, probe: Probe, concurrency: int) -> ErrorRatePass:
         """Take the planned samples with `probe`, at most `concurrency` in flight."""
@@ -177,6 +186,8 @@ class ErrorRatePass:
             if d.expectation == expectation:
                 return d.describe()
         for d in self.decisions:
+            if expectation.failure is DNS_FAILURES and not d.domain:
+                continue  # its domain's resolves went on (`_needed`)
             if any(d.stops(r) and judged(expectation, r) for r in self.planned):
                 return (f"sampling of {d.endpoint}{f' ({d.domain})' if d.domain else ''} "
                         f"stopped after {d.taken} of {d.planned} samples: "

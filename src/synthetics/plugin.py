@@ -9,9 +9,9 @@ report. The run budget (`--run-budget`) starts with the session: once it is spen
 no more samples, and every check of the target not yet finished fails with that reason.
 The worker under test is `config.stash[WORKER]`, one `synthetics.worker.Worker` that every output
 reads (given its URL once the built-in reference worker is started).
-The latency checks run first (a stable reorder at collection), so that the error-rate pass knows
-which endpoints already failed theirs (`config.stash[LATENCY_FAILED]`) and bounds those in time
-(`--error-pass-bound`).
+The latency checks run before the checks that judge the error-rate pass (a stable reorder at
+collection), so that the pass knows which endpoints already failed theirs
+(`config.stash[LATENCY_FAILED]`) and bounds those in time (`--error-pass-bound`).
 """
 
 from __future__ import annotations
@@ -149,10 +149,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The latency checks first, everything else in its order: the error-rate pass (which the
-    error-rate and sector-balance checks start) then knows which endpoints already failed their
-    latency check. Under xdist a worker knows only its own; the others take the full pass."""
-    items.sort(key=lambda item: item.get_closest_marker("latency") is None)
+    """The latency checks before the checks that judge the error-rate pass (error rates, sector
+    balance), each group in its collected order, after every other check: the pass then knows
+    which endpoints already failed their latency check, and a failing latency check is
+    attributed with the functional checks' answers already seen. Under xdist a worker knows
+    only its own latency verdicts; an endpoint it does not know takes the full pass."""
+    items.sort(key=lambda item: 1 if item.get_closest_marker("latency")
+               else 2 if "error_rate_pass" in getattr(item, "fixturenames", ()) else 0)
 
 
 @pytest.hookimpl(wrapper=True)
