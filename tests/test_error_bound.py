@@ -11,9 +11,9 @@ import pytest
 
 from conftest import CHECKS
 from synthetics.error_pass import Bound, ErrorRatePass, check_alpha
-from synthetics.expectations import EXPECTATIONS, Expectation
+from synthetics.expectations import EXPECTATIONS, Expectation, dns_endpoint
 from synthetics.plugin import sampled_requests
-from synthetics.probe import Probe
+from synthetics.probe import Probe, Sample
 
 # Small passes: these tests are about the bound, not the default sample counts.
 SMALL = ("--error-samples", "60", "--latency-samples", "6", "--latency-warmup", "1",
@@ -143,3 +143,23 @@ def test_a_healthy_run_is_not_bounded(run_checks, reference_worker) -> None:
     assert "error-rate sampling was bounded" not in run.stdout
     for endpoint in ("health", "orchestrate", "dns"):
         assert re.search(rf"test_error_rate_5xx\[{endpoint}\]: 0/6\d ", run.stdout), endpoint
+
+
+def test_a_dns_domain_goes_on_until_its_own_check_is_decided() -> None:
+    """The latency stream (first domain) alone made the DNS endpoint's timeouts certain: the
+    first domain stops, the second domain's resolves go on until its DNS-failure check is
+    certain too, and only then does the DNS endpoint stop for it."""
+    first, second = (t.subject for t in EXPECTATIONS if t.check == "test_error_rate_dns_failures")
+    timed_out = [Sample(dns_endpoint(first).request(), 0.0, error="timed out",
+                        error_kind="timeout")] * 11
+    rate = ErrorRatePass(timed_out, sampled_requests(60), check_alpha(0.001, False))
+    assert {d.expectation.check for d in rate.decisions} >= {"test_error_rate_timeouts"}
+    assert rate.skip(dns_endpoint(first).request())
+    assert not rate.skip(dns_endpoint(second).request())
+    assert rate.note(row("test_error_rate_dns_failures", second)) is None
+    failed = Sample(dns_endpoint(second).request(), 0.0, error="timed out", error_kind="timeout")
+    while not rate.skip(dns_endpoint(second).request()):
+        rate.observe(failed)
+    # P(Bin(30, 0.0001) >= 2) = 4.4e-6 <= 1.25e-4 < P(>= 1): two failures of 30 decide it
+    assert rate.note(row("test_error_rate_dns_failures", second)) == (
+        "decided after 2 of 30 samples")
