@@ -351,8 +351,6 @@ def _classify(exc: Exception, timeout: float, phase: str = "",
         return "reset", f"connection closed without a complete response: {exc}"
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return "reset", f"connection reset: {exc or type(exc).__name__}"
-    if isinstance(exc, httpx.HTTPError):
-        return "protocol", f"{type(exc).__name__}: {exc}"
     return "protocol", f"{type(exc).__name__}: {exc}"
 
 

@@ -27,7 +27,7 @@ import re
 import statistics
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ from synthetics.history.store import SampleRecord, SqliteHistory
 
 __all__ = [
     "AlertConfig", "AlertEvent", "AlertState", "Evaluation", "GithubAnnotationSink",
-    "JsonLinesSink", "Observation", "RULES", "Rule", "TerminalSink", "WebhookSink", "dispatch",
+    "JsonLinesSink", "Observation", "Rule", "TerminalSink", "WebhookSink", "dispatch",
     "evaluate", "health_observations", "registration_observations", "replay",
     "slow_observations",
 ]
@@ -538,12 +538,3 @@ def _dur(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def with_config(config: AlertConfig, **changes: Any) -> AlertConfig:
-    """A copy of `config` with some tunables changed."""
-    return replace(config, **changes)
-
-
-#: The rules with the document's defaults.
-RULES = AlertConfig().rules()

@@ -24,7 +24,6 @@ import os
 import sqlite3
 import statistics
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from synthetics.attribution import attribute, ray_of
 
 __all__ = [
     "CheckRecord", "Coverage", "HistoryStore", "RunRecord", "SampleRecord", "SqliteHistory",
-    "coverage", "history_path_problem", "job_coverage", "open_history", "sample_outcome",
+    "coverage", "history_path_problem", "job_coverage", "sample_outcome",
 ]
 
 SCHEMA_VERSION = 3
@@ -522,11 +521,6 @@ def _run(r: Sequence[Any]) -> RunRecord:
     return RunRecord(int(r[0]), r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8])
 
 
-def open_history(path: str | Path) -> SqliteHistory:
-    """Open (creating when needed) the history database at `path`."""
-    return SqliteHistory(path)
-
-
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -679,8 +673,3 @@ def job_coverage(store: HistoryStore, job: str, interval: float, window: float,
     intended = int((until - first) // interval) + 1  # the first run's own slot counts
     cov = coverage(everything, job, interval, first, first + intended * interval)
     return cov.describe(f"{_span(until - first)}, since its first recorded run")
-
-
-def now() -> float:
-    """The wall clock, epoch seconds (a seam for callers that pass their own)."""
-    return time.time()
