@@ -11,7 +11,7 @@ no more samples, and every check of the target not yet finished fails with that 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ TARGET_URL = pytest.StashKey[str]()
 #: Callables that get every Sample the `probe` fixture takes (other plugins append, e.g. history).
 SAMPLE_LISTENERS = pytest.StashKey[list[Callable[[Sample], None]]]()
 
+#: The `user_properties` key `record_verdict` writes under; read it with `recorded_verdicts`.
 VERDICT_PROPERTY = "synthetics_verdict"
 
 _AREA_HELP = {
@@ -60,6 +61,13 @@ class SyntheticTarget:
             return (f"BUILT-IN REFERENCE WORKER at {self.url} (a local stand-in, NOT the "
                     "production worker; pass --target URL to check a real one)")
         return self.url
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """True in the process that owns the session's outputs: the pytest-xdist controller, or the
+    only process when tests are not distributed (an xdist worker's config has `workerinput`).
+    Every output written once per run (reports, metrics, annotations, redeploys) asks this."""
+    return not hasattr(config, "workerinput")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -183,6 +191,15 @@ def record_verdict(request: pytest.FixtureRequest) -> Callable[..., None]:
     return record
 
 
+def recorded_verdicts(properties: Iterable[tuple[str, object]]) -> list[dict[str, Any]]:
+    """The verdicts `record_verdict` put on a report's `user_properties`, in the order recorded.
+
+    The one reader of `VERDICT_PROPERTY`: the terminal summary, the reports' results and the
+    history all collect verdicts through it (the last one recorded is a check's verdict)."""
+    return [value for name, value in properties
+            if name == VERDICT_PROPERTY and isinstance(value, dict)]
+
+
 class _VerdictCollector:
     """Collects the verdicts that checks recorded, from every report (xdist workers' too)."""
 
@@ -190,11 +207,8 @@ class _VerdictCollector:
         self.verdicts = config.stash[VERDICTS]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
-            return
-        for name, value in report.user_properties:
-            if name == VERDICT_PROPERTY and isinstance(value, dict):
-                self.verdicts.append(value)
+        if report.when == "call":
+            self.verdicts.extend(recorded_verdicts(report.user_properties))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -213,4 +227,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
               + (f" — {v['detail']}" if v["detail"] else ""))
 
 
-__all__ = ["SyntheticTarget", "sampled_requests", "EXPECTATIONS"]
+__all__ = ["SyntheticTarget", "is_controller", "recorded_verdicts", "sampled_requests",
+           "EXPECTATIONS"]

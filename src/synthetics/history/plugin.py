@@ -35,7 +35,7 @@ from synthetics.history.store import (
     job_coverage,
     record_from_sample,
 )
-from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, VERDICT_PROPERTY
+from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, recorded_verdicts
 from synthetics.probe import Sample
 from synthetics.settings import Option, flag, positive_float, positive_int, resolve_values
 
@@ -298,10 +298,7 @@ class _Session:
         if report.when != "call" and not (report.failed or report.skipped):
             return
         outcome = "error" if report.failed and report.when != "call" else report.outcome
-        verdict: dict[str, Any] = {}
-        for name, value in report.user_properties:
-            if name == VERDICT_PROPERTY and isinstance(value, dict):
-                verdict = value
+        verdict: dict[str, Any] = (recorded_verdicts(report.user_properties) or [{}])[-1]
         with self.recorder.lock:
             self.recorder.checks.append(CheckRecord(
                 time.time(), report.nodeid, outcome, verdict.get("verdict"),

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from synthetics.plugin import is_controller
 from synthetics.reporting.results import CheckResult, Results
 from synthetics.scrub import scrub
 
@@ -185,7 +186,7 @@ def _remediation(config: pytest.Config) -> dict[str, Any] | None:
 def report(config: pytest.Config, results: Results, environ: Mapping[str, str],
            write: Callable[[str], None]) -> None:
     """Write the step summary and the annotations when running in GitHub Actions."""
-    if environ.get("GITHUB_ACTIONS") != "true" or hasattr(config, "workerinput"):
+    if environ.get("GITHUB_ACTIONS") != "true" or not is_controller(config):
         return
     for line in error_annotations(results.failed):
         write(line)

@@ -44,6 +44,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import push_to_gateway, write_to_textfile
 
 from synthetics.deadline import send
+from synthetics.plugin import is_controller
 from synthetics.reporting.results import Results
 from synthetics.scrub import redact
 from synthetics.settings import Option, add_options, positive_float, resolve_values
@@ -263,7 +264,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
 
     settings = config.stash.get(METRICS_SETTINGS, None)
     results = config.stash.get(RESULTS, None)
-    if settings is None or results is None or hasattr(config, "workerinput"):
+    if settings is None or results is None or not is_controller(config):
         return
     if not (settings.metrics_textfile or settings.pushgateway):
         return

@@ -40,7 +40,7 @@ import pytest
 
 from synthetics.expectations import ENDPOINTS, EXPECTATIONS
 from synthetics.latency import LatencyResult, bad_answer
-from synthetics.plugin import SETTINGS, TARGET_URL, SyntheticTarget
+from synthetics.plugin import SETTINGS, TARGET_URL, SyntheticTarget, is_controller
 from synthetics.probe import PHASES, Probe, Sample
 from synthetics.reporting.results import (
     EXCHANGE_PROPERTY,
@@ -98,7 +98,7 @@ def pytest_configure(config: pytest.Config) -> None:
         results.target_url = config.stash[SETTINGS].target
     config.stash[RESULTS] = results
     config.pluginmanager.register(_Collector(config, results), "synthetics-results")
-    if config.pluginmanager.hasplugin("html") and not hasattr(config, "workerinput"):
+    if config.pluginmanager.hasplugin("html") and is_controller(config):
         config.pluginmanager.register(HtmlReport(config, results), "synthetics-html-report")
 
 
@@ -239,7 +239,7 @@ class _Collector:
         if url is not None:
             self.results.target_url = url
         path = self.config.stash[REPORT_SETTINGS].summary_json
-        if path and not hasattr(self.config, "workerinput"):
+        if path and is_controller(self.config):
             from synthetics.selfheal.heal import region_vote
 
             self.results.extra.update(region_vote(self.config, list(self.results.checks.values()),

@@ -46,7 +46,7 @@ from synthetics import deadline
 from synthetics.attribution import Attribution
 from synthetics.expect import who
 from synthetics.expectations import ENDPOINTS
-from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, TARGET_URL
+from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, TARGET_URL, is_controller
 from synthetics.probe import Probe, Sample
 from synthetics.scrub import redact, scrub, scrub_data
 from synthetics.selfheal import hookspec
@@ -417,7 +417,7 @@ class RedeployPlugin:
     def __init__(self, config: pytest.Config, settings: RedeploySettings) -> None:
         self.config = config
         self.settings = settings
-        self.controller = not hasattr(config, "workerinput")
+        self.controller = is_controller(config)
         self.failed: list[str] = []  # "nodeid: message" of failed health checks
         self.outcome: Outcome | None = None
         self.run_id = uuid.uuid4().hex[:12]
