@@ -12,7 +12,8 @@ subprocess with its own timeout, in its own thread:
   skipped. Several overdue slots of one job (the machine slept) run it once, recorded late.
 - On start, a daily/weekly/monthly/quarterly job whose last due time passed while the scheduler
   was down runs once, late.
-- `SingleInstance` (an flock on a file next to the history) keeps a second copy from running.
+- `SingleInstance` (a `synthetics.filelock.FileLock` next to the history) keeps a second copy
+  from running.
 - `stop()` (SIGTERM in `synthetics schedule`) lets running jobs finish, then returns.
 """
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import os
 import signal
 import subprocess
@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import schedule
 
+from synthetics.filelock import FileLock
 from synthetics.scrub import redact
 
 __all__ = [
@@ -232,35 +233,20 @@ def _tail(data: bytes | None, lines: int = 15) -> str:
 
 # -- single instance -------------------------------------------------------------------------
 class SingleInstance:
-    """An exclusive flock on `path`; released when the process ends, however it ends."""
+    """The scheduler's `FileLock` on `path`, held by its pid; released when the process ends,
+    however it ends."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._fh: Any = None
+        self.lock = FileLock(path)
 
     def acquire(self) -> None:
         """Take the lock or raise RuntimeError naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            fh.close()
-            raise RuntimeError(f"another scheduler is already running (pid {holder}, lock "
-                               f"{self.path}); not starting a second one") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._fh = fh
+        if not self.lock.acquire(str(os.getpid())):
+            raise RuntimeError(f"another scheduler is already running (pid {self.lock.holder()}"
+                               f", lock {self.lock.path}); not starting a second one")
 
     def release(self) -> None:
-        if self._fh is not None:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        self.lock.release()
 
 
 # -- the scheduler ---------------------------------------------------------------------------

@@ -23,7 +23,6 @@ probes and the step runner are passed in, so tests drive them directly.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -36,9 +35,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from synthetics.attribution import Attribution, explain
+from synthetics.filelock import FileLock, locked
 from synthetics.scrub import scrub, scrub_data
 from synthetics.selfheal.deployment import Deployment
 
@@ -260,13 +260,9 @@ def append_audit(path: Path, record: dict[str, Any]) -> str | None:
         line = json.dumps(scrub_data(record), ensure_ascii=False, sort_keys=False,
                           default=str)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as log:
-            fcntl.flock(log, fcntl.LOCK_EX)
-            try:
-                log.write(line + "\n")
-                log.flush()
-            finally:
-                fcntl.flock(log, fcntl.LOCK_UN)
+        with open(path, "a", encoding="utf-8") as log, locked(log):
+            log.write(line + "\n")
+            log.flush()
     except (OSError, ValueError, RecursionError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return f"the audit log {path} could not be written: {type(exc).__name__}: {detail}"
@@ -296,10 +292,11 @@ class StateStore:
     """The state directory: per-deployment state file and lock, and the shared audit log.
 
     `state-<key>.json` keeps the start times of recent remediations (cooldown, hourly cap) and is
-    replaced atomically; `redeploy-<key>.lock` is held with `fcntl.flock` while a run remediates,
-    so concurrent runs (overlapping schedules, CI jobs, xdist) act at most once; `audit.jsonl` is
-    only ever appended to, one JSON object per line, under its own short lock. The key is the
-    deployment's (`Deployment.key`), so every spelling of the target URL shares one state.
+    replaced atomically; `redeploy-<key>.lock` is a `synthetics.filelock.FileLock` held while a
+    run remediates, so concurrent runs (overlapping schedules, CI jobs, xdist) act at most once;
+    `audit.jsonl` is only ever appended to, one JSON object per line, under its own short lock
+    (`synthetics.filelock.locked`). The key is the deployment's (`Deployment.key`), so every
+    spelling of the target URL shares one state.
     """
 
     def __init__(self, directory: Path, deployment: Deployment) -> None:
@@ -308,38 +305,21 @@ class StateStore:
         self.state_path = self.directory / f"state-{deployment.key}.json"
         self.lock_path = self.directory / f"redeploy-{deployment.key}.lock"
         self.audit_path = self.directory / "audit.jsonl"
-        self._lock_file: IO[str] | None = None
+        self._lock = FileLock(self.lock_path)
 
     def ensure(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def try_lock(self, holder: str) -> bool:
         """Take the deployment's lock without waiting; False when another process holds it."""
-        handle = open(self.lock_path, "a+")  # noqa: SIM115 - held open while locked
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(holder + "\n")
-        handle.flush()
-        self._lock_file = handle
-        return True
+        return self._lock.acquire(holder)
 
     def unlock(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        self._lock.release()
 
     def holder(self) -> str:
         """Who holds the lock, as its holder wrote it (best effort)."""
-        try:
-            return self.lock_path.read_text().strip() or "unknown"
-        except OSError:
-            return "unknown"
+        return self._lock.holder()
 
     def attempts(self) -> list[float]:
         """Start times (epoch) of the deployment's recorded remediations; [] when no state file
