@@ -19,11 +19,9 @@ subprocess with its own timeout, in its own thread:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import os
 import signal
-import subprocess
 import sys
 import threading
 import types
@@ -34,6 +32,7 @@ from typing import Any, Protocol
 
 import schedule
 
+from synthetics import runner
 from synthetics.filelock import FileLock
 from synthetics.scrub import redact
 
@@ -202,32 +201,17 @@ class Runner(Protocol):
 
 def run_subprocess(argv: Sequence[str], timeout: float,
                    env: dict[str, str] | None = None) -> JobResult:
-    """Run argv in its own process group; on timeout kill the whole group (TERM, then KILL)."""
+    """Run argv in its own process group; on timeout stop the whole group (TERM, then KILL after
+    5 s). The output's last lines are kept, scrubbed of secrets (`synthetics.runner`)."""
     try:
-        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        done = runner.run(argv, timeout=timeout, env=env,
+                          stop_signals=(signal.SIGTERM, signal.SIGKILL), grace=5.0)
     except OSError as exc:
         return JobResult(None, error=str(exc))
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return JobResult(proc.returncode, output=_tail(out))
-    except subprocess.TimeoutExpired:
-        _killpg(proc.pid, signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            _killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-        return JobResult(proc.returncode, timed_out=True, output=_tail(out))
+    return JobResult(done.exit_code, timed_out=done.timed_out, output=_tail(done.stdout))
 
 
-def _killpg(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _tail(data: bytes | None, lines: int = 15) -> str:
-    text = (data or b"").decode("utf-8", "replace")
+def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 

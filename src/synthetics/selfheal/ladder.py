@@ -22,14 +22,11 @@ probes and the step runner are passed in, so tests drive them directly.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -37,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from synthetics import runner
 from synthetics.attribution import Attribution, explain
 from synthetics.filelock import FileLock, locked
 from synthetics.scrub import scrub, scrub_data
@@ -49,7 +47,6 @@ __all__ = [
 
 #: How much of a command's output is kept (its tail: the end says what went wrong).
 MAX_OUTPUT_CHARS = 20_000
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 _NOT_AUTHENTICATED = re.compile(
     r"necessary to set a CLOUDFLARE_API_TOKEN|not (?:logged in|authenticated)|"
     r"Authentication error|Invalid API Token|You are not authenticated", re.IGNORECASE)
@@ -110,26 +107,20 @@ def describe_result(result: StepResult) -> str:
     return text
 
 
-def _clean_output(raw: bytes, env: Mapping[str, str]) -> str:
-    text = _ANSI.sub("", raw.decode("utf-8", "replace")).replace("\r\n", "\n")
-    text = scrub(scrub(text, env))  # the step's environment, then the process's own
+def _tail(text: str) -> str:
     if len(text) > MAX_OUTPUT_CHARS:
         cut = len(text) - MAX_OUTPUT_CHARS
         text = f"[… {cut} characters cut …]\n" + text[-MAX_OUTPUT_CHARS:]
     return text
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_step(step: Step, *, clock: Callable[[], float] = time.monotonic) -> StepResult:
     """Run `step.argv` with `step.env`, stdin closed, for at most `step.timeout` seconds.
 
     Never raises for a missing or failing command: the result carries a one-line `error` or a
-    non-zero `exit_code`. On timeout the command's whole process group is killed. Output (stdout
-    and stderr together) is kept, stripped of colour codes and scrubbed of secrets.
+    non-zero `exit_code`. On timeout the command's whole process group is killed
+    (`synthetics.runner`). Output (stdout and stderr together) is kept, stripped of colour codes
+    and scrubbed of secrets.
     """
     command = scrub(step.command, step.env)
     if not step.argv:
@@ -143,26 +134,17 @@ def run_step(step: Step, *, clock: Callable[[], float] = time.monotonic) -> Step
             "--wrangler /path/to/wrangler"))
     started = clock()
     try:
-        proc = subprocess.Popen(list(step.argv), env=dict(step.env), cwd=step.cwd,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        done = runner.run(step.argv, timeout=step.timeout, env=step.env, cwd=step.cwd,
+                          clock=clock)
     except OSError as exc:
         return StepResult(None, command=command, duration=clock() - started,
                           error=f"cannot run {exe!r}: {exc.strerror or exc}")
-    try:
-        raw, _ = proc.communicate(timeout=step.timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raw, _ = proc.communicate()
-        return StepResult(None, output=_clean_output(raw or b"", step.env), command=command,
-                          duration=clock() - started,
+    if done.timed_out:
+        return StepResult(None, output=_tail(done.stdout), command=command,
+                          duration=done.duration,
                           error=f"timed out after {step.timeout:g} s (killed)")
-    except BaseException:
-        _kill_group(proc)
-        proc.wait()
-        raise
-    return StepResult(proc.returncode, output=_clean_output(raw or b"", step.env),
-                      duration=clock() - started, command=command)
+    return StepResult(done.exit_code, output=_tail(done.stdout), duration=done.duration,
+                      command=command)
 
 
 @dataclass
