@@ -28,10 +28,10 @@ import statistics
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from synthetics.clock import format_utc
 from synthetics.deadline import send
 from synthetics.history.store import SampleRecord, SqliteHistory
 
@@ -142,8 +142,8 @@ class AlertEvent:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["time"] = _iso(self.t)
-        data["since_time"] = _iso(self.since)
+        data["time"] = format_utc(self.t, "second")
+        data["since_time"] = format_utc(self.since, "second")
         return data
 
 
@@ -199,7 +199,7 @@ def _event(rule: Rule, key: str, target: str, kind: str, t: float, state: AlertS
     suffix = " (reminder)" if kind == "reminder" else ""
     verb = "resolved after" if kind == "resolved" else "for"
     message = (f"{label} {rule.name}{suffix} [{target} {key}]: {text}; {verb} "
-               f"{_dur(t - since)} since {_iso(since)}")
+               f"{_dur(t - since)} since {format_utc(since, 'second')}")
     return AlertEvent(rule.name, rule.severity, key, target, kind, t, since, t - since, message)
 
 
@@ -299,7 +299,7 @@ def _finish(store: SqliteHistory, skey: str, rule: Rule, key: str, state: AlertS
     result.events.extend(events)
     if state.status == "firing":
         result.firing.append(f"{rule.severity.upper()} {rule.name} [{key}] firing since "
-                             f"{_iso(state.firing_since or until)}")
+                             f"{format_utc(state.firing_since or until, 'second')}")
 
 
 def _eval_health(store: SqliteHistory, target: str, now: float, config: AlertConfig,
@@ -527,10 +527,6 @@ def dispatch(events: Sequence[AlertEvent], sinks: Sequence[AlertSink]) -> list[s
 
 
 # -- formatting ------------------------------------------------------------------------------
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _dur(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 120:

@@ -38,6 +38,7 @@ from typing import Any
 
 import pytest
 
+from synthetics.clock import format_utc
 from synthetics.expectations import ENDPOINTS, EXPECTATIONS
 from synthetics.latency import LatencyResult, bad_answer
 from synthetics.plugin import SETTINGS, TARGET_URL, SyntheticTarget, is_controller
@@ -625,11 +626,8 @@ def verdict_header(results: Results, target_html: str, region: str,
                    when: float | None = None) -> str:
     """The report's first screen: the verdict in large type, the counts, the target, when and
     from where."""
-    from datetime import datetime, timezone
-
     kind = run_verdict(results)
-    at = datetime.fromtimestamp(when if when is not None else (results.finished or time.time()),
-                                timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    at = format_utc(when if when is not None else (results.finished or time.time()), "minute")
     return (f'<section id="synthetics-verdict" class="synthetics-verdict-{kind}">'
             f'<div id="synthetics-verdict-word">{_esc(VERDICTS[kind])}</div>'
             f'<p id="synthetics-counts">{_esc(counts_text(results))}</p>'
@@ -805,7 +803,7 @@ class HtmlReport:
         except Exception:  # noqa: BLE001 - the extras: the trend stands without them
             versions, colos = [], ""
         png = trend_figure(series, budgets, days, q, versions=versions)
-        changes = "".join(f"<li>{_esc(time.strftime('%Y-%m-%d %H:%M', time.gmtime(t)))} UTC: "
+        changes = "".join(f"<li>{_esc(format_utc(t, 'minute'))}: "
                           f"version {_esc(a)} → {_esc(b)}</li>"
                           for t, a, b in version_changes(versions))
         marks = (f'<ul id="synthetics-versions">{changes}</ul>' if changes else "")

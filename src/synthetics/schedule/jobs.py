@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from synthetics.clock import format_utc
 from synthetics.schedule.scheduler import (
     JOBS,
     JobResult,
@@ -79,8 +80,7 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _log(line: str) -> None:
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    print(f"{stamp} UTC {line}", flush=True)
+    print(f"{format_utc(time.time(), 'second')} {line}", flush=True)
 
 
 def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], list[str]]:
@@ -200,7 +200,7 @@ def schedule_command(args: argparse.Namespace) -> int:
     _log(f"scheduler started (pid {os.getpid()}, target {target}, history "
          f"{args.history if history_on else 'off'}); times are UTC")
     for name, due in sorted(scheduler.next_runs().items(), key=lambda kv: kv[1]):
-        _log(f"  next {name}: {due:%Y-%m-%d %H:%M} UTC")
+        _log(f"  next {name}: {format_utc(due, 'minute')}")
     try:
         scheduler.run()
     finally:

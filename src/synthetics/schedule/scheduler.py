@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import schedule
 
 from synthetics import runner
+from synthetics.clock import format_utc
 from synthetics.filelock import FileLock
 from synthetics.scrub import redact
 
@@ -339,7 +340,7 @@ class Scheduler:
             if prev is None or last is None or now - prev < _dt.timedelta(seconds=1):
                 continue
             if last.due < prev.timestamp() - 1:
-                self.log(f"{spec.name}: missed its run due {prev:%Y-%m-%d %H:%M} UTC while the "
+                self.log(f"{spec.name}: missed its run due {format_utc(prev, 'minute')} while the "
                          "scheduler was down; running it now")
                 self.dispatch(spec, prev)
 
@@ -356,13 +357,13 @@ class Scheduler:
             run_id = self.store.start_run(spec.name, self.target, due.timestamp(),
                                           now.timestamp(), late)
         if busy:
-            self.log(f"{spec.name}: due {due:%Y-%m-%d %H:%M} UTC but the previous run is still "
+            self.log(f"{spec.name}: due {format_utc(due, 'minute')} but the previous run is still "
                      "running; skipped")
             if self.store is not None and run_id is not None:
                 self.store.finish_run(run_id, now.timestamp(), "skipped",
                                       "the previous run was still running")
             return
-        self.log(f"{spec.name}: starting (due {due:%Y-%m-%d %H:%M} UTC"
+        self.log(f"{spec.name}: starting (due {format_utc(due, 'minute')}"
                  + (f", late by {(now - due).total_seconds():.0f} s" if late else "") + ")")
         thread = threading.Thread(target=self._run_one, args=(spec, run_id),
                                   name=f"job-{spec.name}", daemon=True)

@@ -30,12 +30,12 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from synthetics import runner
 from synthetics.attribution import Attribution, explain
+from synthetics.clock import format_utc
 from synthetics.filelock import FileLock, locked
 from synthetics.scrub import scrub, scrub_data
 from synthetics.selfheal.deployment import Deployment
@@ -51,12 +51,6 @@ _NOT_AUTHENTICATED = re.compile(
     r"necessary to set a CLOUDFLARE_API_TOKEN|not (?:logged in|authenticated)|"
     r"Authentication error|Invalid API Token|You are not authenticated", re.IGNORECASE)
 HOUR = 3600.0
-
-
-def iso(epoch: float) -> str:
-    """An epoch time as ISO 8601 UTC, to the second."""
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -219,7 +213,7 @@ def outcome_record(outcome: Outcome, run_id: str, deployment: Deployment | None 
                    dry_run: bool | None = None) -> dict[str, Any]:
     """The audit log's record of an outcome (scrubbed when appended)."""
     record: dict[str, Any] = {
-        "time": outcome.finished or iso(time.time()), "event": "outcome", "run": run_id,
+        "time": outcome.finished or format_utc(time.time()), "event": "outcome", "run": run_id,
         "target": outcome.target,
     }
     if deployment is not None:
@@ -259,14 +253,14 @@ def guardrail(attempts: list[float], now: float, cooldown: float, per_hour: int)
     """Why a remediation may not start now (cooldown, hourly cap), or None when it may."""
     if attempts and now - max(attempts) < cooldown:
         last = max(attempts)
-        return (f"cooldown: the last remediation of this deployment started at {iso(last)} "
-                f"({now - last:.0f} s ago); the next is allowed from {iso(last + cooldown)} "
+        return (f"cooldown: the last remediation of this deployment started at {format_utc(last)} "
+                f"({now - last:.0f} s ago); the next is allowed from {format_utc(last + cooldown)} "
                 f"(--cooldown-seconds {cooldown:g})")
     recent = sorted(t for t in attempts if now - t < HOUR)
     if len(recent) >= per_hour:
         return (f"hourly cap: {len(recent)} remediations of this deployment in the last hour "
                 f"(--max-redeploys-per-hour {per_hour}); the next is allowed from "
-                f"{iso(recent[-per_hour] + HOUR)}")
+                f"{format_utc(recent[-per_hour] + HOUR)}")
     return None
 
 
@@ -334,7 +328,7 @@ class StateStore:
         kept = [t for t in self.attempts() if when - t < 24 * HOUR] + [when]
         d = self.deployment
         data = {"worker": d.worker, "env": d.env, "config": d.config, "target": d.url,
-                "attempts": kept, "attempts_utc": [iso(t) for t in kept]}
+                "attempts": kept, "attempts_utc": [format_utc(t) for t in kept]}
         tmp = self.state_path.with_name(self.state_path.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1) + "\n")
         os.replace(tmp, self.state_path)
@@ -414,10 +408,10 @@ class Ladder:
 
     def remediate(self, reason: str) -> Outcome:
         outcome = Outcome("error", "", target=self.target, reason=reason, dry_run=self.dry_run,
-                          started=iso(self.clock()), audit_log=str(self.store.audit_path))
+                          started=format_utc(self.clock()), audit_log=str(self.store.audit_path))
         self.store.ensure()
         holder = f"pid {os.getpid()} on {os.uname().nodename}, run {self.run_id}, since " \
-                 f"{iso(self.clock())}"
+                 f"{format_utc(self.clock())}"
         if not self.store.try_lock(holder):
             return self._finish(outcome, "locked", (
                 f"not deploying: another run is remediating this deployment right now "
@@ -550,7 +544,7 @@ class Ladder:
         outcome.steps.append(record)
         d = self.store.deployment
         self._audit(outcome, {
-            "time": iso(self.clock()), "event": step.kind, "run": self.run_id,
+            "time": format_utc(self.clock()), "event": step.kind, "run": self.run_id,
             "target": self.target, "worker": d.worker, "env": d.env, "config": d.config,
             "why": outcome.reason, **record.as_dict(),
         })
@@ -564,7 +558,7 @@ class Ladder:
 
     def _finish(self, outcome: Outcome, status: str, headline: str) -> Outcome:
         outcome.status, outcome.headline = status, headline
-        outcome.finished = iso(self.clock())
+        outcome.finished = format_utc(self.clock())
         self.say(f"{status.upper()}: {headline}")
         self._audit(outcome, outcome_record(outcome, self.run_id, self.store.deployment,
                                             self.dry_run))

@@ -44,6 +44,7 @@ import pytest
 
 from synthetics import deadline
 from synthetics.attribution import Attribution
+from synthetics.clock import format_utc
 from synthetics.expect import who
 from synthetics.expectations import ENDPOINTS
 from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, TARGET_URL, is_controller
@@ -61,7 +62,6 @@ from synthetics.selfheal.ladder import (
     Step,
     StepResult,
     append_audit,
-    iso,
     outcome_record,
     run_step,
 )
@@ -520,8 +520,8 @@ class RedeployPlugin:
             deployment, note = resolve_deployment(s, target, self._say)
         except DeploymentError as exc:
             return Outcome("error", scrub(f"not deploying: {exc}"), target=canonical,
-                           reason=scrub(reason), started=iso(time.time()),
-                           finished=iso(time.time()),
+                           reason=scrub(reason), started=format_utc(time.time()),
+                           finished=format_utc(time.time()),
                            audit_log=str(s.state_path / "audit.jsonl"))
         self.deployment = deployment
         ladder = build_ladder(
@@ -536,8 +536,8 @@ class RedeployPlugin:
             return Outcome("error", scrub(
                 f"self-healing: cannot use the state dir {s.state_path}: "
                 f"{exc.strerror or exc}; not deploying (pass --state-dir DIR)"),
-                target=canonical, reason=scrub(reason), started=iso(time.time()),
-                finished=iso(time.time()), audit_log=str(s.state_path / "audit.jsonl"))
+                target=canonical, reason=scrub(reason), started=format_utc(time.time()),
+                finished=format_utc(time.time()), audit_log=str(s.state_path / "audit.jsonl"))
         self._audited = True  # the ladder wrote its own records
         if note:
             outcome.details.append(note)
