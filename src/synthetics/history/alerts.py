@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from synthetics.clock import format_utc
 from synthetics.deadline import send
-from synthetics.history.store import SampleRecord, SqliteHistory
+from synthetics.history.store import HistoryStore, SampleRecord
 
 __all__ = [
     "AlertConfig", "AlertEvent", "AlertState", "Evaluation", "GithubAnnotationSink",
@@ -260,7 +260,7 @@ class Evaluation:
     firing: list[str] = field(default_factory=list)
 
 
-def evaluate(store: SqliteHistory, target: str, now: float,
+def evaluate(store: HistoryStore, target: str, now: float,
              config: AlertConfig = AlertConfig()) -> Evaluation:
     """Replay history since each rule's last evaluation; persist the states in one transaction
     (so two runs finishing together do not both notify). Send the events afterwards."""
@@ -274,14 +274,14 @@ def evaluate(store: SqliteHistory, target: str, now: float,
     return result
 
 
-def _load(store: SqliteHistory, key: str, now: float, config: AlertConfig) -> \
+def _load(store: HistoryStore, key: str, now: float, config: AlertConfig) -> \
         tuple[AlertState, float]:
     data = store.load_state(key) or {}
     since = float(data.get("evaluated_until", now - config.first_lookback))
     return AlertState.from_dict(data.get("state")), since
 
 
-def _save(store: SqliteHistory, key: str, state: AlertState, until: float) -> None:
+def _save(store: HistoryStore, key: str, state: AlertState, until: float) -> None:
     store.save_state(key, {"state": asdict(state), "evaluated_until": until})
 
 
@@ -293,7 +293,7 @@ def _sparse_note(rule: Rule, key: str, gaps: list[float], count: int, what: str)
             f"{what} at least every {_dur(rule.max_gap)}")
 
 
-def _finish(store: SqliteHistory, skey: str, rule: Rule, key: str, state: AlertState,
+def _finish(store: HistoryStore, skey: str, rule: Rule, key: str, state: AlertState,
             events: list[AlertEvent], until: float, result: Evaluation) -> None:
     _save(store, skey, state, until)
     result.events.extend(events)
@@ -302,7 +302,7 @@ def _finish(store: SqliteHistory, skey: str, rule: Rule, key: str, state: AlertS
                              f"{format_utc(state.firing_since or until, 'second')}")
 
 
-def _eval_health(store: SqliteHistory, target: str, now: float, config: AlertConfig,
+def _eval_health(store: HistoryStore, target: str, now: float, config: AlertConfig,
                  rule: Rule, result: Evaluation) -> None:
     skey = f"alert:{rule.name}:{target}:health"
     state, since = _load(store, skey, now, config)
@@ -318,7 +318,7 @@ def _eval_health(store: SqliteHistory, target: str, now: float, config: AlertCon
             result)
 
 
-def _eval_slow(store: SqliteHistory, target: str, endpoint: str, now: float,
+def _eval_slow(store: HistoryStore, target: str, endpoint: str, now: float,
                config: AlertConfig, rule: Rule, result: Evaluation) -> None:
     skey = f"alert:{rule.name}:{target}:{endpoint}"
     state, since = _load(store, skey, now, config)
@@ -345,7 +345,7 @@ def _eval_slow(store: SqliteHistory, target: str, endpoint: str, now: float,
     _finish(store, skey, rule, endpoint, state, events, max(since, end), result)
 
 
-def _eval_registration(store: SqliteHistory, target: str, now: float, config: AlertConfig,
+def _eval_registration(store: HistoryStore, target: str, now: float, config: AlertConfig,
                        rule: Rule, result: Evaluation) -> None:
     skey = f"alert:{rule.name}:{target}:register"
     state, since = _load(store, skey, now, config)

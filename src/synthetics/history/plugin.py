@@ -29,6 +29,7 @@ from synthetics.history import alerts as alerts_mod
 from synthetics.history.sinks import apprise_sinks, parse_alert_urls
 from synthetics.history.store import (
     CheckRecord,
+    HistoryStore,
     SampleRecord,
     SqliteHistory,
     history_path_problem,
@@ -151,7 +152,7 @@ class _Recorder:
     given_run: int | None
     target: str
     lock: threading.RLock = field(default_factory=threading.RLock)
-    store: SqliteHistory | None = None
+    store: HistoryStore | None = None
     run_id: int | None = None
     samples: list[SampleRecord] = field(default_factory=list)
     checks: list[CheckRecord] = field(default_factory=list)
@@ -338,7 +339,7 @@ class _Session:
             self.recorder.store.close()
 
 
-def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
+def _coverage_lines(store: HistoryStore, job: str, now: float) -> list[str]:
     from synthetics.schedule.scheduler import JOBS
 
     spec = next((j for j in JOBS if j.name == job), None)
@@ -350,7 +351,7 @@ def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
     return ["coverage: " + job_coverage(store, job, spec.interval, window, now)]
 
 
-def run_alerts(store: SqliteHistory, target: str, now: float, hs: HistorySettings,
+def run_alerts(store: HistoryStore, target: str, now: float, hs: HistorySettings,
                write: Any = None, extra_sinks: Sequence[Any] = ()) -> list[str]:
     """Evaluate the rules, send the events, and return lines for a summary."""
     config = alerts_mod.AlertConfig(reminder_seconds=hs.alert_reminder_minutes * 60)

@@ -25,6 +25,7 @@ import sqlite3
 import statistics
 import threading
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -108,7 +109,9 @@ class RunRecord:
 
 
 class HistoryStore(Protocol):
-    """What the plugin, the alert rules and the scheduler need from a history store."""
+    """What the history plugin, the report's trend, the alert rules, the heartbeat and the
+    scheduler's jobs need from a history store; they all type against this, not an
+    implementation."""
 
     def start_run(self, job: str, target: str, due: float, started: float, late: bool) -> int:
         """Record a run that has started; returns its id."""
@@ -122,6 +125,19 @@ class HistoryStore(Protocol):
 
     def add_checks(self, run_id: int, checks: Sequence[CheckRecord]) -> None:
         """Record check outcomes in one transaction."""
+
+    def set_run_version(self, run_id: int, version: str) -> None:
+        """Record the health document's `version` seen in a run."""
+
+    def versions(self, since: float, target: str | None = None) -> list[tuple[float, str]]:
+        """(started, version) of the runs since `since` that recorded one, oldest first."""
+
+    def latency_by_colo(self, target: str, endpoint: str, since: float,
+                        ) -> dict[str, tuple[int, float]]:
+        """{colo: (successful samples, their median total in seconds)} since `since`."""
+
+    def checks(self, since: float) -> list[CheckRecord]:
+        """Check outcomes recorded at or after `since`, oldest first."""
 
     def samples(self, target: str, endpoint: str, since: float, until: float | None = None,
                 subject: str | None = None, method: str | None = None) -> list[SampleRecord]:
@@ -137,6 +153,10 @@ class HistoryStore(Protocol):
                method: str = "GET", limit: int = 200_000) -> list[float]:
         """Total durations of ok samples in a window (thinned evenly beyond `limit`)."""
 
+    def median_total(self, target: str, endpoint: str, since: float, until: float) -> \
+            tuple[float | None, int]:
+        """Median total duration of successful GETs in [since, until), and how many there are."""
+
     def runs(self, since: float, job: str | None = None) -> list[RunRecord]:
         """Runs whose due time is at or after `since`, oldest first."""
 
@@ -151,6 +171,9 @@ class HistoryStore(Protocol):
 
     def save_state(self, key: str, value: dict[str, Any]) -> None:
         """Store a JSON state blob."""
+
+    def transaction(self) -> AbstractContextManager[object]:
+        """One transaction for the block's reads and writes (a nested one joins the outer)."""
 
     def close(self) -> None:
         """Release the store."""

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from synthetics.clock import format_utc
+from synthetics.history.store import HistoryStore
 from synthetics.schedule.scheduler import (
     JOBS,
     JobResult,
@@ -225,7 +226,7 @@ def _relaying(runner: Runner) -> Runner:
     return run
 
 
-def _alert_housekeeping(store: object, target: str,
+def _alert_housekeeping(store: HistoryStore, target: str,
                         args: argparse.Namespace) -> Callable[[_dt.datetime], None]:
     from synthetics.history.plugin import HistorySettings, run_alerts
 
@@ -255,8 +256,7 @@ def _alert_housekeeping(store: object, target: str,
             return
         last[0] = now.timestamp()
         more = {"extra_sinks": extra} if extra else {}
-        for line in run_alerts(store, target, now.timestamp(), hs,  # type: ignore[arg-type]
-                               **more):
+        for line in run_alerts(store, target, now.timestamp(), hs, **more):
             # alert events, sinks that failed, and an evaluation that could not run; not the
             # per-minute notes and "still firing" lines
             if line.startswith(("alert:", "alerts: could not")) or "failed" in line:
@@ -265,7 +265,7 @@ def _alert_housekeeping(store: object, target: str,
     return tick
 
 
-def _list(scheduler: Scheduler, store: object, history: str) -> int:
+def _list(scheduler: Scheduler, store: HistoryStore | None, history: str) -> int:
     from synthetics.history.plugin import OFF
     from synthetics.history.store import job_coverage
 
@@ -280,19 +280,19 @@ def _list(scheduler: Scheduler, store: object, history: str) -> int:
               "interval), counted from each job's first recorded run:")
         for spec in scheduler.jobs:
             window = max(7 * DAY, spec.interval)
-            print("  " + job_coverage(store, spec.name, spec.interval, window,  # type: ignore[arg-type]
-                                      now))
+            print("  " + job_coverage(store, spec.name, spec.interval, window, now))
     elif history.lower() not in OFF:
         print(f"\nno history at {history} yet: coverage starts with the first recorded run")
     return 0
 
 
 # -- non-pytest jobs -------------------------------------------------------------------------
-def _latency_table(store: object, target: str, now: float, span: float) -> tuple[list[str], bool]:
+def _latency_table(store: HistoryStore, target: str, now: float,
+                   span: float) -> tuple[list[str], bool]:
     lines, regressed = [], False
     for endpoint in ("health", "orchestrate", "dns"):
-        this = store.totals(target, endpoint, now - span, now)  # type: ignore[attr-defined]
-        last = store.totals(target, endpoint, now - 2 * span, now - span)  # type: ignore[attr-defined]
+        this = store.totals(target, endpoint, now - span, now)
+        last = store.totals(target, endpoint, now - 2 * span, now - span)
         if not this or not last:
             lines.append(f"{endpoint:<12} not enough history ({len(this)} samples this period, "
                          f"{len(last)} the period before)")

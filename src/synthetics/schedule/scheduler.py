@@ -35,6 +35,7 @@ import schedule
 from synthetics import runner
 from synthetics.clock import format_utc
 from synthetics.filelock import FileLock
+from synthetics.history.store import HistoryStore
 from synthetics.scrub import redact
 
 __all__ = [
@@ -235,18 +236,6 @@ class SingleInstance:
 
 
 # -- the scheduler ---------------------------------------------------------------------------
-class RunLog(Protocol):
-    """Where the scheduler records runs (a `HistoryStore` fits)."""
-
-    def start_run(self, job: str, target: str, due: float, started: float,
-                  late: bool) -> int: ...
-
-    def finish_run(self, run_id: int, finished: float, outcome: str, detail: str = "",
-                   target: str | None = None) -> None: ...
-
-    def last_run(self, job: str) -> Any: ...
-
-
 ArgvBuilder = Callable[[JobSpec, int | None], list[str]]
 
 
@@ -255,7 +244,7 @@ class Scheduler:
 
     def __init__(self, jobs: Sequence[JobSpec], build_argv: ArgvBuilder, *,
                  runner: Runner = run_subprocess, clock: Clock = utc_now,
-                 sleeper: Callable[[float], Any] | None = None, store: RunLog | None = None,
+                 sleeper: Callable[[float], Any] | None = None, store: HistoryStore | None = None,
                  target: str = "builtin", late_after: float = 60.0,
                  log: Callable[[str], None] = print,
                  housekeeping: Callable[[_dt.datetime], None] | None = None,
