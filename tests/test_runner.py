@@ -84,3 +84,12 @@ def test_output_loses_colour_codes_and_carriage_returns() -> None:
 def test_a_command_that_cannot_start_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         run([str(tmp_path / "missing")], timeout=5)
+
+
+def test_own_group_false_keeps_the_command_in_this_process_group() -> None:
+    code = "import os; print(os.getpgid(0))"
+    assert run([sys.executable, "-c", code], timeout=None, own_group=False).stdout == (
+        f"{os.getpgid(0)}\n")
+    assert run([sys.executable, "-c", code], timeout=30).stdout != f"{os.getpgid(0)}\n"
+    with pytest.raises(ValueError, match="own process group"):
+        run([sys.executable, "-c", code], timeout=30, own_group=False)

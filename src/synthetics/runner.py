@@ -52,22 +52,27 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
-        cwd: str | None = None, merge_stderr: bool = True,
+def run(argv: Sequence[str], *, timeout: float | None, env: Mapping[str, str] | None = None,
+        cwd: str | None = None, merge_stderr: bool = True, own_group: bool = True,
         stop_signals: Sequence[int] = (signal.SIGKILL,), grace: float = 5.0,
         clock: Callable[[], float] = time.monotonic) -> Completed:
-    """Run `argv` (with `env`, default this process's) for at most `timeout` seconds.
+    """Run `argv` (with `env`, default this process's) for at most `timeout` seconds (None: as
+    long as it takes).
 
     On timeout the command's process group gets each of `stop_signals` in turn, `grace` seconds
     apart, until it has ended (the last signal is waited for without limit: make it SIGKILL).
+    `own_group=False` (only without a timeout) leaves the command in this process's group, so
+    whatever stops this process's group stops it too (a job's pytest under the scheduler).
     Raises OSError when the command cannot be started; any other exception while it runs (a
-    KeyboardInterrupt) kills the group first.
+    KeyboardInterrupt) kills the command first.
     """
+    if timeout is not None and not own_group:
+        raise ValueError("a timeout stops the command's own process group: keep own_group")
     started = clock()
     proc = subprocess.Popen(list(argv), env=None if env is None else dict(env), cwd=cwd,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=own_group)
     timed_out = False
     out: bytes | None
     err: bytes | None
@@ -78,7 +83,10 @@ def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = 
             timed_out = True
             out, err = _stop(proc, stop_signals, grace)
     except BaseException:
-        _signal_group(proc.pid, signal.SIGKILL)
+        if own_group:
+            _signal_group(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
         proc.wait()
         raise
     return Completed(proc.returncode, clean_output(out, env), clean_output(err, env),

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from synthetics import runner
 from synthetics.clock import format_utc
 from synthetics.history.store import HistoryStore
 from synthetics.schedule.scheduler import (
@@ -422,8 +423,6 @@ def _monthly_invocations(args: argparse.Namespace, token: str, account: str) -> 
 
 
 def _review_checks(args: argparse.Namespace) -> int:
-    import subprocess
-
     from synthetics.cli import checks_dir
 
     argv = python_argv("pytest", str(checks_dir()), "-p", "no:cacheprovider", "-q", "-m",
@@ -434,11 +433,10 @@ def _review_checks(args: argparse.Namespace) -> int:
     if args.review_worker:
         argv.append(f"--review-worker={args.review_worker}")
     print(f"Cloudflare review checks: pytest -m {REVIEW_MARKERS[args.job]} --review", flush=True)
-    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    from synthetics.scrub import scrub
-
-    print(scrub(proc.stdout[-4000:]), scrub(proc.stderr[-2000:]), sep="\n", flush=True)
-    return 0 if proc.returncode == 0 else 1
+    # In this job's process group: the scheduler's timeout stops the checks with the job.
+    done = runner.run(argv, timeout=None, merge_stderr=False, own_group=False)
+    print(done.stdout[-4000:], done.stderr[-2000:], sep="\n", flush=True)
+    return 0 if done.exit_code == 0 else 1
 
 
 def _drill(args: argparse.Namespace) -> int:
@@ -449,7 +447,6 @@ def _drill(args: argparse.Namespace) -> int:
     redeploy and the rollback are walked through and their command lines printed, nothing is
     deployed. The drill passes when that output shows the rollback step.
     """
-    import subprocess
     import tempfile
 
     from synthetics.cli import checks_dir
@@ -463,11 +460,11 @@ def _drill(args: argparse.Namespace) -> int:
                            "--verify-seconds=3", f"--state-dir={state}", "--history", "off")
         print("disaster-recovery drill (dry run, against a broken stand-in at "
               f"{worker.url}): pytest " + " ".join(argv[3:]), flush=True)
-        proc = subprocess.run(argv, capture_output=True, text=True)
-    print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n", flush=True)
+        done = runner.run(argv, timeout=None, merge_stderr=False, own_group=False)
+    print(done.stdout[-4000:], done.stderr[-2000:], sep="\n", flush=True)
     # The command lines last, where a terminal (and the scheduler's output tail) shows them.
     commands = []
-    for line in (proc.stdout + proc.stderr).splitlines():
+    for line in (done.stdout + done.stderr).splitlines():
         _, found, command = line.partition("would run: ")
         if found and command not in commands:
             commands.append(command)
