@@ -1,10 +1,12 @@
 """`python -m bench` (or `make bench`): run every benchmark, print the table, and write it to
 bench/results/bench.md and bench/results/bench.json.
 
-Sections (each can be picked with --only): `sampler` (the suite's sampler against wrk, hey,
-aiohttp and httpx's AsyncClient on nginx, at concurrency 1 and 16, plus the cost of phase
-timing), `remote` (the reference worker 30 ms away), `run` (the default run's wall time),
-`scheduler` (resident memory over many job cycles), `history` (10 million samples). Each client
+Sections (each can be picked with --only or --section): `sampler` (the suite's sampler against
+wrk, hey, aiohttp and httpx's AsyncClient on nginx, at concurrency 1 and 16, plus the cost of
+phase timing), `remote` (the reference worker 30 ms away), `run` (the default run's wall time),
+`scheduler` (resident memory over many job cycles), `history` (10 million samples), and the time
+to verdict (bench/verdicts.py): `healthy`, `remote-run`, `slow-health`, `slow-orchestrate`,
+`slow-dns`, each run measured in the same round as its floor. Each client
 is measured in rounds interleaved with the others, so every ratio compares figures taken under
 the same machine load; the table shows medians and the load average before each section.
 """
@@ -75,8 +77,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", action="append", choices=list(sections.SECTIONS),
-                        help="run only this section (repeatable)")
+    parser.add_argument("--only", "--section", action="append", dest="only",
+                        choices=list(sections.SECTIONS), help="run only this section (repeatable)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="seconds per client per round (default 2)")

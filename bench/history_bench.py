@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from synthetics.expectations import SAMPLED_ENDPOINTS
 from synthetics.history.store import SampleRecord, SqliteHistory
 
 TARGET = "https://worker.example.invalid"
@@ -85,7 +86,7 @@ def queries(store: SqliteHistory, now: float) -> dict[str, Callable[[], Any]]:
         "health_down: /health samples, last hour":
             lambda: store.samples(TARGET, "health", now - hour, now, method="GET"),
     }
-    for endpoint in ("health", "orchestrate", "dns"):
+    for endpoint in SAMPLED_ENDPOINTS:
         out[f"slow_responses: {endpoint} 7-day median"] = partial(
             store.median_total, TARGET, endpoint, now - hour - week, now - hour)
         out[f"slow_responses: {endpoint} samples, last hour"] = partial(
@@ -94,7 +95,7 @@ def queries(store: SqliteHistory, now: float) -> dict[str, Callable[[], Any]]:
         store.failure_counts, TARGET, "register", now - week, now, method="POST")
     out["registration_drop: samples, last hour"] = partial(
         store.samples, TARGET, "register", now - hour, now, method="POST")
-    for endpoint in ("health", "orchestrate", "dns"):
+    for endpoint in SAMPLED_ENDPOINTS:
         out[f"error-rate window: {endpoint} 24-hour counts"] = partial(
             store.failure_counts, TARGET, endpoint, now - DAY, now)
     return out

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from synthetics.history.store import SqliteHistory
 from synthetics.schedule.scheduler import JOBS, JobSpec, Scheduler
+from synthetics.worker import BUILTIN_LABEL
 
 WARM_UP = 50
 
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> int:
 
             args = argparse.Namespace(history=str(Path(tmp) / "history.sqlite3"),
                                       alert_webhook=None)
-            scheduler.housekeeping = _alert_housekeeping(store, "builtin", args)
+            scheduler.housekeeping = _alert_housekeeping(store, BUILTIN_LABEL, args)
             housekeeping = "alert rules every cycle"
         except (ImportError, TypeError, AttributeError) as exc:
             housekeeping = f"none ({type(exc).__name__}: {exc})"

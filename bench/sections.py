@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import servers
+from bench import servers, verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -321,5 +321,6 @@ def history(args: argparse.Namespace) -> dict[str, Any]:
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "sampler": sampler, "remote": remote, "run": default_run, "scheduler": scheduler,
-    "history": history,
+    "history": history, **verdicts.SECTIONS,
 }
+EXPECTATIONS.update(verdicts.EXPECTATIONS)

@@ -21,65 +21,60 @@ Default sample count (--error-samples 500 per endpoint), from the two requiremen
 import pytest
 
 from synthetics import expect
-from synthetics.expectations import Expectation, params
+from synthetics.expectations import Expectation, fail_alpha, params
 from synthetics.probe import Probe, Sample
-from synthetics.rates import count_failures, fail_alpha, no_responses
+from synthetics.rates import no_responses
 from synthetics.settings import Settings
 from synthetics.stats import judge_rate
 
 pytestmark = pytest.mark.error_rate
 
 
-def _judge(kind: str, what: str, samples: list[Sample], expectation: Expectation,
-           settings: Settings, record_verdict, window=None, where: dict | None = None) -> None:
+def _judge(samples: list[Sample], expectation: Expectation, settings: Settings, record_verdict,
+           window=None, where: dict | None = None) -> None:
+    kind = expectation.failure
     unanswered = no_responses(samples)
-    if unanswered is not None and kind != "dns_failures":  # a DNS failure counts every sample
+    if unanswered is not None and kind.needs_responses:
         # Nothing answered at all: no rate to judge, and no evidence that the target holds.
         record_verdict(measured=f"0 of {len(samples)} answered",
-                       threshold=f"< {expectation.threshold:g}%", verdict="fail", detail=unanswered)
+                       threshold=f"< {expectation.threshold_text}", verdict="fail",
+                       detail=unanswered)
         expect.fail(f"{expectation.subject}: {unanswered}")
-    failures, total = count_failures(samples, kind)
+    failures, total = kind.count(samples)
     # With history the check fails when either of two verdicts does: each gets half the alpha,
     # so a healthy worker's false-alarm chance stays within the run's budget.
     alpha = fail_alpha(settings.false_alarm_budget) / (1 if window is None else 2)
-    verdict = judge_rate(failures, total, (expectation.threshold or 0.0) / 100, alpha,
+    verdict = judge_rate(failures, total, expectation.threshold, alpha,
                          1 - settings.pass_confidence)
-    text = verdict.describe(what)
+    text = verdict.describe(kind.what)
     measured = f"{failures}/{total} ({verdict.rate:.3%})"
     final = verdict.verdict
     if window is not None:
         # With history on, the rate is also judged over the window (this run included), so a
         # 0.01% target becomes decidable over time; either verdict failing fails the check.
-        past = window.counts(**(where or {}))
-        key = {"5xx": "5xx", "timeouts": "timeouts", "dns_failures": "not_ok"}[kind]
-        out_of = past["responses"] if kind == "5xx" else past["samples"]
-        wf, wt = failures + past[key], total + out_of
-        wv = judge_rate(wf, wt, (expectation.threshold or 0.0) / 100, alpha,
-                        1 - settings.pass_confidence)
-        if past["samples"]:
+        past = window.counts(kind, **(where or {}))
+        wf, wt = failures + past.failures, total + past.total
+        wv = judge_rate(wf, wt, expectation.threshold, alpha, 1 - settings.pass_confidence)
+        if past.samples:
             text = (f"this run: {text}; last {window.hours:g} h, {wt} samples over "
-                    f"{past['runs'] + 1} runs: {wv.describe(what)}")
+                    f"{past.runs + 1} runs: {wv.describe(kind.what)}")
             measured += f"; {window.hours:g} h: {wf}/{wt} ({wv.rate:.3%})"
         else:
             text += f" (no earlier samples in the last {window.hours:g} h of history)"
         final = "fail" if "fail" in (verdict.verdict, wv.verdict) else wv.verdict
-    record_verdict(measured=measured, threshold=f"< {expectation.threshold:g}%", verdict=final,
-                   detail=text)
+    record_verdict(measured=measured, threshold=f"< {expectation.threshold_text}",
+                   verdict=final, detail=text)
     if final == "fail":
-        first = next((s.summary() for s in samples if _counts(kind, s)), "")
+        first = next((s.summary() for s in samples if kind.counts(s) and kind.fails(s)), "")
         expect.fail(f"{expectation.subject}: {text}; e.g. {first}")
-
-
-def _counts(kind: str, sample: Sample) -> bool:
-    return count_failures([sample], kind)[0] > 0
 
 
 @pytest.mark.parametrize("expectation", params("test_error_rate_5xx"))
 def test_error_rate_5xx(expectation: Expectation, probe: Probe, error_rate_samples,
                         synthetics_settings: Settings, record_verdict, history_window) -> None:
     samples = probe.log.for_endpoint(expectation.subject)
-    _judge("5xx", "5xx responses", samples, expectation, synthetics_settings, record_verdict,
-           history_window, {"endpoint": expectation.subject})
+    _judge(samples, expectation, synthetics_settings, record_verdict, history_window,
+           {"endpoint": expectation.subject})
 
 
 @pytest.mark.parametrize("expectation", params("test_error_rate_timeouts"))
@@ -87,8 +82,8 @@ def test_error_rate_timeouts(expectation: Expectation, probe: Probe, error_rate_
                              synthetics_settings: Settings, record_verdict,
                              history_window) -> None:
     samples = probe.log.for_endpoint(expectation.subject)
-    _judge("timeouts", "timeouts", samples, expectation, synthetics_settings, record_verdict,
-           history_window, {"endpoint": expectation.subject})
+    _judge(samples, expectation, synthetics_settings, record_verdict, history_window,
+           {"endpoint": expectation.subject})
 
 
 @pytest.mark.parametrize("expectation", params("test_error_rate_dns_failures"))
@@ -97,6 +92,5 @@ def test_error_rate_dns_failures(expectation: Expectation, probe: Probe, error_r
                                  history_window) -> None:
     samples = [s for s in probe.log.for_endpoint("dns")
                if s.request.subject == expectation.subject and s.request.method == "GET"]
-    _judge("dns_failures", "DNS resolution failures", samples, expectation, synthetics_settings,
-           record_verdict, history_window,
+    _judge(samples, expectation, synthetics_settings, record_verdict, history_window,
            {"endpoint": "dns", "subject": expectation.subject, "method": "GET"})

@@ -18,8 +18,7 @@ import datetime as dt
 import pytest
 
 from synthetics import expect
-from synthetics.expectations import MCP_DOMAINS, Expectation, params
-from synthetics.rates import fail_alpha
+from synthetics.expectations import MCP_DOMAINS, Expectation, fail_alpha, params
 from synthetics.reporting.results import ACCESS_PROPERTY
 from synthetics.schedule.analytics import (
     ApiError,
@@ -189,16 +188,16 @@ def test_error_rate_real_traffic(expectation: Expectation, cloudflare_graphql: G
                     "invocations: an inconsistent answer")
     if not inv.requests:
         record_verdict(measured=f"no invocations in the last {hours:g} h",
-                       threshold=f"< {expectation.threshold:g}%", verdict="insufficient")
+                       threshold=f"< {expectation.threshold_text}", verdict="insufficient")
         return
     # The same exact bounds and per-check alpha as the synthetic error-rate checks; this row is
-    # not counted in their split of the budget (see synthetics.rates.fail_alpha).
-    verdict = judge_rate(inv.errors, inv.requests, (expectation.threshold or 0.0) / 100,
+    # not counted in their split of the budget (see synthetics.expectations.fail_alpha).
+    verdict = judge_rate(inv.errors, inv.requests, expectation.threshold,
                          fail_alpha(synthetics_settings.false_alarm_budget),
                          1 - synthetics_settings.pass_confidence)
     text = f"last {hours:g} h: {verdict.describe('invocation errors')}"
     record_verdict(measured=f"{inv.errors}/{inv.requests} ({verdict.rate:.3%})",
-                   threshold=f"< {expectation.threshold:g}%", verdict=verdict.verdict,
+                   threshold=f"< {expectation.threshold_text}", verdict=verdict.verdict,
                    detail=f"{text}; by status: "
                           + ", ".join(f"{k} {v}" for k, v in sorted(inv.by_status.items())))
     if verdict.verdict == "fail":

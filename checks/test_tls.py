@@ -12,22 +12,22 @@ import pytest
 
 from synthetics import expect
 from synthetics.expectations import Expectation, params
-from synthetics.plugin import SyntheticTarget
 from synthetics.settings import Settings
 from synthetics.tls import CertificateProblem, inspect_certificate
+from synthetics.worker import Worker
 
 pytestmark = pytest.mark.tls
 
 
 @pytest.mark.parametrize("expectation", params("test_tls_certificate"))
-def test_tls_certificate(expectation: Expectation, synthetic_target: SyntheticTarget,
+def test_tls_certificate(expectation: Expectation, worker: Worker,
                          synthetics_settings: Settings, record_verdict) -> None:
     s = synthetics_settings
-    if not synthetic_target.url.lower().startswith("https://"):
+    if not (worker.url or "").lower().startswith("https://"):
         pytest.skip("the target is http://: there is no certificate to check")
     threshold = f">= {s.tls_min_days:g} days left"
     try:
-        cert = inspect_certificate(synthetic_target.url, timeout=s.request_timeout,
+        cert = inspect_certificate(worker.url, timeout=s.request_timeout,
                                    ca_bundle=s.ca_bundle)
     except CertificateProblem as exc:
         record_verdict(measured="no verified certificate", threshold=threshold, verdict="fail",

@@ -11,7 +11,7 @@
 #   SYNTHETICS_PUSHGATEWAY push metrics here when set (a secret: it may carry user:password@)
 #   SYNTHETICS_METRICS_TEXTFILE  also write the metrics textfile here when set
 #   SYNTHETICS_REDEPLOY    "true" turns self-healing on (needs CLOUDFLARE_API_TOKEN and wrangler)
-# Any other SYNTHETICS_* option variable (see README) is read by the plugin itself.
+# Any other SYNTHETICS_* option variable (docs/options.md) is read by the plugin itself.
 # Extra arguments go to pytest, e.g. ci/synthetics-run.sh -m "health or dns".
 set -euo pipefail
 

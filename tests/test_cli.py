@@ -125,7 +125,7 @@ def test_run_help_lists_the_synthetics_options_by_group_and_says_the_rest_goes_t
     text = capsys.readouterr().out
     assert "Every argument not listed here goes to pytest" in text
     assert "Every other argument goes to pytest" in text and "pytest --help" in text
-    assert "README.md, sections Options" in text
+    assert "docs/options.md" in text
     position = 0
     for module, title in OPTION_GROUPS:  # every option of every group, in the groups' order
         position = text.index(f"\n{title}:\n", position)

@@ -17,10 +17,11 @@ from synthetics.reporting.github import (
     step_summary,
 )
 from synthetics.reporting.results import Results
+from synthetics.worker import Worker
 
 
 def _results(failures: int, message: str = "GET /health: HTTP 503, expected 200") -> Results:
-    results = Results(target_url="https://worker.example", builtin=False)
+    results = Results(worker=Worker.from_target("https://worker.example"))
     results.record("checks/test_health.py::test_health_reports_healthy[health]",
                    "test_health_reports_healthy[health]", "passed", "", 0.1, [])
     for i in range(failures):

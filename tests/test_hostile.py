@@ -33,6 +33,7 @@ from synthetics.reference import ReferenceWorker
 from synthetics.reporting.metrics import MetricsSettings, export
 from synthetics.reporting.results import Results
 from synthetics.selfheal.plugin import probe_control, probe_health
+from synthetics.worker import Worker
 
 HEALTH = Request("health", "/health")
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +190,7 @@ def test_webhook_sink_ends_at_its_deadline(hostile: Callable[[str], str]) -> Non
 
 def test_pushgateway_push_ends_at_its_deadline(hostile: Callable[[str], str]) -> None:
     url = hostile("slow_headers")
-    results = Results(target_url="https://w.example", builtin=False, started=1000.0,
+    results = Results(worker=Worker.from_target("https://w.example"), started=1000.0,
                       finished=1010.0)
     started = time.monotonic()
     (line,) = export(MetricsSettings(None, url, "synthetics", "r1", 1.0), results)

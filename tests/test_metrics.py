@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from synthetics.probe import Phases, Request, Sample
 from synthetics.reporting.metrics import MetricsSettings, export
 from synthetics.reporting.results import Results, latency_record
+from synthetics.worker import Worker
 
 PUSHGATEWAY = shutil.which("prometheus-pushgateway") or "/usr/bin/prometheus-pushgateway"
 
@@ -34,7 +35,7 @@ def _samples(endpoint: str, count: int, seconds: float, status: int = 200) -> li
 
 
 def _results(latency_ms: float = 150.0) -> Results:
-    results = Results(target_url="https://worker.example", builtin=False, started=1000.0,
+    results = Results(worker=Worker.from_target("https://worker.example"), started=1000.0,
                       finished=1012.5)
     timed = _samples("health", 20, latency_ms / 1000)
     record = latency_record(timed, [latency_ms] * 20, 95.0, 200.0, latency_ms, "health")

@@ -4,11 +4,22 @@ a timeout is a share of requests, a DNS failure is anything but a valid resoluti
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from synthetics.expectations import EXPECTATIONS, fail_alpha
+from synthetics.history.store import SqliteHistory, record_from_sample
 from synthetics.probe import Request, Sample
-from synthetics.rates import count_failures, dns_failure, fail_alpha, no_responses
+from synthetics.rates import (
+    DNS_FAILURES,
+    FAILURE_KINDS,
+    FIVE_XX,
+    TIMEOUTS,
+    FailureKind,
+    dns_failure,
+    no_responses,
+)
 
 REQ = Request("orchestrate", "/mcp/orchestrate")
 DNS = Request("dns", "/mcp/dns/resolve?domain=mcp.x", subject="mcp.x")
@@ -29,23 +40,23 @@ def _dns(doc: object, status: int = 200) -> Sample:
 
 def test_4xx_are_not_5xx() -> None:
     samples = [_answer(s) for s in (200, 204, 301, 400, 404, 429, 499, 500, 503, 599)]
-    assert count_failures(samples, "5xx") == (3, 10)
-    assert count_failures([_answer(429)] * 50, "5xx") == (0, 50)
+    assert FIVE_XX.count(samples) == (3, 10)
+    assert FIVE_XX.count([_answer(429)] * 50) == (0, 50)
 
 
 def test_5xx_is_a_share_of_responses_only() -> None:
     samples = [_answer(500), _answer(200), _error("timeout"), _error("reset"), _error("connect")]
-    assert count_failures(samples, "5xx") == (1, 2)
-    assert count_failures([_error("timeout")] * 3, "5xx") == (0, 0)
+    assert FIVE_XX.count(samples) == (1, 2)
+    assert FIVE_XX.count([_error("timeout")] * 3) == (0, 0)
     # a request without a response early in the run does not end the counting
-    assert count_failures([_error("reset"), _answer(503), _answer(200)], "5xx") == (1, 2)
+    assert FIVE_XX.count([_error("reset"), _answer(503), _answer(200)]) == (1, 2)
 
 
 def test_timeouts_are_a_share_of_every_request() -> None:
     samples = [_error("timeout"), _error("timeout"), _error("reset"), _answer(500),
                _answer(200)]
-    assert count_failures(samples, "timeouts") == (2, 5)
-    assert count_failures([_answer(504)], "timeouts") == (0, 1)  # a 504 is an answer
+    assert TIMEOUTS.count(samples) == (2, 5)
+    assert TIMEOUTS.count([_answer(504)]) == (0, 1)  # a 504 is an answer
 
 
 def test_dns_failures_count_everything_but_a_valid_resolution() -> None:
@@ -62,7 +73,7 @@ def test_dns_failures_count_everything_but_a_valid_resolution() -> None:
         Sample(DNS, 0.0, status=200, body=b"{not json"),
         Sample(DNS, 0.0, error="timed out", error_kind="timeout"),
     ]
-    assert count_failures(samples, "dns_failures") == (9, 10)
+    assert DNS_FAILURES.count(samples) == (9, 10)
     assert dns_failure(samples[0]) is None
     assert dns_failure(samples[1]) == "not resolved"
     assert dns_failure(samples[2]) == "not resolved"
@@ -75,9 +86,15 @@ def test_dns_failures_count_everything_but_a_valid_resolution() -> None:
     assert dns_failure(samples[9]) == "timed out"
 
 
-def test_an_unknown_kind_is_an_error() -> None:
-    with pytest.raises(ValueError, match="unknown failure kind"):
-        count_failures([_answer(200)], "4xx")
+def test_every_error_rate_row_judged_on_samples_counts_its_checks_kind() -> None:
+    """What replaced naming a kind by a string: each sampled error-rate row carries the kind its
+    check is named for, and no other row carries one."""
+    for row in EXPECTATIONS:
+        if row.failure is not None:
+            assert row.failure in FAILURE_KINDS
+            assert row.check == f"test_error_rate_{row.failure.name}"
+        else:
+            assert not any(row.check == f"test_error_rate_{k.name}" for k in FAILURE_KINDS)
 
 
 def test_the_false_alarm_budget_is_split_over_the_error_rate_checks() -> None:
@@ -93,3 +110,41 @@ def test_no_responses_to_judge_only_when_nothing_answered() -> None:
     assert no_responses([*refused, _answer(500)]) is None
     assert no_responses([_answer(200), *refused]) is None
     assert no_responses([]) is None
+
+
+def _mixed(request: Request) -> list[Sample]:
+    """One of each kind of outcome, at distinct times: every rule has something to decide."""
+    good = json.dumps({"resolved": True, "ip": "1.1.1.1"}).encode()
+    outcomes = [
+        {"status": 200, "body": good}, {"status": 200, "body": b'{"resolved": false}'},
+        {"status": 200, "body": b"{not json"}, {"status": 404}, {"status": 429},
+        {"status": 500, "body": good}, {"status": 503}, {"status": 504},
+        {"error": "injected timeout", "error_kind": "timeout"},
+        {"error": "injected reset", "error_kind": "reset"},
+        {"error": "injected connect", "error_kind": "connect"},
+        {"status": 200, "body": good, "error": "cut short", "error_kind": "timeout",
+         "abandoned": True},
+    ]
+    return [Sample(request, 1000.0 + i, headers={"content-type": "application/json"}, **o)
+            for i, o in enumerate(outcomes)]
+
+
+@pytest.mark.parametrize("kind", FAILURE_KINDS, ids=lambda k: k.name)
+def test_a_kind_counts_a_run_and_the_history_window_alike(kind: FailureKind,
+                                                         tmp_path: Path) -> None:
+    """The per-sample rule (a run's samples) and the SQL rule (the history window) agree on
+    the same samples, recorded as the history plugin records them."""
+    request = DNS if kind is DNS_FAILURES else REQ
+    samples = _mixed(request) * 2
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    try:
+        for _ in range(2):  # two runs, so the window's run count has something to count
+            run = store.start_run("adhoc", "t", 1000.0, 1000.0, False)
+            store.add_samples(run, [record_from_sample(s, "t") for s in samples])
+        window = store.rate_counts(kind, "t", request.endpoint, 0, method="GET")
+    finally:
+        store.close()
+    failures, total = kind.count(samples * 2)
+    assert 0 < failures < total, "the samples must hold failures and non-failures of the kind"
+    assert (window.failures, window.total) == (failures, total)
+    assert (window.samples, window.runs) == (len(samples) * 2, 2)

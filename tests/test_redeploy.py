@@ -292,8 +292,8 @@ def test_builtin_reference_worker_is_never_deployed(fake, pytester: pytest.Pytes
         import pytest
 
         @pytest.mark.health
-        def test_health_down(synthetic_target):
-            assert synthetic_target.builtin
+        def test_health_down(worker):
+            assert worker.builtin
             assert False, "health down"
     """)
     pytester.makeini("[pytest]\nsynthetics_redeploy = true\n")  # the ini switch works too

@@ -626,13 +626,6 @@ def test_help_lists_the_option_names_scripts_rely_on(pytester: pytest.Pytester) 
 
 
 
-def test_readme_documents_every_option() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Self-healing redeploy", 1)[1].split("\n## ", 1)[0]
-    for option in OPTIONS:
-        assert f"| `{option.flag}` | `{option.env}` | `{option.ini}` |" in section, option.flag
-
-
 # --- what is deployed: the wrangler configuration ---------------------------------------------
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent / "fixtures" / "sample-worker" / \

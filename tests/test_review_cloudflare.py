@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 
-from synthetics import settings
 from synthetics.expectations import MCP_DOMAINS
 from synthetics.history.store import SqliteHistory
 from synthetics.reporting.report import access_patterns_html
@@ -401,12 +400,6 @@ def test_jobs_without_credentials_say_why_in_one_line(
     assert jobs_main(["optimisation", "--history", str(tmp_path / "h.db")]) == 0
     assert "Cloudflare review: skipped: no Cloudflare API credentials: set " \
            "CLOUDFLARE_API_TOKEN" in capsys.readouterr().out
-
-
-def test_readme_shows_the_review_options() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert settings.markdown_table(review.OPTIONS) in readme, (
-        "README's review options table is out of step with synthetics.schedule.review.OPTIONS")
 
 
 def test_no_traffic_is_insufficient_and_an_inconsistent_answer_fails(

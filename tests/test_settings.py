@@ -21,6 +21,7 @@ from synthetics.settings import (
     positive_int,
     resolve,
 )
+from synthetics.worker import Worker
 
 PROBE = """
 def test_show(synthetics_settings):
@@ -88,7 +89,8 @@ def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
 def test_header_names_the_builtin_target(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(PROBE)
     result = pytester.runpytest_subprocess()
-    result.stdout.fnmatch_lines(["synthetics target: BUILT-IN REFERENCE WORKER*NOT production*"])
+    result.stdout.fnmatch_lines(
+        ["synthetics target: BUILT-IN REFERENCE WORKER*NOT the production worker*"])
 
 
 def test_header_names_an_explicit_target(pytester: pytest.Pytester) -> None:
@@ -150,7 +152,7 @@ def test_resolve_command_line_then_environment_then_ini_then_default() -> None:
     assert s.concurrency == 4  # environment beats ini
     assert s.error_samples == 77  # ini beats the default
     assert s.request_timeout == 5.0 and s.latency_percentile == 95.0  # defaults
-    assert s.target is None and s.builtin
+    assert s.target is None and Worker.from_target(s.target).builtin
 
 
 def test_resolve_empty_values_fall_through_to_the_next_source() -> None:
@@ -165,7 +167,7 @@ def test_resolve_parses_every_source_and_names_where_a_bad_value_came_from() -> 
     s = _resolve({"synthetics_target": "http://127.0.0.1:8787/",
                   "synthetics_register_agents": "true"},
                  {"SYNTHETICS_LATENCY_PERCENTILE": "99.5"}, {"synthetics_pass_confidence": "0.9"})
-    assert s.target == "http://127.0.0.1:8787" and not s.builtin
+    assert s.target == "http://127.0.0.1:8787" and not Worker.from_target(s.target).builtin
     assert s.register_agents is True and s.latency_percentile == 99.5
     assert s.pass_confidence == 0.9
     for options, environ, ini, where in [

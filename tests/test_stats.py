@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from synthetics.expectations import EXPECTATIONS, REAL_TRAFFIC_CHECKS
-from synthetics.rates import fail_alpha
+from synthetics.expectations import EXPECTATIONS, REAL_TRAFFIC_CHECKS, fail_alpha
 from synthetics.stats import (
     balance_test,
     binom_cdf,

@@ -5,7 +5,8 @@
 check's measured value and verdict, for other tools); its exit code is pytest's, so a
 pipeline can act on it (0 all targets met, 1 a check failed, 4 a usage error...).
 `synthetics serve` starts the reference worker, optionally with faults, for manual runs.
-`synthetics targets` prints the table of targets.
+`synthetics targets` prints the table of targets; `synthetics decidability` how long each
+error-rate and balance target takes to become decidable over the history window.
 `synthetics status-page` writes a static status page and badges from history (read-only).
 `synthetics heal` decides once for many regions (`synthetics.selfheal.heal`).
 """
@@ -128,6 +129,13 @@ def _targets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decidability(args: argparse.Namespace) -> int:
+    from synthetics.history.decidability import markdown_table
+
+    sys.stdout.write(markdown_table())
+    return 0
+
+
 def _faults(args: argparse.Namespace) -> int:
     from synthetics.reference import FAULTS
 
@@ -152,8 +160,7 @@ def run_epilog() -> str:
     from synthetics.expectations import AREAS
 
     lines = ["synthetics options; each also from the environment (SYNTHETICS_<NAME>) or the ini",
-             "file (synthetics_<name>): README.md, sections Options, Self-healing redeploy,",
-             "History and Alert rules."]
+             "file (synthetics_<name>): docs/options.md."]
     for module, title in OPTION_GROUPS:
         options = getattr(importlib.import_module(module), "OPTIONS", ())
         lines.append(f"\n{title}:")
@@ -189,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run the checks (pytest) and write the reports. Every "
                                      "argument not listed here goes to pytest unchanged.",
                          epilog=run_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--target", help="worker base URL (default: the built-in reference worker)")
+    run.add_argument("--target", help="the worker to check, by its base URL (default: the "
+                     "built-in reference worker)")
     run.add_argument("--reports", default=os.environ.get("SYNTHETICS_REPORTS", "reports"),
                      help="folder for report.html, junit.xml and benchmark.json "
                           "(default ./reports)")
@@ -203,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     targets = sub.add_parser("targets", help="print the table of targets (Markdown)")
     targets.set_defaults(func=_targets)
+    decidable = sub.add_parser("decidability",
+                               help="print how long each error-rate and balance target takes to "
+                                    "become decidable over the history window (Markdown)")
+    decidable.set_defaults(func=_decidability)
     faults = sub.add_parser("faults", help="list the reference worker's named faults")
     faults.set_defaults(func=_faults)
     from synthetics.schedule.jobs import add_schedule_parser

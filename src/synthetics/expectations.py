@@ -3,9 +3,12 @@
 Each row names the check function that enforces it, the subject it is parametrized over (an
 endpoint or a domain: that becomes the pytest id, `test_latency_within_budget[health]`), the
 threshold, and where in the operators' maintenance document (or the worker's contract) it comes
-from. The checks in `checks/` are parametrized from `params()`, the README's table is rendered by
-`markdown_table()`, and a test keeps the two in step. Changing a threshold is one edit here;
-adding an MCP domain is one line in `MCP_DOMAINS`.
+from. A threshold is one number in its unit's terms (milliseconds, days, or a share: 0.001 for
+0.1%), which the checks use as it is and the row's statement is worded from; an error-rate row
+also names the `FailureKind` it counts. The checks in `checks/` are parametrized from `params()`,
+the README's table is rendered by `markdown_table()`, and a test keeps the two in step. Changing
+a threshold is one edit here; adding an MCP domain is one line in `MCP_DOMAINS` (and the split of
+the false-alarm budget, `fail_alpha`, follows the table).
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ from typing import Any
 import pytest
 
 from synthetics.probe import Request
+from synthetics.rates import DNS_FAILURES, FIVE_XX, TIMEOUTS, FailureKind
 
 #: The production configuration (`[env.production]` vars of wrangler-production-simple.toml).
 AGENT_CAPACITY = 20_000_000
 SECTORS = 200
 #: The MCP domains the document tests in "DNS Resolution Issues › Diagnostic Steps".
 MCP_DOMAINS: tuple[str, ...] = ("mcp.aipub.2100.cool", "mcp.asoos.2100.cool")
+#: The endpoints every run samples for the error rates (and the heartbeat, the alerts and the
+#: latency trends watch); `dns` is sampled for each of the MCP domains in turn.
+SAMPLED_ENDPOINTS: tuple[str, ...] = ("health", "orchestrate", "dns")
 DASHBOARD_TITLE = "Victory36 MCP Orchestrator Dashboard"
 
 DOC = "maintenance-procedures.md"
@@ -61,16 +68,43 @@ def dns_endpoint(domain: str) -> Endpoint:
     return Endpoint("dns", "/mcp/dns/resolve", (("domain", domain),))
 
 
+#: The units a threshold is written in; a share is a fraction of 1, worded as a percentage.
+UNITS = ("ms", "days", "share")
+
+
+def _worded(value: float, unit: str) -> str:
+    return f"{value * 100:g}%" if unit == "share" else f"{value:g} {unit}"
+
+
 @dataclass(frozen=True)
 class Expectation:
     """One documented expectation on one subject."""
 
     check: str  # the test function that enforces it
     subject: str  # endpoint or domain: the pytest parameter id
-    statement: str  # what must hold, in words
+    text: str  # what must hold, in words, with {threshold} where the threshold goes
     source: str  # where it is documented
     threshold: float | None = None  # the number, in `unit`, where there is one
-    unit: str = ""
+    unit: str = ""  # one of UNITS, where there is a threshold
+    failure: FailureKind | None = None  # what an error-rate row counts in our samples
+
+    def __post_init__(self) -> None:
+        if (self.threshold is None) != ("{threshold}" not in self.text):
+            raise ValueError(f"{self.check}[{self.subject}]: the statement must word its "
+                             "threshold as {threshold}, and only a row with a threshold can")
+        if self.threshold is not None and self.unit not in UNITS:
+            raise ValueError(f"{self.check}[{self.subject}]: unit {self.unit!r} is not one of "
+                             f"{UNITS}")
+
+    @property
+    def threshold_text(self) -> str:
+        """The threshold in words ("200 ms", "0.1%"), or "—" for a row without one."""
+        return "—" if self.threshold is None else _worded(self.threshold, self.unit)
+
+    @property
+    def statement(self) -> str:
+        """What must hold, in words, with the threshold worded from the number."""
+        return self.text.replace("{threshold}", self.threshold_text)
 
     @property
     def area(self) -> str:
@@ -84,11 +118,9 @@ _CAPACITY = f"{DOC} › Monitoring and Alerting › Key Metrics › 2. System Ca
 _MORNING = f"{DOC} › Daily Maintenance Checklist › Morning Health Check (09:00 UTC)"
 _EVENING = f"{DOC} › Daily Maintenance Checklist › Evening System Review (21:00 UTC)"
 _CORS = f"{DOC} › Weekly › Every Monday › 2. Security Audit (verify CORS headers)"
-_SAMPLED = ("health", "orchestrate", "dns")
 _CONTRACT_ENV = ("worker-contract.md › Configuration (ENVIRONMENT; a deploy without "
                  "--env production drops it)")
 _FRESH = "worker-contract.md › Endpoints (timestamp); a cached or frozen answer is stale"
-_CORS_ENDPOINTS = ("health", "orchestrate", "dns", "dashboard")
 
 EXPECTATIONS: tuple[Expectation, ...] = (
     Expectation("test_health_reports_healthy", "health",
@@ -130,47 +162,49 @@ EXPECTATIONS: tuple[Expectation, ...] = (
         Expectation("test_cors_allow_origin", name,
                "the response carries Access-Control-Allow-Origin, and never a wildcard or "
                "reflected origin with Access-Control-Allow-Credentials: true", _CORS)
-        for name in _CORS_ENDPOINTS
+        for name in ENDPOINTS
     ),
     *(
         Expectation("test_cors_preflight", name,
                "OPTIONS preflight is 2xx, admits the origin without the credentials risk; "
                "allow-methods includes GET; allow-headers and "
                "max-age present", _CORS)
-        for name in _SAMPLED
-    ),
-    Expectation("test_latency_within_budget", "health",
-                "latency percentile of 2xx answers < 200 ms",
-           _RESPONSE_TIMES, 200.0, "ms"),
-    Expectation("test_latency_within_budget", "orchestrate",
-           "latency percentile of 2xx answers < 500 ms",
-           _RESPONSE_TIMES, 500.0, "ms"),
-    Expectation("test_latency_within_budget", "dns", "latency percentile of 2xx answers < 100 ms",
-           _RESPONSE_TIMES, 100.0, "ms"),
-    *(
-        Expectation("test_error_rate_5xx", name, "HTTP 5xx responses < 0.1%", _ERROR_RATES,
-                    0.1, "%")
-        for name in _SAMPLED
+        for name in SAMPLED_ENDPOINTS
     ),
     *(
-        Expectation("test_error_rate_timeouts", name, "timeouts < 0.05%", _ERROR_RATES, 0.05, "%")
-        for name in _SAMPLED
+        Expectation("test_latency_within_budget", name,
+                    "latency percentile of 2xx answers < {threshold}", _RESPONSE_TIMES, budget,
+                    "ms")
+        for name, budget in (("health", 200.0), ("orchestrate", 500.0), ("dns", 100.0))
     ),
     *(
-        Expectation("test_error_rate_dns_failures", domain, "DNS resolution failures < 0.01%",
-               _ERROR_RATES, 0.01, "%")
+        Expectation("test_error_rate_5xx", name, "HTTP 5xx responses < {threshold}",
+                    _ERROR_RATES, 0.001, "share", FIVE_XX)
+        for name in SAMPLED_ENDPOINTS
+    ),
+    *(
+        Expectation("test_error_rate_timeouts", name, "timeouts < {threshold}", _ERROR_RATES,
+                    0.0005, "share", TIMEOUTS)
+        for name in SAMPLED_ENDPOINTS
+    ),
+    *(
+        Expectation("test_error_rate_dns_failures", domain,
+                    "DNS resolution failures < {threshold}", _ERROR_RATES, 0.0001, "share",
+                    DNS_FAILURES)
         for domain in MCP_DOMAINS
     ),
     Expectation("test_capacity_registration_success", "register",
-           "agent registration success > 99% (opt-in: --register-agents)", _CAPACITY, 99.0, "%"),
+           "agent registration success > {threshold} (opt-in: --register-agents)", _CAPACITY,
+           0.99, "share"),
     Expectation("test_capacity_sector_balance", "dns",
-           "sector distribution imbalance < 5% (CV of shares, chi-square test)", _CAPACITY,
-           5.0, "%"),
+           "sector distribution imbalance < {threshold} (CV of shares, chi-square test)",
+           _CAPACITY, 0.05, "share"),
     Expectation("test_capacity_memory", "memory",
-           "memory usage < 80% of allocated (needs --memory-field)", _CAPACITY, 80.0, "%"),
+           "memory usage < {threshold} of allocated (needs --memory-field)", _CAPACITY, 0.8,
+           "share"),
     Expectation("test_tls_certificate", "certificate",
            "an https target's certificate verifies for its host and stays valid for at least "
-           "14 more days (--tls-min-days; skipped for http)",
+           "another {threshold} (--tls-min-days; skipped for http)",
            "not in maintenance-procedures.md: certificate expiry, which every peer monitor "
            "checks", 14.0, "days"),
     Expectation("test_review_whoami", "whoami",
@@ -184,29 +218,48 @@ EXPECTATIONS: tuple[Expectation, ...] = (
            "(opt-in: --review)", f"{_EVENING}, step 3"),
     Expectation("test_review_access_patterns", "tail",
            "a bounded tail sample summarised by path, method, origin, colo/country, user "
-           "agent: DNS-resolve requests for domains outside the MCP domains <= 1%, requests "
-           "off the routes <= 5% (opt-in: --review)",
+           "agent: DNS-resolve requests for domains outside the MCP domains <= {threshold}, "
+           "requests off the routes <= 5% (opt-in: --review)",
            f"{DOC} › Weekly › Every Monday › 2. Security Audit (review access patterns, check "
-           "for unusual DNS resolution requests)", 1.0, "%"),
+           "for unusual DNS resolution requests)", 0.01, "share"),
     Expectation("test_review_compatibility_date", "wrangler-config",
-           "the wrangler configuration's compatibility_date is at most 180 days old "
+           "the wrangler configuration's compatibility_date is at most {threshold} old "
            "(opt-in: --review)",
            f"{DOC} › Weekly › Every Friday › 1. System Optimization (update compatibility "
            "dates if needed)", 180.0, "days"),
     Expectation("test_review_cpu_time", "graphql",
            "CPU time p99 of the last 7 days under the plan's limit (--cpu-limit-ms) and p50/p99 "
-           "at most 20% above the 7 days before; exceededResources reported (opt-in: --review)",
+           "at most {threshold} above the 7 days before; exceededResources reported "
+           "(opt-in: --review)",
            f"{DOC} › Weekly › Every Friday › 1. System Optimization (memory or CPU "
            f"optimizations); {DOC} › Performance Optimization › Monthly Review Items › "
-           "1. Worker Performance", 20.0, "%"),
+           "1. Worker Performance", 0.2, "share"),
     Expectation("test_error_rate_real_traffic", "graphql",
-           "invocation errors / requests of real traffic over the history window < 0.1%, "
-           "from Cloudflare's GraphQL Analytics (opt-in: --review)", _ERROR_RATES, 0.1, "%"),
+           "invocation errors / requests of real traffic over the history window < {threshold}, "
+           "from Cloudflare's GraphQL Analytics (opt-in: --review)", _ERROR_RATES, 0.001,
+           "share"),
 )
 
-#: Error-rate checks judged on Cloudflare's count of real invocations, not on our samples:
-#: they are not counted in the split of the false-alarm budget (synthetics.rates.fail_alpha).
-REAL_TRAFFIC_CHECKS = frozenset({"test_error_rate_real_traffic"})
+#: Error-rate checks judged on Cloudflare's count of real invocations, not on our samples (their
+#: rows count no `FailureKind`): they are not counted in the split of the false-alarm budget.
+REAL_TRAFFIC_CHECKS = frozenset(t.check for t in EXPECTATIONS
+                                if t.area == "error_rate" and t.failure is None)
+
+
+def fail_alpha(false_alarm_budget: float) -> float:
+    """Each error-rate check's chance of failing a healthy target.
+
+    The run's budget (default 0.1%: "a healthy target raises no error-rate failure in at least
+    99.9% of runs") is split evenly over the error-rate checks (Bonferroni), so that the chance
+    that *any* of them fails a healthy target stays within it.
+
+    The split is over the rows judged on our samples (those that count a `FailureKind`). The
+    opt-in real-traffic check (`REAL_TRAFFIC_CHECKS`, run with --review and Cloudflare
+    credentials) uses the same per-check alpha without changing it: a run that includes it may
+    false-alarm with up to (n + 1) / n of the budget; its verdicts rest on millions of
+    invocations, where the bound is far from the line either way.
+    """
+    return false_alarm_budget / sum(1 for t in EXPECTATIONS if t.failure is not None)
 
 
 def expectations_for(check: str) -> list[Expectation]:

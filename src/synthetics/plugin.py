@@ -7,28 +7,38 @@ started only when a check needs a target and none was given. Settings are resolv
 xdist) and are collected into `config.stash[VERDICTS]` for the terminal summary and the HTML
 report. The run budget (`--run-budget`) starts with the session: once it is spent the probe takes
 no more samples, and every check of the target not yet finished fails with that reason.
+The worker under test is `config.stash[WORKER]`, one `synthetics.worker.Worker` that every output
+reads (given its URL once the built-in reference worker is started).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from synthetics import settings as settings_mod
 from synthetics.deadline import RunBudget
-from synthetics.expectations import AREAS, ENDPOINTS, EXPECTATIONS, MCP_DOMAINS, dns_endpoint
+from synthetics.expectations import (
+    AREAS,
+    ENDPOINTS,
+    EXPECTATIONS,
+    MCP_DOMAINS,
+    SAMPLED_ENDPOINTS,
+    dns_endpoint,
+)
 from synthetics.probe import Probe, Request, Sample
 from synthetics.reference import ReferenceWorker
 from synthetics.settings import Settings
+from synthetics.worker import Worker
 
 SETTINGS = pytest.StashKey[Settings]()
 #: The run's budget (--run-budget), counted from the start of the session.
 RUN_BUDGET = pytest.StashKey[RunBudget]()
 VERDICTS = pytest.StashKey[list[dict[str, Any]]]()
-TARGET_URL = pytest.StashKey[str]()
+#: The worker under test; its URL is set once the built-in reference worker is started.
+WORKER = pytest.StashKey[Worker]()
 #: Callables that get every Sample the `probe` fixture takes (other plugins append, e.g. history).
 SAMPLE_LISTENERS = pytest.StashKey[list[Callable[[Sample], None]]]()
 
@@ -49,20 +59,6 @@ _AREA_HELP = {
 }
 
 
-@dataclass(frozen=True)
-class SyntheticTarget:
-    """The worker being checked."""
-
-    url: str
-    builtin: bool
-
-    def describe(self) -> str:
-        if self.builtin:
-            return (f"BUILT-IN REFERENCE WORKER at {self.url} (a local stand-in, NOT the "
-                    "production worker; pass --target URL to check a real one)")
-        return self.url
-
-
 def is_controller(config: pytest.Config) -> bool:
     """True in the process that owns the session's outputs: the pytest-xdist controller, or the
     only process when tests are not distributed (an xdist worker's config has `workerinput`).
@@ -76,6 +72,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings_mod.resolve(config)
+    config.stash[WORKER] = Worker.from_target(config.stash[SETTINGS].target)
     config.stash[VERDICTS] = []
     config.stash.setdefault(SAMPLE_LISTENERS, [])
     for area in AREAS:
@@ -86,11 +83,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     s = config.stash[SETTINGS]
-    target = (s.target if s.target else
-              "BUILT-IN REFERENCE WORKER (a local stand-in started on loopback, NOT production; "
-              "pass --target URL to check a real worker)")
     return [
-        f"synthetics target: {target}",
+        f"synthetics target: {config.stash[WORKER].description}",
         f"synthetics settings: p{s.latency_percentile:g} latency over {s.latency_samples} samples"
         f", {s.error_samples} error-rate samples per endpoint at concurrency {s.concurrency}, "
         f"request timeout {s.request_timeout:g} s, run budget {s.run_budget:g} s",
@@ -104,26 +98,26 @@ def synthetics_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def synthetic_target(
-    pytestconfig: pytest.Config, synthetics_settings: Settings
-) -> Iterator[SyntheticTarget]:
-    """The worker under check: --target, or the built-in reference worker started on loopback."""
-    if synthetics_settings.target:
-        pytestconfig.stash[TARGET_URL] = synthetics_settings.target
-        yield SyntheticTarget(synthetics_settings.target, builtin=False)
+def worker(pytestconfig: pytest.Config, synthetics_settings: Settings) -> Iterator[Worker]:
+    """The worker under check (`synthetics.worker.Worker`): --target, or the built-in reference
+    worker started on loopback."""
+    configured = pytestconfig.stash[WORKER]
+    if not configured.builtin:
+        yield configured
         return
     with ReferenceWorker(agent_capacity=synthetics_settings.agent_capacity,
-                         sectors=synthetics_settings.sectors) as worker:
-        pytestconfig.stash[TARGET_URL] = worker.url
-        yield SyntheticTarget(worker.url, builtin=True)
+                         sectors=synthetics_settings.sectors) as reference:
+        started = configured.started(reference.url)
+        pytestconfig.stash[WORKER] = started
+        yield started
 
 
 @pytest.fixture(scope="session")
-def probe(synthetic_target: SyntheticTarget, synthetics_settings: Settings,
+def probe(worker: Worker, synthetics_settings: Settings,
           pytestconfig: pytest.Config) -> Iterator[Probe]:
-    """Takes samples of the target; every sample of the session lands in `probe.log`."""
+    """Takes samples of the worker; every sample of the session lands in `probe.log`."""
     s = synthetics_settings
-    instance = Probe(synthetic_target.url, timeout=s.request_timeout,
+    instance = Probe(worker.url or "", timeout=s.request_timeout,
                      max_body_bytes=s.max_body_bytes, ca_bundle=s.ca_bundle,
                      max_consecutive_failures=s.max_consecutive_failures,
                      budget=pytestconfig.stash.get(RUN_BUDGET, None))
@@ -157,9 +151,8 @@ def sampled_requests(count: int) -> list[Request]:
     """`count` requests to each sampled endpoint, interleaved; DNS alternates the MCP domains."""
     requests: list[Request] = []
     for i in range(count):
-        requests.append(ENDPOINTS["health"].request())
-        requests.append(ENDPOINTS["orchestrate"].request())
-        requests.append(dns_endpoint(MCP_DOMAINS[i % len(MCP_DOMAINS)]).request())
+        requests.extend(dns_endpoint(MCP_DOMAINS[i % len(MCP_DOMAINS)]).request() if name == "dns"
+                        else ENDPOINTS[name].request() for name in SAMPLED_ENDPOINTS)
     return requests
 
 
@@ -217,15 +210,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     write = terminalreporter.write_line
     terminalreporter.section("synthetics verdicts")
-    url = config.stash.get(TARGET_URL, None)
-    builtin = config.stash[SETTINGS].builtin
-    if url:
-        write(f"target: {SyntheticTarget(url, builtin).describe()}")
+    worker = config.stash.get(WORKER, None)
+    if worker is not None and worker.url:
+        write(f"target: {worker.description}")
     for v in verdicts:
         label = {"insufficient": "INSUFFICIENT EVIDENCE"}.get(v["verdict"], v["verdict"].upper())
         write(f"{label:<22} {v['check']}: {v['measured']} (target {v['threshold']})"
               + (f" — {v['detail']}" if v["detail"] else ""))
 
 
-__all__ = ["SyntheticTarget", "is_controller", "recorded_verdicts", "sampled_requests",
+__all__ = ["WORKER", "Worker", "is_controller", "recorded_verdicts", "sampled_requests",
            "EXPECTATIONS"]

@@ -1,19 +1,25 @@
 """Error-rate counting: which samples count against which documented rate.
 
-A 5xx is a response with status >= 500, counted among responses; a timeout is a request that got
-no complete answer in time (abandoned samples after a timeout breaker tripped, or once the run
-budget was spent, count too), counted among all requests; a DNS resolution failure is a resolve
-request that did not end in a valid resolution, whatever the reason.
+Each documented kind of failure is one `FailureKind`, and it owns both ways of counting: the
+per-sample test the checks apply to this run's samples, and the same rule as SQL over the
+history's samples table (`synthetics.history.store`), so a run and the history window are counted
+alike. A 5xx is a response with status >= 500, counted among responses; a timeout is a request
+that got no complete answer in time (abandoned samples after a timeout breaker tripped, or once
+the run budget was spent, count too), counted among all requests; a DNS resolution failure is a
+resolve request that did not end in a valid resolution, whatever the reason (history stores that
+verdict as the sample's `ok`, see `record_from_sample`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from synthetics.expect import valid_ipv4
 from synthetics.probe import Sample
 
-__all__ = ["count_failures", "dns_failure", "fail_alpha", "no_responses"]
+__all__ = ["DNS_FAILURES", "FAILURE_KINDS", "FIVE_XX", "TIMEOUTS", "FailureKind", "dns_failure",
+           "no_responses"]
 
 
 def dns_failure(sample: Sample) -> str | None:
@@ -33,29 +39,43 @@ def dns_failure(sample: Sample) -> str | None:
     return None
 
 
-def count_failures(samples: Iterable[Sample], kind: str) -> tuple[int, int]:
-    """(failures, out of how many) for kind "5xx", "timeouts" or "dns_failures".
+@dataclass(frozen=True)
+class FailureKind:
+    """One kind of failure a documented rate counts: which samples count toward the rate (the
+    denominator), which of those failed, and both rules again as SQL expressions over the
+    columns of history's samples table (status, ok, error_kind)."""
 
-    A 5xx rate is a share of *responses*: a request that got none (a reset, a refused
-    connection, a timeout) is no evidence about 5xx either way, and counting it would let an
-    endpoint that never answers look shown-below-target.
-    """
-    total = failures = 0
-    for sample in samples:
-        if kind == "5xx":
-            if sample.status is None:
-                continue
-            total += 1
-            failures += sample.is_5xx
-            continue
-        total += 1
-        if kind == "timeouts":
-            failures += sample.is_timeout
-        elif kind == "dns_failures":
-            failures += dns_failure(sample) is not None
-        else:
-            raise ValueError(f"unknown failure kind {kind!r}")
-    return failures, total
+    name: str  # the check's suffix: test_error_rate_<name>
+    what: str  # how verdicts name the failures: "5xx responses"
+    counts: Callable[[Sample], bool]
+    fails: Callable[[Sample], bool]
+    counts_sql: str
+    fails_sql: str
+    #: False when a request without any response is itself a failure (a DNS failure), so a run
+    #: in which nothing answered is still judged; True when it is no evidence either way.
+    needs_responses: bool = True
+
+    def count(self, samples: Iterable[Sample]) -> tuple[int, int]:
+        """(failures, out of how many) among `samples`."""
+        total = failures = 0
+        for sample in samples:
+            if self.counts(sample):
+                total += 1
+                failures += self.fails(sample)
+        return failures, total
+
+
+#: A 5xx rate is a share of *responses*: a request that got none (a reset, a refused connection,
+#: a timeout) is no evidence about 5xx either way, and counting it would let an endpoint that
+#: never answers look shown-below-target.
+FIVE_XX = FailureKind("5xx", "5xx responses", lambda s: s.status is not None,
+                      lambda s: s.is_5xx, "status IS NOT NULL", "status >= 500")
+TIMEOUTS = FailureKind("timeouts", "timeouts", lambda s: True, lambda s: s.is_timeout,
+                       "1", "error_kind = 'timeout'")
+DNS_FAILURES = FailureKind("dns_failures", "DNS resolution failures", lambda s: True,
+                           lambda s: dns_failure(s) is not None, "1", "ok = 0",
+                           needs_responses=False)
+FAILURE_KINDS = (FIVE_XX, TIMEOUTS, DNS_FAILURES)
 
 
 def no_responses(samples: Sequence[Sample]) -> str | None:
@@ -64,23 +84,3 @@ def no_responses(samples: Sequence[Sample]) -> str | None:
         return None
     return (f"no responses to judge: none of {len(samples)} requests got a response "
             f"(e.g. {samples[0].error})")
-
-
-def fail_alpha(false_alarm_budget: float) -> float:
-    """Each error-rate check's chance of failing a healthy target.
-
-    The run's budget (default 0.1%: "a healthy target raises no error-rate failure in at least
-    99.9% of runs") is split evenly over the error-rate checks (Bonferroni), so that the chance
-    that *any* of them fails a healthy target stays within it.
-
-    The split is over the synthetic error-rate checks only. The opt-in real-traffic check
-    (`REAL_TRAFFIC_CHECKS`, run with --review and Cloudflare credentials) uses the same per-check
-    alpha without changing it: a run that includes it may false-alarm with up to (n + 1) / n of
-    the budget; its verdicts rest on millions of invocations, where the bound is far from the
-    line either way.
-    """
-    from synthetics.expectations import EXPECTATIONS, REAL_TRAFFIC_CHECKS
-
-    checks = sum(1 for t in EXPECTATIONS
-                 if t.area == "error_rate" and t.check not in REAL_TRAFFIC_CHECKS)
-    return false_alarm_budget / checks

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from synthetics.clock import format_utc
+from synthetics.expectations import AGENT_CAPACITY, SECTORS
 
 __all__ = ["FAULTS", "ReferenceWorker", "parse_faults"]
 
@@ -162,8 +163,8 @@ class _Config:
     environment: str = "production"
     mcp_domain: str = "mcp.aipub.2100.cool"
     master_server: str = "mcp.asoos.2100.cool"
-    agent_capacity: int = 20_000_000
-    sectors: int = 200
+    agent_capacity: int = AGENT_CAPACITY
+    sectors: int = SECTORS
     dns_mode: str = "automated"
     healing_mode: str = "enabled"
     version: str = "1.0.0"
@@ -585,8 +586,8 @@ class ReferenceWorker:
         host: str = "127.0.0.1",
         port: int = 0,
         faults_file: str | Path | None = None,
-        agent_capacity: int = 20_000_000,
-        sectors: int = 200,
+        agent_capacity: int = AGENT_CAPACITY,
+        sectors: int = SECTORS,
         seed: int | None = None,
         tls: ssl.SSLContext | None = None,
         cloudflare_like: bool | str = False,

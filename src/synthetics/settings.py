@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from synthetics.expectations import AGENT_CAPACITY, SECTORS
 from synthetics.scrub import redact
 
 __all__ = [
@@ -236,10 +237,10 @@ OPTIONS: tuple[Option, ...] = (
            "(e.g. health:memoryUsagePercent). The worker exposes none today.", None,
            _memory_field),
     Option("agent_capacity", "--agent-capacity",
-           "AGENT_CAPACITY the worker is configured with (default 20000000, production).",
-           20_000_000, positive_int),
+           f"AGENT_CAPACITY the worker is configured with (default {AGENT_CAPACITY}, "
+           "production).", AGENT_CAPACITY, positive_int),
     Option("sectors", "--sectors",
-           "SECTORS the worker is configured with (default 200, production).", 200,
+           f"SECTORS the worker is configured with (default {SECTORS}, production).", SECTORS,
            positive_int),
     Option("environment", "--environment",
            "ENVIRONMENT the worker must report in /health and /mcp/orchestrate (default "
@@ -287,11 +288,6 @@ class Settings:
     tls_min_days: float
     ca_bundle: str | None
     run_budget: float
-
-    @property
-    def builtin(self) -> bool:
-        """True when no target was given and the built-in reference worker is checked."""
-        return self.target is None
 
 
 assert [f.name for f in fields(Settings)] == [o.name for o in OPTIONS]
@@ -398,10 +394,20 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     return Settings(**resolve_values(config, OPTIONS, environ))
 
 
+def _default_text(default: Any) -> str:
+    """A default as a reader writes it: off/on, a list joined, nothing as a dash."""
+    if default is None or default == ():
+        return "—"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, tuple):
+        return ", ".join(str(item) for item in default)
+    return str(default)
+
+
 def markdown_table(options: tuple[Option, ...] = OPTIONS) -> str:
-    """The README's table of options, rendered from `options`."""
+    """A table of options for docs/options.md, rendered from `options`."""
     lines = ["| option | environment | ini | default |", "|---|---|---|---|"]
     for o in options:
-        default = "—" if o.default is None else "off" if o.default is False else str(o.default)
-        lines.append(f"| `{o.flag}` | `{o.env}` | `{o.ini}` | {default} |")
+        lines.append(f"| `{o.flag}` | `{o.env}` | `{o.ini}` | {_default_text(o.default)} |")
     return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ __all__ = [
     "failure_threshold",
     "judge_rate",
     "percentile",
+    "samples_to_show_balanced",
     "samples_to_show_holds",
 ]
 
@@ -390,3 +391,35 @@ def balance_test(
     critical = _noncentral_chi2_quantile(1 - alpha, cells - 1, nc)
     critical_low = _noncentral_chi2_quantile(alpha, cells - 1, nc)
     return BalanceResult(n, cells, chi2, cv, critical, critical_low, tolerance, out_of_range)
+
+
+def samples_to_show_balanced(cells: int, tolerance: float, alpha: float,
+                             probability: float) -> int:
+    """How many values an evenly spreading source needs before `balance_test` passes it (chi2
+    below `critical_low`) with at least `probability`.
+
+    An even spread's chi2 follows a central chi-square with cells - 1 degrees of freedom, whatever
+    the count; the pass line, the alpha quantile under the tolerated imbalance (non-central, with
+    λ = n·tolerance²), grows with n. So the answer is the smallest n whose pass line is above
+    that chi-square's `probability` quantile: exponential, then binary search.
+    """
+    if tolerance <= 0 or cells < 2:
+        raise ValueError("an even spread is shown only against a positive tolerance, over 2+ "
+                         "cells")
+    df = cells - 1
+    even = _noncentral_chi2_quantile(probability, df, 0.0)
+
+    def passes(n: int) -> bool:
+        return _noncentral_chi2_quantile(alpha, df, n * tolerance**2) > even
+
+    high = 1
+    while not passes(high):
+        high *= 2
+    low = high // 2
+    while low + 1 < high:
+        middle = (low + high) // 2
+        if passes(middle):
+            high = middle
+        else:
+            low = middle
+    return high

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from synthetics.clock import format_utc
 from synthetics.deadline import send
+from synthetics.expectations import SAMPLED_ENDPOINTS
 from synthetics.history.store import HistoryStore, SampleRecord
 
 __all__ = [
@@ -268,7 +269,7 @@ def evaluate(store: HistoryStore, target: str, now: float,
     result = Evaluation()
     with store.transaction():
         _eval_health(store, target, now, config, rules["health_down"], result)
-        for endpoint in ("health", "orchestrate", "dns"):
+        for endpoint in SAMPLED_ENDPOINTS:
             _eval_slow(store, target, endpoint, now, config, rules["slow_responses"], result)
         _eval_registration(store, target, now, config, rules["registration_drop"], result)
     return result

@@ -19,21 +19,23 @@ import threading
 import time
 from collections.abc import Callable
 
-from synthetics.expectations import ENDPOINTS
+from synthetics.expectations import ENDPOINTS, SAMPLED_ENDPOINTS
 from synthetics.history.store import HistoryStore, record_from_sample
 from synthetics.probe import Probe, Request
 
-__all__ = ["BEAT", "Heartbeat"]
+__all__ = ["BEAT", "INTERVAL", "Heartbeat"]
+
+#: Seconds between beats by default (`synthetics schedule --heartbeat-seconds`).
+INTERVAL = 15.0
 
 #: What one beat samples: the three endpoints the alert rules judge.
-BEAT: tuple[Request, ...] = tuple(ENDPOINTS[name].request()
-                                  for name in ("health", "orchestrate", "dns"))
+BEAT: tuple[Request, ...] = tuple(ENDPOINTS[name].request() for name in SAMPLED_ENDPOINTS)
 
 
 class Heartbeat:
     """Samples `target`'s endpoints every `interval` seconds into `store` until stopped."""
 
-    def __init__(self, target: str, store: HistoryStore, *, interval: float = 15.0,
+    def __init__(self, target: str, store: HistoryStore, *, interval: float = INTERVAL,
                  timeout: float = 5.0, clock: Callable[[], float] = time.time,
                  log: Callable[[str], None] = print,
                  requests: tuple[Request, ...] = BEAT) -> None:

@@ -10,7 +10,8 @@ evaluated and their events sent to the sinks, and the terminal summary says what
 how many of the job's intended runs happened, and what fired.
 
 The `history_window` fixture gives the error-rate checks the counts of the history window
-(default 24 h) so they can judge a 0.01% target over far more samples than one run takes.
+(default 24 h) so they can judge a 0.01% target over far more samples than one run takes, and the
+sector-balance check the window's DNS answers by sector.
 """
 
 from __future__ import annotations
@@ -25,19 +26,22 @@ from typing import Any
 
 import pytest
 
+from synthetics.balance import SectorWindow
 from synthetics.history import alerts as alerts_mod
 from synthetics.history.sinks import apprise_sinks, parse_alert_urls
 from synthetics.history.store import (
     CheckRecord,
     HistoryStore,
+    RateCounts,
     SampleRecord,
     SqliteHistory,
     history_path_problem,
     job_coverage,
     record_from_sample,
 )
-from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, recorded_verdicts
+from synthetics.plugin import SAMPLE_LISTENERS, WORKER, recorded_verdicts
 from synthetics.probe import Sample
+from synthetics.rates import FailureKind
 from synthetics.settings import Option, flag, positive_float, positive_int, resolve_values
 
 __all__ = ["HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
@@ -227,29 +231,45 @@ SUMMARY = pytest.StashKey[list[str]]()
 
 
 class HistoryWindow:
-    """What the history window holds for the error-rate checks (this run excluded)."""
+    """What the history window holds for the error-rate and balance checks (this run
+    excluded)."""
 
     def __init__(self, recorder: _Recorder, hours: float) -> None:
         self.recorder = recorder
         self.hours = hours
 
-    def counts(self, endpoint: str, subject: str | None = None,
-               method: str | None = None) -> dict[str, int]:
-        """samples, responses, 5xx, timeouts, not_ok and runs over the window, excluding this
-        run; all 0 when the history cannot be read (the summary says why)."""
+    def sectors(self) -> SectorWindow:
+        """The DNS answers' sectors over the window, excluding this run, for the sector balance;
+        empty when the history cannot be read (the summary says why)."""
         rec = self.recorder
-        empty = {"samples": 0, "responses": 0, "5xx": 0, "timeouts": 0, "not_ok": 0, "runs": 0}
         if not rec.ensure_open() or rec.store is None:
-            return empty
+            return SectorWindow(self.hours, {}, 0)
         rec.flush()
         now = time.time()
         try:
-            return rec.store.failure_counts(rec.target, endpoint, now - self.hours * 3600, now,
-                                            subject=subject, method=method,
-                                            exclude_run=rec.run_id)
+            counts, runs = rec.store.sector_counts(rec.target, now - self.hours * 3600, now,
+                                                   exclude_run=rec.run_id)
         except Exception as exc:  # noqa: BLE001
             rec.errors.append(f"history: could not read the window: {exc}")
-            return empty
+            return SectorWindow(self.hours, {}, 0)
+        return SectorWindow(self.hours, counts, runs)
+
+    def counts(self, kind: FailureKind, endpoint: str, subject: str | None = None,
+               method: str | None = None) -> RateCounts:
+        """`kind`'s failures, out of how many, and the samples and runs over the window,
+        excluding this run; all 0 when the history cannot be read (the summary says why)."""
+        rec = self.recorder
+        if not rec.ensure_open() or rec.store is None:
+            return RateCounts()
+        rec.flush()
+        now = time.time()
+        try:
+            return rec.store.rate_counts(kind, rec.target, endpoint, now - self.hours * 3600,
+                                         now, subject=subject, method=method,
+                                         exclude_run=rec.run_id)
+        except Exception as exc:  # noqa: BLE001
+            rec.errors.append(f"history: could not read the window: {exc}")
+            return RateCounts()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -259,20 +279,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 "history, alert rules and coverage of the synthetic checks")
 
 
-def _target_label(config: pytest.Config) -> str:
-    target = config.stash[SETTINGS].target
-    return target if target else "builtin"
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     hs = HistorySettings(**resolve_values(config, OPTIONS))
     config.stash[HSETTINGS] = hs
     config.stash[SUMMARY] = []
-    if hs.history is None or SETTINGS not in config.stash:
+    if hs.history is None or WORKER not in config.stash:
         return
     recorder = _Recorder(hs.history, hs.history_job, hs.history_due, hs.history_run,
-                         _target_label(config))
+                         config.stash[WORKER].label)
     config.stash[HISTORY] = recorder
     config.stash.setdefault(SAMPLE_LISTENERS, []).append(recorder.on_sample)
     config.pluginmanager.register(_Session(config, recorder, hs), "synthetics-history-session")
@@ -280,7 +295,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def history_window(pytestconfig: pytest.Config) -> HistoryWindow | None:
-    """The history window the error-rate checks also judge over; None with --history off."""
+    """The history window the error-rate and balance checks also judge over; None with
+    --history off."""
     recorder = pytestconfig.stash.get(HISTORY, None)
     if recorder is None:
         return None

@@ -1,7 +1,8 @@
 """History: what every run saw, kept in an embedded SQLite database behind a small interface.
 
 Each run records its samples (time, target, endpoint, subject, method, status, phases, outcome,
-error kind; who failed, the code, the colo, and a failed sample's ray: `synthetics.attribution`),
+error kind; who failed, the code, the colo, and a failed sample's ray: `synthetics.attribution`;
+the sector a DNS answer counts for in the balance: `synthetics.balance`),
 its check outcomes, when it was due and when it ran, and the health document's version it saw.
 Schema 3; a database made by an earlier version gets the new columns when opened
 (`ADDED_COLUMNS`). The alert rules, the windowed error rates, the coverage report and the HTML
@@ -31,10 +32,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthetics.attribution import attribute, ray_of
+from synthetics.balance import sector_of
+from synthetics.rates import DNS_FAILURES, FIVE_XX, TIMEOUTS, FailureKind
 
 __all__ = [
-    "CheckRecord", "Coverage", "HistoryStore", "RunRecord", "SampleRecord", "SqliteHistory",
-    "coverage", "history_path_problem", "job_coverage", "sample_outcome",
+    "CheckRecord", "Coverage", "HistoryStore", "RateCounts", "RunRecord", "SampleRecord",
+    "SqliteHistory", "coverage", "history_path_problem", "job_coverage", "sample_outcome",
 ]
 
 SCHEMA_VERSION = 3
@@ -46,6 +49,7 @@ ADDED_COLUMNS = (
     ("samples", "colo", "TEXT"),  # the data centre that served it (cf-ray)
     ("samples", "ray", "TEXT"),  # the cf-ray of a failed sample
     ("runs", "version", "TEXT"),  # the health document's version seen in the run
+    ("samples", "sector", "INTEGER"),  # the sector a DNS answer counts for (synthetics.balance)
 )
 #: Relative width of the latency buckets of the hourly rollup: medians from it are within 0.5%.
 BUCKET_RATIO = 1.01
@@ -78,6 +82,7 @@ class SampleRecord:
     code: str | None = None
     colo: str | None = None  # where it was served from (cf-ray)
     ray: str | None = None  # the cf-ray of a failed sample
+    sector: int | None = None  # the sector a DNS answer counts for in the balance
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,17 @@ class CheckRecord:
     measured: str | None = None
     threshold: str | None = None
     detail: str | None = None
+
+
+@dataclass(frozen=True)
+class RateCounts:
+    """One `FailureKind`'s counts over a window: failures out of total, and how many samples and
+    runs the window held."""
+
+    failures: int = 0
+    total: int = 0
+    samples: int = 0
+    runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,17 @@ class HistoryStore(Protocol):
                        exclude_run: int | None = None) -> dict[str, int]:
         """Counts over a window: samples, responses (those with a status), 5xx, timeouts,
         not_ok, runs."""
+
+    def rate_counts(self, kind: FailureKind, target: str, endpoint: str, since: float,
+                    until: float | None = None, subject: str | None = None,
+                    method: str | None = None, exclude_run: int | None = None) -> RateCounts:
+        """`kind`'s failures over a window, counted by the kind's own rule (as `kind.count`
+        counts a run's samples)."""
+
+    def sector_counts(self, target: str, since: float, until: float | None = None,
+                      exclude_run: int | None = None) -> tuple[dict[int, int], int]:
+        """({sector: answers}, runs) of the DNS answers that count for the sector balance
+        (recorded with their sector) in [since, until], `exclude_run` left out."""
 
     def totals(self, target: str, endpoint: str, since: float, until: float,
                method: str = "GET", limit: int = 200_000) -> list[float]:
@@ -350,11 +377,11 @@ class SqliteHistory:
                 series = self._series_id(db, (s.target, s.endpoint, s.subject, s.method))
                 rows.append((series, s.t, run_id, self._seq, s.status, int(s.ok), s.error_kind,
                              s.connect, s.tls, s.send, s.wait, s.receive, s.ttfb, s.total,
-                             s.source, s.code, s.colo, s.ray))
+                             s.source, s.code, s.colo, s.ray, s.sector))
             db.executemany("INSERT OR IGNORE INTO samples (series, t, run, seq, status, ok, "
                            "error_kind, connect, tls, send, wait, receive, ttfb, total, source, "
-                           "code, colo, ray) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                           "?, ?, ?)", rows)
+                           "code, colo, ray, sector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                           "?, ?, ?, ?, ?, ?, ?)", rows)
             self._roll_up(db, ((r[0], r[1], r[13]) for r in rows if r[5] and r[13] is not None))
 
     def _roll_up(self, db: sqlite3.Connection,
@@ -427,8 +454,8 @@ class SqliteHistory:
                 continue
             for r in self._read(
                     "SELECT t, status, ok, error_kind, connect, tls, send, wait, receive, ttfb, "
-                    "total, source, code, colo, ray FROM samples WHERE series=? AND t>=? AND "
-                    "t<=?", (sid, since, end)):
+                    "total, source, code, colo, ray, sector FROM samples WHERE series=? AND "
+                    "t>=? AND t<=?", (sid, since, end)):
                 out.append(SampleRecord(r[0], tgt, ep, subj, meth, r[1], bool(r[2]), r[3],
                                         *r[4:]))
         out.sort(key=lambda s: s.t)
@@ -443,8 +470,9 @@ class SqliteHistory:
         excluded = -1 if exclude_run is None else exclude_run
         for sid in self._series_ids(target, endpoint, subject, method):
             for run, n, nresp, n5xx, ntimeout, nbad in self._read(
-                    "SELECT run, count(*), count(status), sum(status >= 500), "
-                    "sum(error_kind = 'timeout'), sum(ok = 0) FROM samples "
+                    f"SELECT run, count(*), sum({FIVE_XX.counts_sql}), "
+                    f"sum({FIVE_XX.fails_sql}), sum({TIMEOUTS.fails_sql}), sum(ok = 0) "
+                    "FROM samples "
                     "WHERE series=? AND t>=? AND t<=? AND run != ? "
                     "GROUP BY run", (sid, since, end, excluded)):
                 runs.add(int(run))
@@ -455,6 +483,42 @@ class SqliteHistory:
                 counts["not_ok"] += int(nbad or 0)
         counts["runs"] = len(runs)
         return counts
+
+    def rate_counts(self, kind: FailureKind, target: str, endpoint: str, since: float,
+                    until: float | None = None, subject: str | None = None,
+                    method: str | None = None, exclude_run: int | None = None) -> RateCounts:
+        failures = total = samples = 0
+        runs: set[int] = set()
+        end = float("inf") if until is None else until
+        excluded = -1 if exclude_run is None else exclude_run
+        for sid in self._series_ids(target, endpoint, subject, method):
+            for run, n, counted, failed in self._read(
+                    f"SELECT run, count(*), sum({kind.counts_sql}), "
+                    f"sum(({kind.counts_sql}) AND ({kind.fails_sql})) FROM samples "
+                    "WHERE series=? AND t>=? AND t<=? AND run != ? "
+                    "GROUP BY run", (sid, since, end, excluded)):
+                runs.add(int(run))
+                samples += int(n)
+                total += int(counted or 0)
+                failures += int(failed or 0)
+        return RateCounts(failures, total, samples, len(runs))
+
+    def sector_counts(self, target: str, since: float, until: float | None = None,
+                      exclude_run: int | None = None) -> tuple[dict[int, int], int]:
+        """({sector: answers}, runs) of the DNS answers that count for the sector balance
+        (recorded with their sector) in [since, until], `exclude_run` left out."""
+        counts: dict[int, int] = {}
+        runs: set[int] = set()
+        end = float("inf") if until is None else until
+        excluded = -1 if exclude_run is None else exclude_run
+        for sid in self._series_ids(target, "dns", None, "GET"):
+            for run, sector, n in self._read(
+                    "SELECT run, sector, count(*) FROM samples WHERE series=? AND t>=? AND t<=? "
+                    "AND run != ? AND sector IS NOT NULL GROUP BY run, sector",
+                    (sid, since, end, excluded)):
+                runs.add(int(run))
+                counts[int(sector)] = counts.get(int(sector), 0) + int(n)
+        return counts, len(runs)
 
     def totals(self, target: str, endpoint: str, since: float, until: float,
                method: str = "GET", limit: int = 200_000) -> list[float]:
@@ -608,11 +672,11 @@ def sample_outcome(endpoint: str, method: str, status: int | None, error: str | 
 
 def record_from_sample(sample: Any, target: str) -> SampleRecord:
     """A `SampleRecord` for a `synthetics.probe.Sample` taken of `target`."""
-    from synthetics.rates import dns_failure
-
     req = sample.request
+    sector = None
     if req.endpoint == "dns" and req.method == "GET":
-        ok = dns_failure(sample) is None
+        ok = not DNS_FAILURES.fails(sample)  # what DNS_FAILURES.fails_sql reads back
+        sector = sector_of(sample)
     else:
         body: Any = None
         if sample.error is None and req.endpoint in ("health", "register"):
@@ -630,7 +694,7 @@ def record_from_sample(sample: Any, target: str) -> SampleRecord:
     return SampleRecord(sample.started, target, req.endpoint, req.subject, req.method,
                         sample.status, ok, sample.error_kind, p.connect, p.tls, p.send, p.wait,
                         p.receive, p.ttfb, p.total, source, code, colo,
-                        None if ok else ray)
+                        None if ok else ray, sector)
 
 
 # -- coverage ------------------------------------------------------------------------------

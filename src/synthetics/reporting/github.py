@@ -90,12 +90,9 @@ def step_summary(results: Results, notes: Sequence[str] = (),
     ok = not failed
     head = [f"## {'✅' if ok else '❌'} Victory36 synthetic checks: "
             f"{'all targets met' if ok else f'{len(failed)} failed'}", ""]
-    target = results.target_url or "(not started)"
-    if results.builtin:
-        head.append(f"Target: **built-in reference worker** at `{target}` — a local stand-in, "
-                    "**not production**.")
-    else:
-        head.append(f"Target: `{scrub(target)}`")
+    worker = results.worker
+    head.append(f"Target: **{scrub(worker.description)}**" if worker.builtin
+                else f"Target: `{scrub(worker.description)}`")
     counts = ", ".join(f"{n} {k}" for k, n in sorted(
         {c.status: sum(1 for d in results.checks.values() if d.status == c.status)
          for c in results.checks.values()}.items()))

@@ -227,10 +227,7 @@ def export(settings: MetricsSettings, results: Results,
     """Write the textfile and push to the Pushgateway as configured; one line per thing done
     or failed (a metrics failure never fails the checks)."""
     region = settings.region or hostname()
-    target = results.target_url or ("builtin" if results.builtin else "")
-    if results.builtin:
-        target = "builtin"
-    registry = build_registry(results, region, target)
+    registry = build_registry(results, region, results.worker.label)
     lines = []
     if settings.metrics_textfile:
         try:

@@ -39,9 +39,9 @@ from typing import Any
 import pytest
 
 from synthetics.clock import format_utc
-from synthetics.expectations import ENDPOINTS, EXPECTATIONS
+from synthetics.expectations import ENDPOINTS, EXPECTATIONS, SAMPLED_ENDPOINTS
 from synthetics.latency import LatencyResult, bad_answer
-from synthetics.plugin import SETTINGS, TARGET_URL, SyntheticTarget, is_controller
+from synthetics.plugin import SETTINGS, WORKER, is_controller
 from synthetics.probe import PHASES, Probe, Sample
 from synthetics.reporting.results import (
     EXCHANGE_PROPERTY,
@@ -94,9 +94,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[REPORT_SETTINGS] = ReportSettings(**resolve_values(config, OPTIONS))
     results = Results()
-    if SETTINGS in config.stash:
-        results.builtin = config.stash[SETTINGS].builtin
-        results.target_url = config.stash[SETTINGS].target
+    if WORKER in config.stash:
+        results.worker = config.stash[WORKER]
     config.stash[RESULTS] = results
     config.pluginmanager.register(_Collector(config, results), "synthetics-results")
     if config.pluginmanager.hasplugin("html") and is_controller(config):
@@ -236,15 +235,14 @@ class _Collector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.results.finished = time.time()
         self.results.exitstatus = int(exitstatus)
-        url = self.config.stash.get(TARGET_URL, None)
-        if url is not None:
-            self.results.target_url = url
+        if WORKER in self.config.stash:
+            self.results.worker = self.config.stash[WORKER]  # with its URL, once started
         path = self.config.stash[REPORT_SETTINGS].summary_json
         if path and is_controller(self.config):
             from synthetics.selfheal.heal import region_vote
 
             self.results.extra.update(region_vote(self.config, list(self.results.checks.values()),
-                                                  self.results.builtin))
+                                                  self.results.worker.builtin))
             self.results.write_summary(path)
 
 
@@ -467,7 +465,7 @@ def history_trend(config: pytest.Config, days: float, q: float,
     end = time.time() if now is None else now
     out: dict[str, list[tuple[float, float]]] = {}
     try:
-        for endpoint in ("health", "orchestrate", "dns"):
+        for endpoint in SAMPLED_ENDPOINTS:
             points = hourly_percentiles(
                 store.samples(recorder.target, endpoint, end - days * 86400, end), q)
             if points:
@@ -502,7 +500,7 @@ def history_colos(config: pytest.Config, days: float, now: float | None = None,
         return {}
     end = time.time() if now is None else now
     out = {}
-    for endpoint in ("health", "orchestrate", "dns"):
+    for endpoint in SAMPLED_ENDPOINTS:
         colos = recorder.store.latency_by_colo(recorder.target, endpoint, end - days * 86400)
         if colos:
             out[endpoint] = colos
@@ -740,14 +738,10 @@ class HtmlReport:
         report.title = "Victory36 synthetic checks"
 
     def banner(self) -> str:
-        settings = self.config.stash[SETTINGS]
-        url = self.config.stash.get(TARGET_URL, None)
-        if url is None:
-            url = settings.target or "(not started: no check needed it)"
-        text = SyntheticTarget(url, settings.builtin).describe()
-        style = ("background:#fde68a;padding:4px;font-weight:bold" if settings.builtin
-                 else "")
-        return f'<p id="synthetics-target" style="{style}">Target: {_esc(scrub(text))}</p>'
+        worker = self.config.stash[WORKER]
+        style = "background:#fde68a;padding:4px;font-weight:bold" if worker.builtin else ""
+        return (f'<p id="synthetics-target" style="{style}">Target: '
+                f'{_esc(scrub(worker.description))}</p>')
 
     def region(self) -> str:
         """Where the checks ran from: `--region` (SYNTHETICS_REGION), else the host name, as

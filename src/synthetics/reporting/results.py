@@ -29,6 +29,7 @@ from synthetics.expectations import AREAS, EXPECTATIONS
 from synthetics.plugin import recorded_verdicts
 from synthetics.probe import PHASES, Sample
 from synthetics.scrub import scrub
+from synthetics.worker import Worker
 
 __all__ = [
     "ACCESS_PROPERTY", "EXCHANGE_PROPERTY", "LATENCY_PROPERTY", "SCHEMA", "CheckResult",
@@ -169,8 +170,8 @@ class Results:
     """Everything one run found out, in the order the checks finished."""
 
     started: float = field(default_factory=time.time)
-    target_url: str | None = None
-    builtin: bool = True
+    #: The worker checked (the built-in reference worker unless --target named one).
+    worker: Worker = field(default_factory=lambda: Worker.from_target(None))
     checks: dict[str, CheckResult] = field(default_factory=dict)
     endpoints: dict[str, EndpointCounts] = field(default_factory=dict)
     finished: float | None = None
@@ -262,8 +263,7 @@ class Results:
             rows.append({
                 "check": t.check, "subject": t.subject, "area": t.area,
                 "target": t.statement,
-                "threshold": threshold or (f"{t.threshold:g} {t.unit}".strip()
-                                           if t.threshold is not None else "—"),
+                "threshold": threshold or t.threshold_text,
                 "measured": scrub(str(measured)), "verdict": status,
                 "detail": scrub(str((c.verdict or {}).get("detail", "")) if c else ""),
                 "source": t.source, "nodeid": c.nodeid if c else None,
@@ -293,7 +293,8 @@ class Results:
             checks.append(entry)
         return {
             "schema": SCHEMA,
-            "target": scrub(self.target_url or ""), "builtin_reference_worker": self.builtin,
+            "target": scrub(self.worker.url or ""),
+            "builtin_reference_worker": self.worker.builtin,
             "started": self.started, "finished": self.finished,
             "exit_status": self.exitstatus, "ok": not self.failed,
             "counts": counts, "targets": self.target_rows(), "checks": checks,

@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from synthetics.clock import format_utc
-from synthetics.expectations import EXPECTATIONS
+from synthetics.expectations import EXPECTATIONS, SAMPLED_ENDPOINTS
 from synthetics.history.store import BUCKET_RATIO
 from synthetics.scrub import scrub
+from synthetics.worker import Worker
 
 __all__ = ["EXIT_USAGE", "ENDPOINTS", "HistorySource", "StatusData", "add_status_page_parser",
            "badge_json", "badge_svg", "collect", "main", "render", "status_page_command"]
@@ -47,7 +48,7 @@ __all__ = ["EXIT_USAGE", "ENDPOINTS", "HistorySource", "StatusData", "add_status
 EXIT_USAGE = 4
 DAY = 86_400.0
 #: Endpoints shown, in this order, when history holds GET samples of them.
-ENDPOINTS = ("health", "orchestrate", "dns", "dashboard")
+ENDPOINTS = (*SAMPLED_ENDPOINTS, "dashboard")
 SCHEMA = "victory36-synthetics/status/v1"
 #: The window the badges' availability covers.
 BADGE_DAYS = 30
@@ -182,7 +183,7 @@ def _pick_target(dbs: Sequence[sqlite3.Connection]) -> str:
     best: tuple[int, float, str] | None = None
     for db in dbs:
         for target, due in db.execute("SELECT target, max(due) FROM runs GROUP BY target"):
-            key = (0 if target == "builtin" else 1, float(due or 0), str(target))
+            key = (0 if Worker.from_label(target).builtin else 1, float(due or 0), str(target))
             if best is None or key > best:
                 best = key
     if best is None:

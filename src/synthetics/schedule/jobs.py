@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from synthetics import runner
 from synthetics.clock import format_utc
+from synthetics.expectations import SAMPLED_ENDPOINTS
 from synthetics.history.store import HistoryStore
 from synthetics.schedule.scheduler import (
     JOBS,
@@ -39,6 +40,7 @@ from synthetics.schedule.scheduler import (
     python_argv,
 )
 from synthetics.scrub import redact
+from synthetics.worker import Worker
 
 __all__ = ["add_schedule_parser", "main", "schedule_command"]
 
@@ -54,7 +56,8 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                    help="show the table with each job's next run time, and exit")
     p.add_argument("--run-now", metavar="JOB", help="run one job at once, and exit")
     p.add_argument("--target", default=os.environ.get("SYNTHETICS_TARGET"),
-                   help="worker base URL (default: the built-in reference worker)")
+                   help="the worker to check, by its base URL (default: the built-in "
+                        "reference worker)")
     p.add_argument("--history", default=os.environ.get("SYNTHETICS_HISTORY", DEFAULT_HISTORY),
                    help=f"history database (default {DEFAULT_HISTORY})")
     p.add_argument("--lock", default=None,
@@ -162,7 +165,7 @@ def schedule_command(args: argparse.Namespace) -> int:
             store = SqliteHistory(args.history)
         except ValueError as exc:
             return usage_error(prog, str(exc))
-    target = args.target or "builtin"
+    target = Worker.from_target(args.target).label
     scheduler = Scheduler(JOBS, build_argv_for(args),
                           store=store, target=target, log=_log)
     if args.list:
@@ -291,7 +294,7 @@ def _list(scheduler: Scheduler, store: HistoryStore | None, history: str) -> int
 def _latency_table(store: HistoryStore, target: str, now: float,
                    span: float) -> tuple[list[str], bool]:
     lines, regressed = [], False
-    for endpoint in ("health", "orchestrate", "dns"):
+    for endpoint in SAMPLED_ENDPOINTS:
         this = store.totals(target, endpoint, now - span, now)
         last = store.totals(target, endpoint, now - 2 * span, now - span)
         if not this or not last:
@@ -323,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=os.environ.get("SYNTHETICS_REVIEW_WORKER") or None)
     args = parser.parse_args(argv)
     try:
-        target = _parse_target(args.target) or "builtin"
+        target = Worker.from_target(_parse_target(args.target)).label
     except ValueError as exc:
         return usage_error(parser.prog, str(exc))
     if args.job == "backup":
@@ -360,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.job == "performance":
         now = time.time()
         print("error counts over the last 30 days:")
-        for endpoint in ("health", "orchestrate", "dns"):
+        for endpoint in SAMPLED_ENDPOINTS:
             c = store.failure_counts(target, endpoint, now - span, now)
             print(f"  {endpoint:<12} {c['samples']} samples over {c['runs']} runs: "
                   f"{c['5xx']} 5xx, {c['timeouts']} timeouts, {c['not_ok']} not ok")

@@ -37,6 +37,7 @@ from synthetics.clock import format_utc
 from synthetics.filelock import FileLock
 from synthetics.history.store import HistoryStore
 from synthetics.scrub import redact
+from synthetics.worker import BUILTIN_LABEL
 
 __all__ = [
     "EVENING_MARKERS", "JOBS", "JobResult", "JobSpec", "Scheduler", "SingleInstance", "find_job",
@@ -245,7 +246,7 @@ class Scheduler:
     def __init__(self, jobs: Sequence[JobSpec], build_argv: ArgvBuilder, *,
                  runner: Runner = run_subprocess, clock: Clock = utc_now,
                  sleeper: Callable[[float], Any] | None = None, store: HistoryStore | None = None,
-                 target: str = "builtin", late_after: float = 60.0,
+                 target: str = BUILTIN_LABEL, late_after: float = 60.0,
                  log: Callable[[str], None] = print,
                  housekeeping: Callable[[_dt.datetime], None] | None = None,
                  threaded: bool = True) -> None:

@@ -47,7 +47,7 @@ from synthetics.attribution import Attribution
 from synthetics.clock import format_utc
 from synthetics.expect import who
 from synthetics.expectations import ENDPOINTS
-from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, TARGET_URL, is_controller
+from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, WORKER, is_controller
 from synthetics.probe import Probe, Sample
 from synthetics.scrub import redact, scrub, scrub_data
 from synthetics.selfheal import hookspec
@@ -455,7 +455,6 @@ class RedeployPlugin:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.settings
         mode = "DRY RUN (commands are printed, not run)" if not s.redeploy else "ON"
-        core = config.stash[SETTINGS]
         lines = [
             f"synthetics self-healing: {mode}; acts when a health check fails and /health stays "
             f"down for {s.confirm_seconds:g} s; control URL {redact(s.control_url)}; cooldown "
@@ -463,12 +462,13 @@ class RedeployPlugin:
             f"dir {s.state_path}",
             f"synthetics self-healing deploy: {scrub(shlex.join(deploy_argv(s)))}",
         ]
-        if core.builtin:
+        worker = config.stash[WORKER]
+        if worker.builtin:
             lines.append("synthetics self-healing: the target is the built-in reference worker, "
                          "which is never deployed")
             return lines
         try:
-            guarded = s.deployment(core.target or "").describe()
+            guarded = s.deployment(worker.url or "").describe()
             lines.append(f"synthetics self-healing guards: {scrub(guarded)} (one lock, cooldown "
                          "and cap for every spelling of its URL)")
         except Exception as exc:  # noqa: BLE001 - a header line, never a crash
@@ -510,8 +510,9 @@ class RedeployPlugin:
         if not self.failed:
             return Outcome("healthy", "no health check failed in this run; nothing to do")
         reason = "health check(s) failed: " + "; ".join(self.failed)
-        target = core.target or self.config.stash.get(TARGET_URL, "")
-        if core.builtin:
+        worker = self.config.stash[WORKER]
+        target = worker.url or ""
+        if worker.builtin:
             return Outcome("builtin", (
                 "health checks failed, but the target is the built-in reference worker (a local "
                 "stand-in, not production): never deployed; pass --target URL"), reason=reason)
