@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.runner import clean_output, run
+from synthetics.runner import clean_output, run_command
 
 TOKEN = "tok-runner-0123456789abcdef"
 
@@ -38,8 +38,8 @@ def _alive(pid: int) -> bool:
 
 def test_timeout_stops_the_whole_process_group_signal_by_signal() -> None:
     # 4 s: long enough for the child to start and print even on a loaded machine.
-    done = run([sys.executable, "-c", _STUBBORN], timeout=4,
-               stop_signals=(signal.SIGTERM, signal.SIGKILL), grace=0.5)
+    done = run_command([sys.executable, "-c", _STUBBORN], timeout=4,
+                       stop_signals=(signal.SIGTERM, signal.SIGKILL), grace=0.5)
     assert done.timed_out
     assert done.exit_code == -signal.SIGKILL  # SIGTERM was ignored, so SIGKILL ended it
     first, *rest = done.stdout.splitlines()
@@ -59,10 +59,10 @@ def test_timeout_stops_the_whole_process_group_signal_by_signal() -> None:
 
 def test_a_command_that_finishes_keeps_its_exit_code_and_streams() -> None:
     code = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"
-    split = run([sys.executable, "-c", code], timeout=30, merge_stderr=False)
+    split = run_command([sys.executable, "-c", code], timeout=30, merge_stderr=False)
     assert (split.exit_code, split.stdout, split.stderr, split.timed_out) == (
         3, "out\n", "err\n", False)
-    merged = run([sys.executable, "-c", code], timeout=30)
+    merged = run_command([sys.executable, "-c", code], timeout=30)
     assert sorted(merged.stdout.splitlines()) == ["err", "out"] and merged.stderr == ""
 
 
@@ -72,7 +72,7 @@ def test_output_is_scrubbed_of_the_commands_and_this_processs_secrets(
     env = {"PATH": "/usr/bin:/bin", "CLOUDFLARE_API_TOKEN": TOKEN}
     code = ("import sys; print('deploying with " + TOKEN + "'); "
             "print('own-secret-value-42', file=sys.stderr)")
-    done = run([sys.executable, "-c", code], timeout=30, env=env, merge_stderr=False)
+    done = run_command([sys.executable, "-c", code], timeout=30, env=env, merge_stderr=False)
     assert TOKEN not in done.stdout and "[CLOUDFLARE_API_TOKEN redacted]" in done.stdout
     assert done.stderr == "[OWN_API_TOKEN redacted]\n"
 
@@ -83,13 +83,13 @@ def test_output_loses_colour_codes_and_carriage_returns() -> None:
 
 def test_a_command_that_cannot_start_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        run([str(tmp_path / "missing")], timeout=5)
+        run_command([str(tmp_path / "missing")], timeout=5)
 
 
 def test_own_group_false_keeps_the_command_in_this_process_group() -> None:
     code = "import os; print(os.getpgid(0))"
-    assert run([sys.executable, "-c", code], timeout=None, own_group=False).stdout == (
+    assert run_command([sys.executable, "-c", code], timeout=None, own_group=False).stdout == (
         f"{os.getpgid(0)}\n")
-    assert run([sys.executable, "-c", code], timeout=30).stdout != f"{os.getpgid(0)}\n"
+    assert run_command([sys.executable, "-c", code], timeout=30).stdout != f"{os.getpgid(0)}\n"
     with pytest.raises(ValueError, match="own process group"):
-        run([sys.executable, "-c", code], timeout=30, own_group=False)
+        run_command([sys.executable, "-c", code], timeout=30, own_group=False)

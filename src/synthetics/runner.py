@@ -2,9 +2,10 @@
 
 Everything the project runs — wrangler's deploy and rollback (`synthetics.selfheal.ladder`), a
 scheduled job (`synthetics.schedule.scheduler`), the evening review's wrangler commands
-(`synthetics.schedule.review`) — goes through `run`: an argv list (never a shell string), stdin
-closed, in a session of its own so that on timeout the whole process group is stopped (a
-wrangler that spawned esbuild, a pytest that spawned workers), not just its first process.
+(`synthetics.schedule.review`) — goes through `run_command`: an argv list (never a shell
+string), stdin closed, in a session of its own so that on timeout the whole process group is
+stopped (a wrangler that spawned esbuild, a pytest that spawned workers), not just its first
+process.
 Output is decoded leniently, stripped of colour codes and scrubbed of secrets (the command's own
 environment, then this process's: `synthetics.scrub`), since callers log and record it. Each
 caller keeps its own words for how a command ended; this module only says what happened.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 from synthetics.scrub import scrub
 
-__all__ = ["Completed", "clean_output", "run"]
+__all__ = ["Completed", "clean_output", "run_command"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 
@@ -52,10 +53,11 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def run(argv: Sequence[str], *, timeout: float | None, env: Mapping[str, str] | None = None,
-        cwd: str | None = None, merge_stderr: bool = True, own_group: bool = True,
-        stop_signals: Sequence[int] = (signal.SIGKILL,), grace: float = 5.0,
-        clock: Callable[[], float] = time.monotonic) -> Completed:
+def run_command(argv: Sequence[str], *, timeout: float | None,
+                env: Mapping[str, str] | None = None, cwd: str | None = None,
+                merge_stderr: bool = True, own_group: bool = True,
+                stop_signals: Sequence[int] = (signal.SIGKILL,), grace: float = 5.0,
+                clock: Callable[[], float] = time.monotonic) -> Completed:
     """Run `argv` (with `env`, default this process's) for at most `timeout` seconds (None: as
     long as it takes).
 

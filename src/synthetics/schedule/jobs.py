@@ -24,10 +24,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from synthetics import runner
 from synthetics.clock import format_utc
 from synthetics.expectations import SAMPLED_ENDPOINTS
 from synthetics.history.store import HistoryStore
+from synthetics.runner import run_command
 from synthetics.schedule.scheduler import (
     JOBS,
     JobResult,
@@ -437,7 +437,7 @@ def _review_checks(args: argparse.Namespace) -> int:
         argv.append(f"--review-worker={args.review_worker}")
     print(f"Cloudflare review checks: pytest -m {REVIEW_MARKERS[args.job]} --review", flush=True)
     # In this job's process group: the scheduler's timeout stops the checks with the job.
-    done = runner.run(argv, timeout=None, merge_stderr=False, own_group=False)
+    done = run_command(argv, timeout=None, merge_stderr=False, own_group=False)
     print(done.stdout[-4000:], done.stderr[-2000:], sep="\n", flush=True)
     return 0 if done.exit_code == 0 else 1
 
@@ -463,7 +463,7 @@ def _drill(args: argparse.Namespace) -> int:
                            "--verify-seconds=3", f"--state-dir={state}", "--history", "off")
         print("disaster-recovery drill (dry run, against a broken stand-in at "
               f"{worker.url}): pytest " + " ".join(argv[3:]), flush=True)
-        done = runner.run(argv, timeout=None, merge_stderr=False, own_group=False)
+        done = run_command(argv, timeout=None, merge_stderr=False, own_group=False)
     print(done.stdout[-4000:], done.stderr[-2000:], sep="\n", flush=True)
     # The command lines last, where a terminal (and the scheduler's output tail) shows them.
     commands = []

@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from synthetics import runner
+from synthetics.runner import run_command
 from synthetics.schedule.analytics import API_URL, GraphQL, api_credentials
 from synthetics.settings import Option, flag, positive_float, resolve_values
 
@@ -182,17 +182,17 @@ class Wrangler:
         self.env.setdefault("NO_COLOR", "1")
 
     def run(self, *args: str) -> Result:
-        done = runner.run([self.command, *args], timeout=self.timeout, env=self.env,
-                          merge_stderr=False)
+        done = run_command([self.command, *args], timeout=self.timeout, env=self.env,
+                           merge_stderr=False)
         return Result(None if done.timed_out else done.exit_code, done.stdout, done.stderr,
                       timed_out=done.timed_out)
 
     def sample(self, seconds: float, *args: str) -> Result:
         """Run a command that streams until stopped; stop it after `seconds` (SIGINT to its
         process group, then SIGKILL after 5 s)."""
-        done = runner.run([self.command, *args], timeout=seconds, env=self.env,
-                          merge_stderr=False, stop_signals=(signal.SIGINT, signal.SIGKILL),
-                          grace=5.0)
+        done = run_command([self.command, *args], timeout=seconds, env=self.env,
+                           merge_stderr=False, stop_signals=(signal.SIGINT, signal.SIGKILL),
+                           grace=5.0)
         return Result(done.exit_code, done.stdout, done.stderr, timed_out=done.timed_out)
 
 

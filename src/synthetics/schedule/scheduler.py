@@ -32,10 +32,10 @@ from typing import Any, Protocol
 
 import schedule
 
-from synthetics import runner
 from synthetics.clock import format_utc
 from synthetics.filelock import FileLock
 from synthetics.history.store import HistoryStore
+from synthetics.runner import run_command
 from synthetics.scrub import redact
 from synthetics.worker import BUILTIN_LABEL
 
@@ -207,8 +207,8 @@ def run_subprocess(argv: Sequence[str], timeout: float,
     """Run argv in its own process group; on timeout stop the whole group (TERM, then KILL after
     5 s). The output's last lines are kept, scrubbed of secrets (`synthetics.runner`)."""
     try:
-        done = runner.run(argv, timeout=timeout, env=env,
-                          stop_signals=(signal.SIGTERM, signal.SIGKILL), grace=5.0)
+        done = run_command(argv, timeout=timeout, env=env,
+                           stop_signals=(signal.SIGTERM, signal.SIGKILL), grace=5.0)
     except OSError as exc:
         return JobResult(None, error=str(exc))
     return JobResult(done.exit_code, timed_out=done.timed_out, output=_tail(done.stdout))

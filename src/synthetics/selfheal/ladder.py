@@ -33,10 +33,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthetics import runner
 from synthetics.attribution import Attribution, explain
 from synthetics.clock import format_utc
 from synthetics.filelock import FileLock, locked
+from synthetics.runner import run_command
 from synthetics.scrub import scrub, scrub_data
 from synthetics.selfheal.deployment import Deployment
 
@@ -128,8 +128,8 @@ def run_step(step: Step, *, clock: Callable[[], float] = time.monotonic) -> Step
             "--wrangler /path/to/wrangler"))
     started = clock()
     try:
-        done = runner.run(step.argv, timeout=step.timeout, env=step.env, cwd=step.cwd,
-                          clock=clock)
+        done = run_command(step.argv, timeout=step.timeout, env=step.env, cwd=step.cwd,
+                           clock=clock)
     except OSError as exc:
         return StepResult(None, command=command, duration=clock() - started,
                           error=f"cannot run {exe!r}: {exc.strerror or exc}")
