@@ -124,7 +124,7 @@ def test_result_carries_every_figure_and_saves_them() -> None:
         "percentile": 90, "budget_ms": 50, "value_ms": result.value_ms,
         "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "samples": 100, "failed": 0,
         "phases_ms": result.phases_ms, "slowest_phase": result.slowest_phase, "ok": False,
-        "bad_kinds": {},
+        "bad_kinds": {}, "planned": 100, "bound_ms": None,
     }
     text = result.describe()
     assert "p90 90.1 ms >= 50 ms budget over 100 samples" in text
