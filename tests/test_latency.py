@@ -331,3 +331,19 @@ def test_a_run_stopped_before_its_verdict_is_certain_is_refused() -> None:
     full = summarize([_ok(2.0)] * 10, None, 95, 200, planned=10)
     assert full.ok and full.not_taken == 0 and full.bound_ms is None
     assert "decided" not in full.describe() and full.measured() == "p95 2.0 ms"
+
+
+def test_a_percentile_exactly_at_the_budget_fails_early_and_says_so() -> None:
+    """p95 of 101 samples is the 96th exactly: six at the budget put it there for good."""
+    result = summarize([_ok(200.0)] * 6, [0.2] * 6, 95, 200, planned=101)
+    assert not result.ok and result.bound_ms == 200.0
+    assert result.describe().startswith("p95 at least 200.0 ms >= 200 ms budget whatever the "
+                                        "other 95 samples; decided after 6 of 101 samples")
+
+
+def test_no_samples_at_all() -> None:
+    result = summarize([], None, 95, 200)
+    assert not result.ok and result.extra_info() == {
+        "percentile": 95, "budget_ms": 200, "value_ms": None, "p50_ms": None, "p99_ms": None,
+        "samples": 0, "failed": 0, "phases_ms": {}, "slowest_phase": None, "ok": False,
+        "bad_kinds": {}, "planned": 0, "bound_ms": None}

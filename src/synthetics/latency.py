@@ -225,9 +225,8 @@ def summarize(
              for i, sample in enumerate(samples)]
     if planned is not None and not decided(times, planned, q, budget_ms):
         raise ValueError(f"{len(samples)} of {planned} samples do not decide the verdict")
-    if not good:
-        return LatencyResult(q, budget_ms, len(samples), failed, None, None, None, {},
-                             first_error, kinds, planned, _bound(times, planned, q, budget_ms))
+    if not samples:
+        return LatencyResult(q, budget_ms, 0, 0, None, None, None)
     phases: dict[str, float] = {}
     for name in PHASES:
         values = [getattr(samples[i].phases, name) for i in good]
