@@ -32,6 +32,7 @@ from synthetics.expectations import (
 from synthetics.probe import Probe, Request, Sample
 from synthetics.reference import ReferenceWorker
 from synthetics.settings import Settings
+from synthetics.streams import LatencyStreams
 from synthetics.worker import Worker
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -173,6 +174,14 @@ def error_rate_pass(probe: Probe, synthetics_settings: Settings,
 def error_rate_samples(error_rate_pass: ErrorRatePass) -> list[Sample]:
     """The samples of the error-rate sampling pass (`error_rate_pass`)."""
     return error_rate_pass.samples
+
+
+@pytest.fixture(scope="session")
+def latency_streams(probe: Probe, synthetics_settings: Settings,
+                    request: pytest.FixtureRequest) -> LatencyStreams:
+    """The latency checks' sample streams (`synthetics.streams`): `take(expectation)` gives a
+    check its endpoint's stream; the first check to ask takes every selected one side by side."""
+    return LatencyStreams.for_session(probe, synthetics_settings, request.session)
 
 
 @pytest.fixture
