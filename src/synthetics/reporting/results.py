@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from synthetics.attribution import failed_exchange, ray_of
 from synthetics.expectations import AREAS, EXPECTATIONS
 from synthetics.plugin import recorded_verdicts
@@ -32,7 +34,7 @@ from synthetics.scrub import scrub
 from synthetics.worker import Worker
 
 __all__ = [
-    "ACCESS_PROPERTY", "EXCHANGE_PROPERTY", "LATENCY_PROPERTY", "SCHEMA", "CheckResult",
+    "ACCESS_PROPERTY", "EXCHANGE_PROPERTY", "LATENCY_PROPERTY", "RESULTS", "SCHEMA", "CheckResult",
     "EndpointCounts", "Results", "exchange", "latency_record", "split_name",
 ]
 
@@ -40,6 +42,8 @@ LATENCY_PROPERTY = "synthetics_latency"
 EXCHANGE_PROPERTY = "synthetics_exchange"
 ACCESS_PROPERTY = "synthetics_access_patterns"  # written by test_review_access_patterns
 SCHEMA = "victory36-synthetics/summary/v1"
+#: The session's `Results`, filled by the report plugin's collector, read by every output.
+RESULTS = pytest.StashKey["Results"]()
 
 #: Failed exchanges kept with their ray id and colo for the report and summary.json.
 MAX_FAILED_EXCHANGES = 50
