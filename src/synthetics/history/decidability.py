@@ -33,7 +33,8 @@ from synthetics.history.plugin import OPTIONS as HISTORY_OPTIONS
 from synthetics.plugin import sampled_requests
 from synthetics.probe import Request
 from synthetics.schedule.scheduler import JobSpec, find_job
-from synthetics.settings import OPTIONS, Option, Settings
+from synthetics.settings import OPTIONS as CHECK_OPTIONS
+from synthetics.settings import Option, Settings
 from synthetics.stats import samples_to_show_balanced, samples_to_show_holds
 
 __all__ = ["PASS_PROBABILITY", "Decidability", "decidability", "markdown_table"]
@@ -163,7 +164,7 @@ def decidability(settings: Settings, window_hours: float, beat_seconds: float = 
 
 def default_rows() -> list[Decidability]:
     """`decidability` at the default settings, windows, heartbeat and schedule."""
-    settings = Settings(**{o.name: o.default for o in OPTIONS})
+    settings = Settings(**{o.name: o.default for o in CHECK_OPTIONS})
     return decidability(settings, float(RATE_WINDOW.default),
                         balance_window_days=float(BALANCE_WINDOW.default))
 
