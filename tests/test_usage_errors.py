@@ -146,6 +146,10 @@ def test_a_balance_window_longer_than_the_history_kept_is_refused(tmp_path: Path
     kept = synthetics("run", "--reports", str(tmp_path / "r"), "--balance-window-days", "40",
                       "--history-retention-days", "40", "--collect-only", "-q", cwd=tmp_path)
     assert kept.returncode == 0, kept.stderr
+    # not given, the window shrinks to a retention shorter than its 14 days
+    short = synthetics("run", "--reports", str(tmp_path / "r"), "--history-retention-days", "7",
+                       "--collect-only", "-q", cwd=tmp_path)
+    assert short.returncode == 0, short.stderr
 
 
 # --- unusable history paths --------------------------------------------------------------------

@@ -29,6 +29,7 @@ from synthetics.expectations import (
     dns_endpoint,
 )
 from synthetics.history.heartbeat import BEAT, INTERVAL
+from synthetics.history.plugin import BALANCE_WINDOW_DAYS
 from synthetics.history.plugin import OPTIONS as HISTORY_OPTIONS
 from synthetics.plugin import sampled_requests
 from synthetics.probe import Request
@@ -132,7 +133,7 @@ def _job_requests(job: JobSpec) -> list[Request]:
 def decidability(settings: Settings, window_hours: float, beat_seconds: float = INTERVAL,
                  job: JobSpec | None = None, beat: Sequence[Request] = BEAT,
                  probability: float = PASS_PROBABILITY, *,
-                 balance_window_days: float = BALANCE_WINDOW.default) -> list[Decidability]:
+                 balance_window_days: float = BALANCE_WINDOW_DAYS) -> list[Decidability]:
     """One row per synthetic error-rate target (over `window_hours`) and the balance target
     (over `balance_window_days`)."""
     job = job or find_job(FREQUENT_JOB)
@@ -166,7 +167,7 @@ def default_rows() -> list[Decidability]:
     """`decidability` at the default settings, windows, heartbeat and schedule."""
     settings = Settings(**{o.name: o.default for o in CHECK_OPTIONS})
     return decidability(settings, float(RATE_WINDOW.default),
-                        balance_window_days=float(BALANCE_WINDOW.default))
+                        balance_window_days=BALANCE_WINDOW_DAYS)
 
 
 def markdown_table(rows: Sequence[Decidability] | None = None) -> str:

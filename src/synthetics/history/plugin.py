@@ -103,10 +103,10 @@ OPTIONS: tuple[Option, ...] = (
            "over (default 24); the sector balance has its own --balance-window-days.", 24.0,
            positive_float),
     Option("balance_window_days", "--balance-window-days",
-           f"Days of history the sector-balance check also judges over (default "
-           f"{BALANCE_WINDOW_DAYS:g}; at most --history-retention-days): an even spread takes "
-           f"tens of thousands of DNS answers to show (`synthetics decidability`).",
-           BALANCE_WINDOW_DAYS, positive_float),
+           f"Days of history the sector-balance check also judges over, at most "
+           f"--history-retention-days (default {BALANCE_WINDOW_DAYS:g}, or the retention when "
+           f"that is shorter): an even spread takes tens of thousands of DNS answers to show "
+           f"(`synthetics decidability`).", None, positive_float),
     Option("history_job", "--history-job",
            "Name of the scheduled job this run belongs to (set by `synthetics schedule`; "
            "default adhoc).", "adhoc", _name),
@@ -150,7 +150,15 @@ class HistorySettings:
     alert_webhook: str | None
     alert_reminder_minutes: float
     alert_urls: tuple[str, ...] = ()
-    balance_window_days: float = BALANCE_WINDOW_DAYS
+    balance_window_days: float | None = None
+
+    @property
+    def balance_days(self) -> float:
+        """The balance window in days: as given, else `BALANCE_WINDOW_DAYS`, or the retention
+        when that is shorter (older answers are pruned)."""
+        if self.balance_window_days is not None:
+            return self.balance_window_days
+        return min(BALANCE_WINDOW_DAYS, self.history_retention_days)
 
 
 @dataclass
@@ -296,7 +304,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     hs = HistorySettings(**resolve_values(config, OPTIONS))
-    if hs.balance_window_days > hs.history_retention_days:
+    if hs.balance_window_days is not None and \
+            hs.balance_window_days > hs.history_retention_days:
         raise pytest.UsageError(
             f"the balance window of {hs.balance_window_days:g} days (--balance-window-days) is "
             f"longer than the {hs.history_retention_days:g} days of history kept "
@@ -321,7 +330,7 @@ def history_window(pytestconfig: pytest.Config) -> HistoryWindow | None:
     if recorder is None:
         return None
     hs = pytestconfig.stash[HSETTINGS]
-    return HistoryWindow(recorder, hs.history_window_hours, hs.balance_window_days)
+    return HistoryWindow(recorder, hs.history_window_hours, hs.balance_days)
 
 
 class _Session:
