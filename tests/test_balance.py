@@ -66,6 +66,16 @@ def test_without_history_the_verdict_is_the_runs_alone() -> None:
     assert "no earlier samples in the last 24 h of history" in empty.detail
 
 
+def test_the_verdict_states_the_window_in_hours_up_to_two_days_then_in_days() -> None:
+    assert [SectorWindow(h, {}, 0).span for h in (24, 47.5, 48, 336, 12)] == \
+        ["24 h", "47.5 h", "2 days", "14 days", "12 h"]
+    rng = random.Random(4)
+    run = [rng.randrange(200) for _ in range(500)]
+    verdict = judge_balance(run, 200, 0.05, SectorWindow(336, _uniform(80_000, 5), 96))
+    assert "last 14 days, 80500 samples over 97 runs" in verdict.detail
+    assert "; 14 days: imbalance" in verdict.measured
+
+
 def test_an_even_window_passes_where_the_run_alone_cannot() -> None:
     rng = random.Random(2)
     run = [rng.randrange(200) for _ in range(500)]
