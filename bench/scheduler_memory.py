@@ -3,8 +3,9 @@ in a process of its own, printing one JSON line.
 
 The real `Scheduler` with the real job table, history store (a temporary SQLite file), job
 subprocesses (`run_subprocess`, each job a tiny shell command rather than a pytest run) and
-alert housekeeping; only the clock is simulated, 15 minutes per cycle, so 1,000 cycles take
-seconds instead of ten days. RSS is read from /proc/self/status after a warm-up and at the end.
+alert housekeeping; only the wall clock is moved (time-machine), 15 minutes per cycle, so 1,000
+cycles take seconds instead of ten days. RSS is read from /proc/self/status after a warm-up and
+at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import time_machine
 
 from synthetics.history.store import SqliteHistory
 from synthetics.schedule.scheduler import JOBS, JobSpec, Scheduler
@@ -31,30 +34,23 @@ def rss_kb() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-class Clock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 def main(argv: list[str]) -> int:
     cycles = int(argv[0]) if argv else 1000
-    clock = Clock(dt.datetime(2026, 1, 5, 0, 0, tzinfo=dt.timezone.utc))  # a Monday
+    clock = time_machine.travel(dt.datetime(2026, 1, 5, 0, 0, tzinfo=dt.timezone.utc),  # Monday
+                                tick=False).start()
 
     def build(spec: JobSpec, run_id: int | None) -> list[str]:
         return ["sh", "-c", f"echo {spec.name} run {run_id}: 28 passed, 2 skipped"]
 
     with tempfile.TemporaryDirectory(prefix="bench-scheduler-") as tmp:
         store = SqliteHistory(Path(tmp) / "history.sqlite3")
-        scheduler = Scheduler(JOBS, build, clock=clock, store=store, log=lambda line: None)
+        scheduler = Scheduler(JOBS, build, store=store, log=lambda line: None)
         try:
-            from synthetics.schedule.jobs import _alert_housekeeping
+            from synthetics.schedule.jobs import _alert_housekeeping, schedule_history
 
-            args = argparse.Namespace(history=str(Path(tmp) / "history.sqlite3"),
-                                      alert_webhook=None)
-            scheduler.housekeeping = _alert_housekeeping(store, BUILTIN_LABEL, args)
+            args = argparse.Namespace(synthetics_history=str(Path(tmp) / "history.sqlite3"))
+            scheduler.housekeeping = _alert_housekeeping(store, BUILTIN_LABEL,
+                                                         schedule_history(args, {}), None)
             housekeeping = "alert rules every cycle"
         except (ImportError, TypeError, AttributeError) as exc:
             housekeeping = f"none ({type(exc).__name__}: {exc})"
@@ -63,11 +59,11 @@ def main(argv: list[str]) -> int:
         for cycle in range(WARM_UP + cycles):
             if cycle == WARM_UP:
                 before = rss_kb()
-            clock.now += dt.timedelta(minutes=15)
+            clock.shift(dt.timedelta(minutes=15))
             scheduler.tick()
             scheduler.join()
             if scheduler.housekeeping is not None:
-                scheduler.housekeeping(clock())
+                scheduler.housekeeping(dt.datetime.now(dt.timezone.utc))
         after = rss_kb()
         runs = len(store.runs(0))
         store.close()

@@ -107,7 +107,7 @@ def _keep_in_history(config: pytest.Config, record: dict) -> None:
 @pytest.mark.parametrize("expectation", params("test_review_compatibility_date"))
 def test_review_compatibility_date(expectation: Expectation, review_opt_in: ReviewSettings,
                                    pytestconfig: pytest.Config, record_verdict) -> None:
-    from synthetics.selfheal.plugin import REDEPLOY_SETTINGS
+    from synthetics.selfheal.settings import REDEPLOY_SETTINGS
 
     deploy = pytestconfig.stash[REDEPLOY_SETTINGS]
     path, env = deploy.deploy_config, deploy.deploy_env

@@ -326,7 +326,7 @@ def test_the_schedulers_alert_rules_post_to_alertmanager(
     import argparse
 
     from synthetics.history.store import SampleRecord, SqliteHistory
-    from synthetics.schedule.jobs import _alert_housekeeping
+    from synthetics.schedule.jobs import _alert_housekeeping, _alertmanager_url, schedule_history
 
     monkeypatch.setenv("SYNTHETICS_REGION", "eu-host")
     monkeypatch.setenv("SYNTHETICS_DEPLOY_CONFIG", str(_config(tmp_path, worker_label)))
@@ -337,9 +337,10 @@ def test_the_schedulers_alert_rules_post_to_alertmanager(
     store.add_samples(run, [SampleRecord(now - 120 + i * 5, target, "health", "", "GET", None,
                                          False, "connect", total=None) for i in range(24)])
     store.finish_run(run, now, "passed")
-    args = argparse.Namespace(history=str(tmp_path / "h.sqlite3"), alert_webhook=None,
+    args = argparse.Namespace(synthetics_history=str(tmp_path / "h.sqlite3"),
                               synthetics_alertmanager=alertmanager)
-    _alert_housekeeping(store, target, args)(datetime.now(timezone.utc))
+    _alert_housekeeping(store, target, schedule_history(args), _alertmanager_url(args))(
+        datetime.now(timezone.utc))
     store.close()
     status, alerts = http("GET", alertmanager + f'/api/v2/alerts?filter=worker="'
                                                 f'{worker_label}-production"')

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetics.cli import checks_dir
+from synthetics.settings import checks_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent / "synthetics"

@@ -29,7 +29,7 @@ OPTION_SECTIONS = {
     "synthetics.history.plugin": "History and alerts",
     "synthetics.history.alertmanager": "Alertmanager",
     "synthetics.reporting.metrics": "Metrics",
-    "synthetics.selfheal.plugin": "Self-healing",
+    "synthetics.selfheal.settings": "Self-healing",
     "synthetics.schedule.review": "Evening review",
 }
 

@@ -5,12 +5,15 @@ alone leaves the rule "too sparse to judge"."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from synthetics.history import alerts
 from synthetics.history.heartbeat import Heartbeat
@@ -121,6 +124,25 @@ def test_thread_starts_and_stops(reference_worker, tmp_path: Path) -> None:
         time.sleep(0.01)
     heart.stop()
     assert len(store.samples(worker.url, "health", 0, 4e9)) >= 3
+
+
+@pytest.mark.parametrize(("interval", "step"), [(30.0, 30.0), (0.05, -3600.0)],
+                         ids=["a-beat-that-took-the-interval", "a-clock-set-back"])
+def test_the_loop_paces_itself_on_the_heartbeats_clock(
+        reference_worker, tmp_path: Path, interval: float, step: float) -> None:
+    """Each read of this clock moves it by `step`: a beat that took the whole interval is
+    followed by the next at once, and a clock set back an hour waits one interval, not an hour."""
+    worker = reference_worker()
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    reads = itertools.count()
+    heart = Heartbeat(worker.url, store, interval=interval, log=lambda _: None,
+                      clock=lambda: T0 + step * next(reads)).start()
+    for _ in range(500):
+        if heart.beats >= 3:
+            break
+        time.sleep(0.01)
+    heart.stop()
+    assert heart.beats >= 3
 
 
 def test_schedule_command_runs_the_heartbeat(reference_worker, tmp_path: Path) -> None:

@@ -11,6 +11,9 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+from synthetics.history.plugin import FLUSH_SECONDS, HistoryWindow, _Recorder, _Session
 from synthetics.history.store import (
     CheckRecord,
     SampleRecord,
@@ -18,6 +21,7 @@ from synthetics.history.store import (
     coverage,
     job_coverage,
 )
+from synthetics.probe import Request, Sample
 
 WRITER = textwrap.dedent("""
     import sys, time
@@ -156,6 +160,40 @@ def test_error_rate_judged_over_the_window_catches_what_one_run_cannot(
     # without history the same run passes: the current behaviour is kept
     plain = run_checks("-m", "error_rate", "--error-samples", "20", "--history", "off")
     assert plain.outcomes["test_error_rate_5xx[health]"] == "passed"
+
+
+def test_the_recorder_reads_one_clock_for_the_run_the_window_and_its_batches(
+        tmp_path: Path) -> None:
+    """The run's start, the history window, the batch interval and the check outcomes all
+    follow the recorder's clock (a day in 2023: the wall clock would see an empty window)."""
+    now = [1_700_000_000.0]
+    db = tmp_path / "h.sqlite3"
+    store = SqliteHistory(db)
+    earlier = store.start_run("health", "T", now[0] - 3600, now[0] - 3600, False)
+    store.add_samples(earlier, [SampleRecord(now[0] - 3600, "T", "health", "", "GET", 503, True,
+                                             None)])
+    store.close()
+    recorder = _Recorder(str(db), "adhoc", None, None, "T", clock=lambda: now[0])
+    counts = HistoryWindow(recorder, 24).counts("health")
+    assert (counts["samples"], counts["5xx"]) == (1, 1)
+    assert recorder.store is not None
+    run, = recorder.store.runs(now[0], "adhoc")
+    assert run.started == run.due == now[0]
+    sample = Sample(Request("orchestrate", "/mcp/orchestrate"), now[0], status=200)
+    recorder.on_sample(sample)
+    assert recorder.recorded_samples == 0  # batched
+    now[0] += FLUSH_SECONDS
+    recorder.on_sample(sample)
+    assert recorder.recorded_samples == 2
+    recorder.on_sample(sample)
+    now[0] -= 3600  # the clock was set back: the batch is not held for an hour
+    recorder.on_sample(sample)
+    assert recorder.recorded_samples == 4
+    session = _Session(None, recorder, None)  # type: ignore[arg-type]  # no config needed here
+    session.pytest_runtest_logreport(pytest.TestReport("t.py::t", ("t.py", 0, "t"), {}, "passed",
+                                                       None, "call"))
+    assert recorder.checks[-1].t == now[0]
+    recorder.store.close()
 
 
 def _latency_history(path: Path, hours: int = 30) -> tuple[SqliteHistory, list[SampleRecord]]:

@@ -26,11 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from time_machine import TimeMachineFixture
 
-from synthetics.history import plugin as history_plugin
 from synthetics.history.alerts import JsonLinesSink, TerminalSink, WebhookSink, dispatch, evaluate
+from synthetics.history.plugin import HistorySettings
 from synthetics.history.store import SampleRecord, SqliteHistory
-from synthetics.schedule.jobs import _alert_housekeeping
+from synthetics.schedule import jobs
+from synthetics.schedule.jobs import _alert_housekeeping, add_schedule_parser, schedule_history
 from synthetics.schedule.jobs import main as jobs_main
 from synthetics.schedule.scheduler import Scheduler
 
@@ -315,19 +317,10 @@ def test_schedule_normalises_and_checks_its_target(tmp_path: Path) -> None:
 
 
 # -- the scheduler's once-a-minute alert evaluation ------------------------------------------
-class FakeClock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-
-
-def housekeeping_args(db: Path, webhook_url: str | None = None) -> argparse.Namespace:
-    return argparse.Namespace(history=str(db), alert_webhook=webhook_url)
+def housekeeping_args(db: Path, webhook_url: str | None = None) -> HistorySettings:
+    """The scheduler's history settings for `--history DB [--alert-webhook URL]`."""
+    return schedule_history(argparse.Namespace(synthetics_history=str(db),
+                                               synthetics_alert_webhook=webhook_url), {})
 
 
 def down_history(db: Path, start: float, seconds: float) -> SqliteHistory:
@@ -340,34 +333,57 @@ def down_history(db: Path, start: float, seconds: float) -> SqliteHistory:
 def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The times the rules were evaluated at (the real evaluation runs)."""
     seen: list[float] = []
-    real = history_plugin.run_alerts
+    real = jobs.run_alerts
 
     def counting(store, target, now, hs, write=None):  # type: ignore[no-untyped-def]
         seen.append(now)
         return real(store, target, now, hs, write)
 
-    monkeypatch.setattr(history_plugin, "run_alerts", counting)
+    monkeypatch.setattr(jobs, "run_alerts", counting)  # the name the scheduler calls
     return seen
 
 
+def test_the_schedulers_history_settings_resolve_as_the_history_plugins(tmp_path: Path) -> None:
+    """Command line, then environment, then the plugin's defaults; the same names and errors."""
+    db = str(tmp_path / "h.sqlite3")
+    hs = schedule_history(argparse.Namespace(synthetics_history=db), {})
+    assert hs == HistorySettings(db, 35.0, 24.0, "scheduler", None, None, True, None, None, 60.0,
+                                 ())
+    parser = argparse.ArgumentParser()
+    add_schedule_parser(parser.add_subparsers())
+    args = parser.parse_args(["schedule", "--alert-url", "json://127.0.0.1/a",
+                              "--alert-url", "json://127.0.0.1/b"])
+    hs = schedule_history(args, {"SYNTHETICS_HISTORY": db, "SYNTHETICS_ALERT_REMINDER_MINUTES": "5",
+                                 "SYNTHETICS_ALERT_URLS": "json://127.0.0.1/env",
+                                 "SYNTHETICS_ALERT_WEBHOOK": "http://127.0.0.1:9/hook"})
+    assert (hs.history, hs.alert_reminder_minutes, hs.alert_webhook, hs.alert_urls) == (
+        db, 5.0, "http://127.0.0.1:9/hook", ("json://127.0.0.1/a", "json://127.0.0.1/b"))
+    assert schedule_history(argparse.Namespace(), {"SYNTHETICS_HISTORY": "off"}).history is None
+    with pytest.raises(ValueError, match="^SYNTHETICS_ALERT_REMINDER_MINUTES='0': must be"):
+        schedule_history(argparse.Namespace(), {"SYNTHETICS_ALERT_REMINDER_MINUTES": "0"})
+    with pytest.raises(ValueError, match="^--history=.*is a folder, not a database file"):
+        schedule_history(argparse.Namespace(synthetics_history=str(tmp_path)), {})
+
+
 def test_housekeeping_evaluates_at_most_once_a_minute_and_logs_the_alert(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], evaluations: list[float]) -> None:
-    clock = FakeClock(dt.datetime(2025, 9, 5, 12, 0, 10, tzinfo=UTC))
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], evaluations: list[float],
+        time_machine: TimeMachineFixture) -> None:
+    time_machine.move_to(dt.datetime(2025, 9, 5, 12, 0, 10, tzinfo=UTC), tick=False)
     db = tmp_path / "h.sqlite3"
-    store = down_history(db, clock().timestamp() - 120, 120)  # down for the last 2 minutes
+    store = down_history(db, time.time() - 120, 120)  # down for the last 2 minutes
     ticks = 0
 
     def sleeper(seconds: float) -> None:
         nonlocal ticks
         ticks += 1
-        clock.advance(20)  # the loop wakes every 20 s
+        time_machine.shift(20)  # the loop wakes every 20 s
         if ticks == 9:
             scheduler.stop()
 
-    scheduler = Scheduler([], lambda spec, run_id: [], clock=clock, sleeper=sleeper,
+    scheduler = Scheduler([], lambda spec, run_id: [], sleeper=sleeper,
                           store=store, target=TARGET, log=lambda line: None,
                           housekeeping=_alert_housekeeping(store, TARGET,
-                                                           housekeeping_args(db)))
+                                                           housekeeping_args(db), None))
     scheduler.run()  # housekeeping at +0, +20, ..., +160 s
     t0 = dt.datetime(2025, 9, 5, 12, 0, 10, tzinfo=UTC).timestamp()
     assert [t - t0 for t in evaluations] == [0, 60, 120]
@@ -387,7 +403,7 @@ def test_housekeeping_logs_nothing_while_healthy(
     now = dt.datetime(2025, 9, 5, 12, 0, tzinfo=UTC)
     store = SqliteHistory(db)
     seed(store, TARGET, "health", now.timestamp() - 120, 24, 0.05, step=5)
-    tick = _alert_housekeeping(store, TARGET, housekeeping_args(db))
+    tick = _alert_housekeeping(store, TARGET, housekeeping_args(db), None)
     tick(now)
     tick(now + dt.timedelta(seconds=59))
     assert len(evaluations) == 1
@@ -400,7 +416,7 @@ def test_housekeeping_reports_an_evaluation_that_fails(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "h.sqlite3"
     store = SqliteHistory(db)
-    tick = _alert_housekeeping(store, TARGET, housekeeping_args(db))
+    tick = _alert_housekeeping(store, TARGET, housekeeping_args(db), None)
     store.close()  # the store is gone: the rules cannot be evaluated
     tick(dt.datetime(2025, 9, 5, 12, 0, tzinfo=UTC))
     out = capsys.readouterr().out
@@ -417,7 +433,7 @@ def test_housekeeping_posts_to_the_webhook_and_reports_a_failing_one_without_its
         store = down_history(db, now.timestamp() - 120, 120)
         alert_log = tmp_path / "alerts.jsonl"
         alert_log.unlink(missing_ok=True)
-        _alert_housekeeping(store, TARGET, housekeeping_args(db, hook_url))(now)
+        _alert_housekeeping(store, TARGET, housekeeping_args(db, hook_url), None)(now)
         out = capsys.readouterr().out
         assert "alert: CRITICAL health_down" in out  # the terminal sink still spoke
         assert json.loads(alert_log.read_text())["rule"] == "health_down"  # so did the log

@@ -546,22 +546,23 @@ def test_json_configuration_with_its_own_environment_name(fake, unhealthy, contr
     assert {r["worker"] for r in fake.audit()} == {"orchestrator-live"}
 
 
-@pytest.mark.parametrize(("where", "error"), [
-    ("check_health", "RecursionError"),  # inside the ladder, holding the lock
-    ("read_deployment", "RuntimeError"),  # in the plugin, before the ladder
+@pytest.mark.parametrize(("module", "where", "error"), [
+    ("plugin", "check_health", "RecursionError"),  # inside the ladder, holding the lock
+    ("settings", "read_deployment", "RuntimeError"),  # in the plugin, before the ladder
 ])
 def test_an_exception_in_the_ladder_is_audited_not_a_traceback(fake, unhealthy, control,
-                                                               pytester, where, error) -> None:
+                                                               pytester, module, where,
+                                                               error) -> None:
     """Whatever breaks (here the /health re-probe raising RecursionError, as a deeply nested
     body once did, or reading the configuration) is an audited ERROR outcome."""
     fake.plan("deploy=heal")
     pytester.makeconftest(f"""
-        import synthetics.selfheal.plugin
+        import synthetics.selfheal.{module}
 
         def boom(*args, **kwargs):
             raise {error}("maximum recursion depth exceeded while decoding a JSON array")
 
-        synthetics.selfheal.plugin.{where} = boom
+        synthetics.selfheal.{module}.{where} = boom
     """)
     pytester.makepyfile(test_down="""
         import pytest

@@ -27,13 +27,12 @@ from synthetics.selfheal.ladder import (
     iso,
     run_step,
 )
-from synthetics.selfheal.plugin import (
+from synthetics.selfheal.plugin import deploy_argv, rollback_argv
+from synthetics.selfheal.settings import (
     DEFAULT_CONTROL_URL,
     OPTIONS,
     RedeploySettings,
     default_state_dir,
-    deploy_argv,
-    rollback_argv,
 )
 
 FAKES = Path(__file__).resolve().parent / "fakes"
@@ -414,6 +413,7 @@ def test_a_raising_hook_is_a_failed_step_not_a_crash(tmp_path: Path) -> None:
     outcome = world.ladder().remediate("why")
     assert outcome.status == "still-down"
     assert "raised RuntimeError: deploy webhook unreachable" in outcome.steps[0].result
+    assert outcome.steps[0].duration == 3.0  # on the ladder's clock (the hook took 3 s)
 
 
 def test_transient_failure_is_not_deployed(tmp_path: Path) -> None:

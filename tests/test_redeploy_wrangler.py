@@ -21,7 +21,8 @@ import pytest
 from synthetics.scrub import is_secret_name
 from synthetics.selfheal.cloudflare import list_argv, tagged_argv, worker_name
 from synthetics.selfheal.ladder import Step, describe_result, run_step
-from synthetics.selfheal.plugin import OPTIONS, RedeploySettings, deploy_argv, rollback_argv
+from synthetics.selfheal.plugin import deploy_argv, rollback_argv
+from synthetics.selfheal.settings import OPTIONS, RedeploySettings
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = ROOT / "tests" / "node" / "node_modules" / ".bin"

@@ -70,7 +70,7 @@ def test_old_deployment_fails_the_deployment_check(run_checks, review_env: Path,
 
 
 def test_no_wrangler_skips_with_the_reason(run_checks, review_env: Path) -> None:
-    run = _review(run_checks, "--review-wrangler", "no-such-wrangler-here")
+    run = _review(run_checks, "--wrangler", "no-such-wrangler-here")
     assert all(run.outcomes[i] == "skipped" for i in REVIEW_IDS)
     assert "no wrangler" in run.messages["test_review_whoami[whoami]"]
 

@@ -1,5 +1,6 @@
-"""The maintenance scheduler on a fake clock: UTC times whatever the zone, crashing and hanging
-jobs, no overlap, missed runs once and late, restart catch-up, SIGTERM, a single instance."""
+"""The maintenance scheduler, with the wall clock moved by time-machine: UTC times whatever the
+zone (and when the zone changes its clocks), crashing and hanging jobs, no overlap, missed runs
+once and late, restart catch-up, SIGTERM, a single instance."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from time_machine import TimeMachineFixture
 
 from synthetics.history.store import SqliteHistory
 from synthetics.schedule.scheduler import (
@@ -28,30 +31,23 @@ from synthetics.schedule.scheduler import (
 )
 
 UTC = dt.timezone.utc
+NEW_YORK = ZoneInfo("America/New_York")
 
 
-class FakeClock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
+def utc() -> dt.datetime:
+    return dt.datetime.now(UTC)
 
 
 class Recorder:
     """A runner that records (job argv, time) and returns a scripted result."""
 
-    def __init__(self, clock: FakeClock, exit_code: int = 0) -> None:
-        self.clock = clock
+    def __init__(self, exit_code: int = 0) -> None:
         self.calls: list[tuple[str, dt.datetime]] = []
         self.result = JobResult(exit_code)
 
     def __call__(self, argv: Sequence[str], timeout: float,
                  env: dict[str, str] | None = None) -> JobResult:
-        self.calls.append((argv[0], self.clock()))
+        self.calls.append((argv[0], utc()))
         return self.result
 
 
@@ -59,27 +55,25 @@ def build(spec: JobSpec, run_id: int | None) -> list[str]:
     return [spec.name]
 
 
-def drive(scheduler: Scheduler, clock: FakeClock, until: dt.datetime) -> None:
-    while clock() < until:
+def drive(scheduler: Scheduler, time_machine: TimeMachineFixture, until: dt.datetime) -> None:
+    """The scheduler's loop, with each sleep a jump of the wall clock."""
+    while utc() < until:
         idle = scheduler.tick()
-        clock.sleep(max(idle, 1.0))
+        time_machine.shift(max(idle, 1.0))
 
 
-@pytest.fixture
-def new_york(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+def in_new_york(time_machine: TimeMachineFixture, when: dt.datetime) -> None:
+    """Stop the wall clock at `when` on a machine whose zone is New York (UTC-4, UTC-5)."""
+    time_machine.move_to(when.astimezone(NEW_YORK), tick=False)
+    assert time.localtime().tm_gmtoff in (-4 * 3600, -5 * 3600)
 
 
-def test_every_job_fires_at_its_utc_time_whatever_the_zone(new_york) -> None:
-    clock = FakeClock(dt.datetime(2025, 9, 28, 23, 59, 30, tzinfo=UTC))  # Sunday night
-    runner = Recorder(clock)
-    scheduler = Scheduler(JOBS, build, runner=runner, clock=clock, threaded=False,
-                          log=lambda line: None)
-    drive(scheduler, clock, dt.datetime(2025, 10, 4, 0, 0, tzinfo=UTC))
+def test_every_job_fires_at_its_utc_time_whatever_the_zone(
+        time_machine: TimeMachineFixture) -> None:
+    in_new_york(time_machine, dt.datetime(2025, 9, 28, 23, 59, 30, tzinfo=UTC))  # Sunday night
+    runner = Recorder()
+    scheduler = Scheduler(JOBS, build, runner=runner, threaded=False, log=lambda line: None)
+    drive(scheduler, time_machine, dt.datetime(2025, 10, 4, 0, 0, tzinfo=UTC))
     fired: dict[str, list[str]] = {}
     for name, when in runner.calls:
         fired.setdefault(name, []).append(when.strftime("%a %m-%d %H:%M"))
@@ -96,9 +90,29 @@ def test_every_job_fires_at_its_utc_time_whatever_the_zone(new_york) -> None:
     assert fired["dr-drill"] == ["Wed 10-01 04:00"]
 
 
-def test_next_run_times_are_listed(new_york) -> None:
-    clock = FakeClock(dt.datetime(2025, 9, 2, 17, 1, tzinfo=UTC))
-    nexts = Scheduler(JOBS, build, clock=clock, log=lambda line: None).next_runs()
+@pytest.mark.parametrize("day", [dt.date(2025, 11, 2), dt.date(2026, 3, 8)],
+                         ids=["back-to-winter-time", "on-to-summer-time"])
+def test_each_due_time_fires_once_when_the_zone_changes_its_clocks(
+        time_machine: TimeMachineFixture, day: dt.date) -> None:
+    """New York's clocks go back (01:00-02:00 local happens twice) or on (02:00-03:00 never
+    happens) between 06:00 and 07:00 UTC; a row at 06:30 UTC is in that hour."""
+    night = JobSpec("night", "daily", "06:30", "night", ("job", "night"), 60)
+    start = dt.datetime.combine(day, dt.time(6, 40), UTC) - dt.timedelta(days=1)
+    in_new_york(time_machine, start)
+    runner = Recorder()
+    scheduler = Scheduler([find_job("health"), night], build, runner=runner, threaded=False,
+                          log=lambda line: None)
+    drive(scheduler, time_machine, start + dt.timedelta(days=1, hours=1))
+    fired = [when for name, when in runner.calls if name == "health"]
+    first = start + dt.timedelta(minutes=5)
+    assert fired == [first + k * dt.timedelta(minutes=15) for k in range(100)]
+    assert [when for name, when in runner.calls if name == "night"] == [
+        dt.datetime.combine(day, dt.time(6, 30), UTC)]
+
+
+def test_next_run_times_are_listed(time_machine: TimeMachineFixture) -> None:
+    in_new_york(time_machine, dt.datetime(2025, 9, 2, 17, 1, tzinfo=UTC))
+    nexts = Scheduler(JOBS, build, log=lambda line: None).next_runs()
     assert nexts["health"] == dt.datetime(2025, 9, 2, 17, 15, tzinfo=UTC)
     assert nexts["evening-review"] == dt.datetime(2025, 9, 2, 21, 0, tzinfo=UTC)
     assert nexts["security-audit"] == dt.datetime(2025, 9, 8, 10, 0, tzinfo=UTC)
@@ -111,7 +125,7 @@ def _one(name: str, argv: list[str], timeout: float) -> tuple[JobSpec, list[str]
 
 
 def test_hanging_and_crashing_jobs_are_killed_recorded_and_the_scheduler_carries_on(
-        tmp_path: Path) -> None:
+        tmp_path: Path, time_machine: TimeMachineFixture) -> None:
     store = SqliteHistory(tmp_path / "h.sqlite3")
     argvs = {
         "hangs": [sys.executable, "-c", "import time; time.sleep(120)"],
@@ -119,17 +133,17 @@ def test_hanging_and_crashing_jobs_are_killed_recorded_and_the_scheduler_carries
         "fine": [sys.executable, "-c", "print('ok')"],
     }
     specs = [JobSpec(n, "every", "", n, ("job", n), 1.0, every_minutes=15) for n in argvs]
-    clock = FakeClock(dt.datetime(2025, 9, 1, 11, 59, 59, tzinfo=UTC))
+    time_machine.move_to(dt.datetime(2025, 9, 1, 11, 59, 59, tzinfo=UTC), tick=False)
     scheduler = Scheduler(specs, lambda spec, run_id: argvs[spec.name], runner=run_subprocess,
-                          clock=clock, store=store, threaded=False, log=lambda line: None)
-    clock.sleep(1)
+                          store=store, threaded=False, log=lambda line: None)
+    time_machine.shift(1)
     scheduler.tick()
     outcomes = {r.job: r.outcome for r in store.runs(0)}
     assert outcomes == {"hangs": "killed after its timeout", "crashes": "crashed (signal 9)",
                         "fine": "passed"}
 
 
-def test_a_job_never_overlaps_itself(tmp_path: Path) -> None:
+def test_a_job_never_overlaps_itself(tmp_path: Path, time_machine: TimeMachineFixture) -> None:
     store = SqliteHistory(tmp_path / "h.sqlite3")
     release = threading.Event()
     started: list[str] = []
@@ -139,27 +153,27 @@ def test_a_job_never_overlaps_itself(tmp_path: Path) -> None:
         release.wait(30)
         return JobResult(0)
 
-    clock = FakeClock(dt.datetime(2025, 9, 1, 12, 0, tzinfo=UTC))
+    time_machine.move_to(dt.datetime(2025, 9, 1, 12, 0, tzinfo=UTC), tick=False)
     spec = find_job("health")
-    scheduler = Scheduler([spec], build, runner=slow, clock=clock, store=store,
-                          log=lambda line: None)
-    scheduler.dispatch(spec, clock())
-    clock.sleep(900)
-    scheduler.dispatch(spec, clock())  # due again while the first is still running
+    scheduler = Scheduler([spec], build, runner=slow, store=store, log=lambda line: None)
+    scheduler.dispatch(spec, utc())
+    time_machine.shift(900)
+    scheduler.dispatch(spec, utc())  # due again while the first is still running
     release.set()
     scheduler.join(30)
     assert started == ["health"]
     assert [r.outcome for r in store.runs(0)] == ["passed", "skipped"]
 
 
-def test_a_missed_run_runs_once_and_is_recorded_late(tmp_path: Path) -> None:
+def test_a_missed_run_runs_once_and_is_recorded_late(
+        tmp_path: Path, time_machine: TimeMachineFixture) -> None:
     store = SqliteHistory(tmp_path / "h.sqlite3")
-    clock = FakeClock(dt.datetime(2025, 9, 1, 8, 50, tzinfo=UTC))
-    runner = Recorder(clock)
+    time_machine.move_to(dt.datetime(2025, 9, 1, 8, 50, tzinfo=UTC), tick=False)
+    runner = Recorder()
     jobs = [find_job("health"), find_job("morning")]
-    scheduler = Scheduler(jobs, build, runner=runner, clock=clock, store=store, threaded=False,
+    scheduler = Scheduler(jobs, build, runner=runner, store=store, threaded=False,
                           log=lambda line: None)
-    clock.sleep(3 * 3600)  # the machine slept from 08:50 to 11:50
+    time_machine.shift(3 * 3600)  # the machine slept from 08:50 to 11:50
     scheduler.tick()
     assert [name for name, _ in runner.calls] == ["health", "morning"]
     runs = {r.job: r for r in store.runs(0)}
@@ -168,33 +182,32 @@ def test_a_missed_run_runs_once_and_is_recorded_late(tmp_path: Path) -> None:
     assert dt.datetime.fromtimestamp(runs["health"].due, UTC).strftime("%H:%M") == "09:00"
 
 
-def test_a_restart_catches_up_a_daily_job_missed_while_down(tmp_path: Path) -> None:
+def test_a_restart_catches_up_a_daily_job_missed_while_down(
+        tmp_path: Path, time_machine: TimeMachineFixture) -> None:
     store = SqliteHistory(tmp_path / "h.sqlite3")
     yesterday = dt.datetime(2025, 9, 1, 9, 0, tzinfo=UTC).timestamp()
     store.start_run("morning", "builtin", yesterday, yesterday, False)
-    clock = FakeClock(dt.datetime(2025, 9, 2, 11, 0, tzinfo=UTC))
-    runner = Recorder(clock)
+    time_machine.move_to(dt.datetime(2025, 9, 2, 11, 0, tzinfo=UTC), tick=False)
+    runner = Recorder()
     scheduler = Scheduler([find_job("morning"), find_job("evening-review")], build,
-                          runner=runner, clock=clock, store=store, threaded=False,
-                          log=lambda line: None)
+                          runner=runner, store=store, threaded=False, log=lambda line: None)
     scheduler.catch_up()
     assert [name for name, _ in runner.calls] == ["morning"]  # evening never ran: no evidence
     assert store.last_run("morning").late
 
 
 SIGTERM_SCRIPT = textwrap.dedent("""
-    import datetime as dt, sys, time
+    import datetime as dt, sys, time_machine
     from synthetics.history.store import SqliteHistory
     from synthetics.schedule.scheduler import JobSpec, Scheduler, install_stop_signals
     marker, db = sys.argv[1], sys.argv[2]
-    start = dt.datetime(2025, 9, 1, 11, 59, 59, tzinfo=dt.timezone.utc)
-    t0 = time.monotonic()
-    clock = lambda: start + dt.timedelta(seconds=time.monotonic() - t0)
+    # the wall clock runs from a second before a quarter hour; the scheduler sleeps for real
+    time_machine.travel(dt.datetime(2025, 9, 1, 11, 59, 59, tzinfo=dt.timezone.utc)).start()
     job = [sys.executable, "-c",
            f"import time, pathlib; pathlib.Path({marker!r} + '.started').touch(); "
            f"time.sleep(2); pathlib.Path({marker!r} + '.done').touch()"]
     spec = JobSpec("slow", "every", "", "slow", ("job", "slow"), 60, every_minutes=15)
-    s = Scheduler([spec], lambda spec, run_id: job, clock=clock, store=SqliteHistory(db))
+    s = Scheduler([spec], lambda spec, run_id: job, store=SqliteHistory(db))
     install_stop_signals(s)
     s.run()
     print("scheduler stopped cleanly", flush=True)

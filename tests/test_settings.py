@@ -109,7 +109,7 @@ def test_argparse_side_redacts_credentials_in_a_bad_value() -> None:
     says where it came from without repeating a password (as the pytest side does)."""
     import argparse
 
-    from synthetics.selfheal.plugin import OPTIONS as REDEPLOY_OPTIONS
+    from synthetics.selfheal.settings import OPTIONS as REDEPLOY_OPTIONS
     from synthetics.settings import add_arguments, resolve_arguments
 
     parser = argparse.ArgumentParser()
@@ -331,7 +331,7 @@ def test_resolve_arguments_command_line_then_environment_then_default(
     a namespace without the option (the receiver passes an empty one) reads the environment."""
     import argparse
 
-    from synthetics.selfheal.plugin import OPTIONS as REDEPLOY_OPTIONS
+    from synthetics.selfheal.settings import OPTIONS as REDEPLOY_OPTIONS
     from synthetics.settings import add_arguments, resolve_arguments
 
     parser = argparse.ArgumentParser()

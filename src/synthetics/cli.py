@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import ipaddress
 import os
 import re
@@ -23,27 +24,23 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+import pytest
+
+from synthetics.expectations import AREAS, markdown_table
+from synthetics.history import decidability
+from synthetics.reference import FAULTS, ReferenceWorker
+from synthetics.reporting.status_page import add_status_page_parser
+from synthetics.schedule.jobs import add_schedule_parser
 from synthetics.scrub import redact
+from synthetics.selfheal.heal import add_heal_parser
+from synthetics.settings import EXIT_USAGE, _Parser, checks_dir
 
-__all__ = ["checks_dir", "main"]
-
-EXIT_USAGE = 4  # pytest's own code for a usage error
-
-
-def checks_dir() -> Path:
-    """Where the checks live: ./checks, else the copy shipped in the wheel, else the source tree."""
-    here = Path(__file__).resolve().parent
-    for candidate in (Path.cwd() / "checks", here / "_checks", here.parent.parent / "checks"):
-        if (candidate / "test_health.py").is_file():
-            return candidate
-    raise FileNotFoundError("cannot find the checks: run from the project folder, or reinstall")
+__all__ = ["main"]
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
-    import pytest
-
     reports = Path(args.reports)
     try:
         reports.mkdir(parents=True, exist_ok=True)
@@ -92,8 +89,6 @@ class _Redacting:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from synthetics.reference import ReferenceWorker
-
     try:
         loopback = ipaddress.ip_address(args.host).is_loopback
     except ValueError:
@@ -123,22 +118,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _targets(args: argparse.Namespace) -> int:
-    from synthetics.expectations import markdown_table
-
     sys.stdout.write(markdown_table())
     return 0
 
 
 def _decidability(args: argparse.Namespace) -> int:
-    from synthetics.history.decidability import markdown_table
-
-    sys.stdout.write(markdown_table())
+    sys.stdout.write(decidability.markdown_table())
     return 0
 
 
 def _faults(args: argparse.Namespace) -> int:
-    from synthetics.reference import FAULTS
-
     for name, what in FAULTS.items():
         print(f"{name:<24} {what}")
     return 0
@@ -149,16 +138,12 @@ def _faults(args: argparse.Namespace) -> int:
 OPTION_GROUPS = (("synthetics.settings", "checks"), ("synthetics.reporting.report", "reports"),
                  ("synthetics.history.plugin", "history and alerts"),
                  ("synthetics.reporting.metrics", "metrics"),
-                 ("synthetics.selfheal.plugin", "self-healing"),
+                 ("synthetics.selfheal.settings", "self-healing"),
                  ("synthetics.schedule.review", "evening review"))
 
 
 def run_epilog() -> str:
     """The synthetics options by group, from the plugins' own tables, and where the rest is."""
-    import importlib
-
-    from synthetics.expectations import AREAS
-
     lines = ["synthetics options; each also from the environment (SYNTHETICS_<NAME>) or the ini",
              "file (synthetics_<name>): docs/options.md."]
     for module, title in OPTION_GROUPS:
@@ -176,15 +161,6 @@ def run_epilog() -> str:
               "`pytest --help` lists pytest's own options, and these in its groups "
               "\"synthetics ...\"."]
     return "\n".join(lines)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (secrets redacted) and exits with pytest's code
-    for one (4), not 2 (interrupted)."""
-
-    def error(self, message: str) -> NoReturn:
-        text = redact(" ".join(message.split()))
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,15 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     decidable.set_defaults(func=_decidability)
     faults = sub.add_parser("faults", help="list the reference worker's named faults")
     faults.set_defaults(func=_faults)
-    from synthetics.schedule.jobs import add_schedule_parser
-
     add_schedule_parser(sub)
-    from synthetics.reporting.status_page import add_status_page_parser
-
     add_status_page_parser(sub)
-
-    from synthetics.selfheal.heal import add_heal_parser
-
     add_heal_parser(sub)
     return parser
 

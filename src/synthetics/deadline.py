@@ -88,6 +88,8 @@ def transport(verify: ssl.SSLContext | bool = True) -> httpx.BaseTransport:
     """An httpx transport whose every socket operation is held to the sending thread's deadline
     (`synthetics.deadline_transport`). httpcore is imported here, on first use, not when the
     plugins load: importing it imports anyio, whose pytest plugin then cannot be rewritten."""
+    # Deferred: importing it imports httpcore and anyio (see above). The one function-level
+    # import of a synthetics module (tests/test_layout.py allows it and no other).
     from synthetics.deadline_transport import DeadlineTransport
 
     return DeadlineTransport(verify)

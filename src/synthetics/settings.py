@@ -4,6 +4,12 @@ Each setting can come from the command line, then an environment variable, then 
 file, then its default (the order pytest-timeout uses). The help text is written once and used
 for both the option and the ini key. A bad value fails while parsing with `pytest.UsageError`
 and a sentence saying what to pass.
+
+Commands outside pytest (`synthetics schedule`, `synthetics heal`) declare and resolve the same
+`Option`s through `add_arguments` and `resolve_arguments`: one declaration (`_argument`) and one
+resolution (`_resolve`) serve both front ends, so a flag, its environment variable and its error
+messages are the same wherever it is taken. The commands also share where the checks are
+(`checks_dir`) and a parser whose usage errors are one line (`_Parser`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -23,10 +30,21 @@ from synthetics.expectations import AGENT_CAPACITY, SECTORS
 from synthetics.scrub import redact
 
 __all__ = [
-    "OPTIONS", "Option", "Settings", "add_arguments", "add_options", "canonical_url", "flag",
-    "non_negative_float", "parse_target", "positive_float", "positive_int", "resolve",
-    "resolve_arguments", "resolve_values",
+    "EXIT_USAGE", "OPTIONS", "Option", "Settings", "add_arguments", "add_options",
+    "canonical_url", "checks_dir", "flag", "non_negative_float", "parse_target",
+    "positive_float", "positive_int", "resolve", "resolve_arguments", "resolve_values",
 ]
+
+EXIT_USAGE = 4  # pytest's own code for a usage error, which every synthetics command uses
+
+
+def checks_dir() -> Path:
+    """Where the checks live: ./checks, else the copy shipped in the wheel, else the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (Path.cwd() / "checks", here / "_checks", here.parent.parent / "checks"):
+        if (candidate / "test_health.py").is_file():
+            return candidate
+    raise FileNotFoundError("cannot find the checks: run from the project folder, or reinstall")
 
 
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
@@ -186,6 +204,11 @@ class Option:
         return "SYNTHETICS_" + self.name.upper()
 
     @property
+    def dest(self) -> str:
+        """Where both command-line parsers (pytest's and argparse) keep the raw value."""
+        return "synthetics_" + self.name
+
+    @property
     def ini(self) -> str:
         return "synthetics_" + self.name
 
@@ -293,6 +316,24 @@ class Settings:
 assert [f.name for f in fields(Settings)] == [o.name for o in OPTIONS]
 
 
+def _argument(option: Option, sources: str) -> dict[str, Any]:
+    """The argparse keywords of `option`: one declaration for pytest's parser and argparse.
+
+    Every action stores the raw text (or None when absent) so that the resolution can tell "not
+    given" from a default and name where a bad value came from."""
+    # argparse %-formats help texts: "99%" must reach it as "99%%".
+    kwargs: dict[str, Any] = {
+        "default": None, "dest": option.dest,
+        "help": (option.help + f" [{sources}]").replace("%", "%%")}
+    if option.is_flag:
+        kwargs.update(action="store_const", const="true")
+    elif option.repeat:
+        kwargs["action"] = "append"
+    else:
+        kwargs["action"] = "store"
+    return kwargs
+
+
 def add_options(
     parser: pytest.Parser,
     options: tuple[Option, ...] = OPTIONS,
@@ -302,40 +343,36 @@ def add_options(
     """Register `options` on the command line and in the ini file, each help written once."""
     group_obj = parser.getgroup(group, description)
     for option in options:
-        # argparse %-formats help texts: "99%" must reach it as "99%%".
-        env_help = f" [env {option.env}, ini {option.ini}]".replace("%", "%%")
-        text = option.help.replace("%", "%%")
-        if option.is_flag:
-            group_obj.addoption(option.flag, action="store_const", const="true", default=None,
-                                dest="synthetics_" + option.name, help=text + env_help)
-        elif option.repeat:
-            group_obj.addoption(option.flag, action="append", default=None,
-                                dest="synthetics_" + option.name, help=text + env_help)
-        else:
-            group_obj.addoption(option.flag, action="store", default=None,
-                                dest="synthetics_" + option.name, help=text + env_help)
+        group_obj.addoption(option.flag,
+                            **_argument(option, f"env {option.env}, ini {option.ini}"))
         parser.addini(option.ini, option.help, default=None)
 
 
-def resolve_values(
-    config: pytest.Config, options: tuple[Option, ...], environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """Resolve `options`: command line, then environment, then ini, then default.
+def add_arguments(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
+    """The argparse side of `options` (for commands outside pytest): the same flags and help."""
+    for option in options:
+        kwargs = _argument(option, f"env {option.env}")
+        if not option.is_flag:
+            kwargs["metavar"] = option.name.upper()
+        parser.add_argument(option.flag, **kwargs)
 
-    A value that does not parse raises `pytest.UsageError` naming where it came from, one line,
-    with any password or token in the value (or the parser's message) redacted.
-    """
+
+def _resolve(options: tuple[Option, ...], given: Callable[[Option], Any],
+             ini: Callable[[Option], Any], environ: Mapping[str, str] | None,
+             error: Callable[[str], Exception]) -> dict[str, Any]:
+    """Resolve `options`: command line (`given`), then environment, then ini, then default.
+    A value that does not parse raises `error` with `parse_value`'s one-line message."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for option in options:
-        raw: str | None = config.getoption("synthetics_" + option.name)
+        raw: str | None = given(option)
         if isinstance(raw, list):  # a repeatable option given several times
             raw = "\n".join(raw)
         origin = option.flag
         if raw is None and env.get(option.env) not in (None, ""):
             raw, origin = env[option.env], option.env
         if raw is None:
-            ini_value = config.getini(option.ini)
+            ini_value = ini(option)
             if ini_value not in (None, "", []):
                 raw, origin = str(ini_value), option.ini
         if raw is None:
@@ -344,8 +381,32 @@ def resolve_values(
         try:
             values[option.name] = parse_value(option, raw, origin)
         except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
+            raise error(str(exc)) from None
     return values
+
+
+def resolve_values(
+    config: pytest.Config, options: tuple[Option, ...], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Resolve `options` registered by `add_options`: command line, then environment, then ini,
+    then default.
+
+    A value that does not parse raises `pytest.UsageError` naming where it came from, one line,
+    with any password or token in the value (or the parser's message) redacted.
+    """
+    return _resolve(options, lambda o: config.getoption(o.dest), lambda o: config.getini(o.ini),
+                    environ, pytest.UsageError)
+
+
+def resolve_arguments(
+    args: argparse.Namespace, options: tuple[Option, ...],
+    environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Resolve `options` parsed by `add_arguments` (or absent from `args`): command line, then
+    environment, then default (commands outside pytest read no ini file). A value that does not
+    parse raises ValueError naming where it came from."""
+    return _resolve(options, lambda o: getattr(args, o.dest, None), lambda o: None, environ,
+                    ValueError)
 
 
 def parse_value(option: Option, raw: str, origin: str) -> Any:
@@ -357,36 +418,13 @@ def parse_value(option: Option, raw: str, origin: str) -> Any:
         raise ValueError(redact(" ".join(f"{origin}={raw!r}: {exc}".split()))) from None
 
 
-def add_arguments(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
-    """The argparse side of `options` (for commands outside pytest): the same flags and help."""
-    for option in options:
-        text = (option.help + f" [env {option.env}]").replace("%", "%%")
-        if option.is_flag:
-            parser.add_argument(option.flag, action="store_const", const="true", default=None,
-                                dest="synthetics_" + option.name, help=text)
-        else:
-            parser.add_argument(option.flag, default=None, dest="synthetics_" + option.name,
-                                metavar=option.name.upper(), help=text)
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (secrets redacted) and exits with pytest's code
+    for one (4), not 2 (interrupted)."""
 
-
-def resolve_arguments(
-    args: argparse.Namespace, options: tuple[Option, ...],
-    environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """Resolve `options` parsed by `add_arguments`: command line, then environment, then
-    default. A value that does not parse raises ValueError naming where it came from."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for option in options:
-        raw: str | None = getattr(args, "synthetics_" + option.name, None)
-        origin = option.flag
-        if raw is None and env.get(option.env) not in (None, ""):
-            raw, origin = env[option.env], option.env
-        if raw is None:
-            values[option.name] = option.default
-            continue
-        values[option.name] = parse_value(option, raw, origin)
-    return values
+    def error(self, message: str) -> NoReturn:
+        text = redact(" ".join(message.split()))
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
 
 def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:

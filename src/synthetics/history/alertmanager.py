@@ -15,34 +15,25 @@ schedule` and `synthetics heal` read the same option.
   silence matches the worker's `health_down` alert (a maintenance window) and if so refuses
   ("silenced: …", naming the silence); when Alertmanager cannot be asked it refuses too (fail
   closed).
-- `serve_receiver`: `synthetics heal --listen HOST:PORT --target URL`, an Alertmanager webhook
-  receiver. Only `POST /alertmanager` with `Authorization: Bearer $SYNTHETICS_HEAL_TOKEN` (the
-  token never on a command line) and a JSON body of at most 1 MiB is accepted; everything else
-  is refused (401 no token, 403 wrong token, 404 other paths, 405 other methods, 411/413/400
-  bodies). A firing group with a firing `health_down` alert for the target runs the ladder once,
-  in the background, one at a time; a resolved group, a repeat of a group already handled and
-  any other alert are no-ops.
+
+The webhook receiver that lets Alertmanager start the ladder (`synthetics heal --listen`) lives
+with the command, in `synthetics.selfheal.heal`.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
-import hmac
 import json
 import os
-import queue
 import re
-import signal
 import socket
-import sys
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -50,13 +41,15 @@ import pytest
 
 from synthetics import deadline
 from synthetics.probe import strict_json
-from synthetics.settings import Option, add_options, resolve_values
+from synthetics.reporting.metrics import METRICS_SETTINGS
+from synthetics.selfheal.cloudflare import worker_name
+from synthetics.selfheal.settings import OPTIONS as REDEPLOY_OPTIONS
+from synthetics.selfheal.settings import REDEPLOY_SETTINGS, RedeploySettings
+from synthetics.settings import Option, add_options, resolve_arguments, resolve_values
 
-__all__ = ["OPTIONS", "AlertmanagerSink", "SilenceGate", "alert_labels", "serve_receiver",
-           "sinks_for", "worker_of"]
+__all__ = ["OPTIONS", "AlertmanagerSink", "SilenceGate", "alert_labels", "sinks_for",
+           "worker_of"]
 
-TOKEN_ENV = "SYNTHETICS_HEAL_TOKEN"
-WEBHOOK_PATH = "/alertmanager"
 MAX_BODY = 1 << 20
 FIRING_TTL = timedelta(hours=2)
 
@@ -137,8 +130,6 @@ def _request(url: str, method: str, path: str, body: Any | None, timeout: float)
 
 def worker_of(settings: Any) -> str:
     """The worker's name from the self-healing settings' wrangler configuration ("" if none)."""
-    from synthetics.selfheal.cloudflare import worker_name
-
     return worker_name(settings.deploy_config, settings.deploy_env) or ""
 
 
@@ -205,9 +196,6 @@ def sinks_for(url: str | None, worker: str, region: str | None,
 
 def sinks_from_config(config: pytest.Config) -> list[AlertmanagerSink]:
     """The sink of a pytest session (its --alertmanager, worker and --region), or []."""
-    from synthetics.reporting.metrics import METRICS_SETTINGS
-    from synthetics.selfheal.plugin import REDEPLOY_SETTINGS
-
     url = config.stash.get(ALERTMANAGER, None)
     if not url:
         return []
@@ -221,12 +209,6 @@ def sinks_from_environment(url: str | None,
                            environ: Mapping[str, str] | None = None) -> list[AlertmanagerSink]:
     """The sink of a process outside pytest (`synthetics schedule`): worker and region from the
     SYNTHETICS_* variables of the same options."""
-    import argparse
-
-    from synthetics.selfheal.plugin import OPTIONS as REDEPLOY_OPTIONS
-    from synthetics.selfheal.plugin import RedeploySettings
-    from synthetics.settings import resolve_arguments
-
     if not url:
         return []
     env = os.environ if environ is None else environ
@@ -289,188 +271,3 @@ class SilenceGate:
                         f"until {silence.get('endsAt')}) matches worker "
                         f"{self.worker or self.target}; deploying nothing")
         return None
-
-
-# --- the webhook receiver -----------------------------------------------------------------------
-
-@dataclass
-class Receiver:
-    """The webhook receiver's decisions; `remediate(reason)` runs the ladder once."""
-
-    target: str
-    remediate: Callable[[str], Any]
-    say: Callable[[str], None]
-
-    def __post_init__(self) -> None:
-        self._handled: set[str] = set()
-        self._lock = threading.Lock()
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._worker = threading.Thread(target=self._run, name="heal-ladder", daemon=True)
-        self._worker.start()
-
-    def _run(self) -> None:
-        while True:
-            reason = self._queue.get()
-            if reason is None:
-                return
-            try:
-                outcome = self.remediate(reason)
-                self.say(f"outcome: {outcome.status.upper()}: {outcome.headline}")
-            except Exception as exc:  # noqa: BLE001 - the receiver keeps serving
-                self.say(f"the ladder failed: {type(exc).__name__}: {exc}")
-            finally:
-                self._queue.task_done()
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._worker.join(timeout=5)
-
-    def handle(self, payload: Any) -> str:
-        """What the notification led to, in one line (the HTTP answer's body)."""
-        if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
-            raise ValueError("not an Alertmanager webhook notification (no alerts list)")
-        group = str(payload.get("groupKey") or "")
-        ours = [a for a in payload["alerts"] if isinstance(a, dict)
-                and isinstance(a.get("labels"), dict)
-                and a["labels"].get("alertname") == "health_down"
-                and _same_target(str(a["labels"].get("target", "")), self.target)]
-        firing = [a for a in ours if a.get("status") == "firing"]
-        with self._lock:
-            if payload.get("status") == "resolved" or not firing:
-                if payload.get("status") == "resolved":
-                    self._handled.discard(group)
-                return "no-op: no firing health_down alert for this target"
-            if group in self._handled:
-                return "no-op: this group was already acted on"
-            self._handled.add(group)
-        regions = sorted({str(a["labels"].get("region", "?")) for a in firing})
-        reason = (f"Alertmanager group {group[:120]!r}: health_down firing in "
-                  f"{len(regions)} region(s) ({', '.join(regions)[:200]})")
-        self.say(f"acting on {reason}")
-        self._queue.put(reason)
-        return "accepted: the self-healing ladder runs once"
-
-
-def _same_target(a: str, b: str) -> bool:
-    from synthetics.selfheal.heal import _canonical
-
-    return bool(a) and _canonical(a) == _canonical(b)
-
-
-def _handler(receiver: Receiver, token: str) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "synthetics-heal"
-        sys_version = ""
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass  # no request lines (they would carry nothing useful and could carry noise)
-
-        def _answer(self, code: int, text: str, extra: Mapping[str, str] | None = None) -> None:
-            body = (text + "\n").encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-            self.close_connection = True
-
-        def _refuse_method(self) -> None:
-            if self.path.split("?")[0] != WEBHOOK_PATH:
-                self._answer(404, "not found")
-            else:
-                self._answer(405, "only POST", {"Allow": "POST"})
-
-        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method
-
-        def do_POST(self) -> None:  # noqa: N802
-            if self.path.split("?")[0] != WEBHOOK_PATH:
-                self._answer(404, "not found")
-                return
-            auth = self.headers.get("Authorization", "")
-            if not auth.startswith("Bearer "):
-                self._answer(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
-                return
-            if not hmac.compare_digest(auth[len("Bearer "):].strip().encode(), token.encode()):
-                self._answer(403, "wrong token")
-                return
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                self._answer(411, "Content-Length required")
-                return
-            if int(length) > MAX_BODY:
-                self._answer(413, f"body over {MAX_BODY} bytes")
-                return
-            try:
-                payload = strict_json(self.rfile.read(int(length)))
-                text = receiver.handle(payload)
-            except (ValueError, RecursionError) as exc:
-                self._answer(400, f"bad notification: {str(exc)[:100]}")
-                return
-            self._answer(200, text)
-
-    return Handler
-
-
-def serve_receiver(listen: str, settings: Any, timeout: float, alertmanager: str | None,
-                   target: str | None, environ: Mapping[str, str] | None = None,
-                   ready: Callable[[str], None] | None = None) -> int:
-    """Run the webhook receiver until SIGTERM or Ctrl-C; 4 on a usage problem."""
-    from synthetics.selfheal.heal import _say, remediate
-
-    env = os.environ if environ is None else environ
-    token = env.get(TOKEN_ENV, "")
-    if len(token) < 16:
-        print(f"synthetics heal: --listen needs a bearer token of at least 16 characters in "
-              f"{TOKEN_ENV} (Alertmanager's http_config.authorization.credentials)",
-              file=sys.stderr)
-        return 4
-    if not target:
-        print("synthetics heal: --listen needs --target URL (the worker it may heal)",
-              file=sys.stderr)
-        return 4
-    host, sep, port = listen.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not port.isdigit() or not host:
-        print(f"synthetics heal: --listen {listen!r} must be HOST:PORT", file=sys.stderr)
-        return 4
-
-    receiver = Receiver(target, lambda reason: remediate(settings, timeout, alertmanager,
-                                                         target, reason), _say)
-    ServerClass = ThreadingHTTPServer  # noqa: N806
-    if ":" in host:
-        class V6(ThreadingHTTPServer):
-            address_family = socket.AF_INET6
-        ServerClass = V6  # noqa: N806
-    try:
-        server = ServerClass((host, int(port)), _handler(receiver, token))
-    except (OSError, OverflowError) as exc:
-        print(f"synthetics heal: cannot listen on {listen}: {exc}", file=sys.stderr)
-        return 4
-    server.daemon_threads = True
-    server.timeout = 1
-    bound = server.server_address
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{bound[1]}{WEBHOOK_PATH}"
-    _say(f"listening on {url} for Alertmanager (bearer token from {TOKEN_ENV})")
-    if ready is not None:
-        ready(url)
-    stop = threading.Event()
-
-    def _stop(*_: object) -> None:
-        stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)
-    try:
-        server.serve_forever(poll_interval=0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        receiver._queue.join()
-        receiver.stop()
-    _say("receiver stopped")
-    return 0

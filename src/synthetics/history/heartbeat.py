@@ -78,9 +78,11 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            started = time.monotonic()
+            started = self.clock()
             self.beat()
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+            # the beat's own time counts toward the interval; a clock set back waits one interval
+            spent = self.clock() - started
+            self._stop.wait(min(self.interval, max(0.0, self.interval - spent)))
 
     def start(self) -> Heartbeat:
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)

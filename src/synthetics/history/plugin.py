@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +30,7 @@ import pytest
 
 from synthetics.balance import SectorWindow
 from synthetics.history import alerts as alerts_mod
+from synthetics.history.alertmanager import sinks_from_config
 from synthetics.history.sinks import apprise_sinks, parse_alert_urls
 from synthetics.history.store import (
     CheckRecord,
@@ -43,7 +44,15 @@ from synthetics.history.store import (
 from synthetics.plugin import SAMPLE_LISTENERS, VERDICT_PROPERTY, WORKER
 from synthetics.probe import Sample
 from synthetics.rates import FailureKind
-from synthetics.settings import Option, flag, positive_float, positive_int, resolve_values
+from synthetics.schedule.scheduler import JOBS
+from synthetics.settings import (
+    Option,
+    add_options,
+    flag,
+    positive_float,
+    positive_int,
+    resolve_values,
+)
 
 __all__ = ["BALANCE_WINDOW_DAYS", "HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
 
@@ -167,6 +176,8 @@ class _Recorder:
 
     Quiet until asked: the database and the run are opened at the first sample, so a session
     that probes nothing (the project's own tests, --collect-only) records and prints nothing.
+    Every time it records or asks about (the run, check outcomes, the window, the batches) is
+    read from `clock`.
     """
 
     path: str
@@ -174,12 +185,13 @@ class _Recorder:
     due: float | None
     given_run: int | None
     target: str
+    clock: Callable[[], float] = time.time  # epoch seconds
     lock: threading.RLock = field(default_factory=threading.RLock)
     store: SqliteHistory | None = None
     run_id: int | None = None
     samples: list[SampleRecord] = field(default_factory=list)
     checks: list[CheckRecord] = field(default_factory=list)
-    last_flush: float = field(default_factory=time.monotonic)
+    last_flush: float = 0.0  # when the last batch was committed, on `clock`
     recorded_samples: int = 0
     recorded_checks: int = 0
     errors: list[str] = field(default_factory=list)
@@ -187,13 +199,16 @@ class _Recorder:
     #: The health document's `version` this run saw (the first that carried one).
     version: str | None = None
 
+    def __post_init__(self) -> None:
+        self.last_flush = self.clock()
+
     def ensure_open(self) -> bool:
         with self.lock:
             if self.store is not None or self.broken:
                 return self.store is not None
             try:
                 self.store = SqliteHistory(self.path)
-                now = time.time()
+                now = self.clock()
                 self.run_id = self.given_run if self.given_run is not None else \
                     self.store.start_run(self.job, self.target,
                                          self.due if self.due is not None else now, now, False)
@@ -223,8 +238,9 @@ class _Recorder:
                     self.errors.append(f"history: could not record the version: {exc}")
         with self.lock:
             self.samples.append(record)
+            # a clock set back flushes too rather than holding the batch until it catches up
             due = (len(self.samples) >= FLUSH_EVERY
-                   or time.monotonic() - self.last_flush >= FLUSH_SECONDS)
+                   or abs(self.clock() - self.last_flush) >= FLUSH_SECONDS)
         if due:
             self.flush()
 
@@ -234,7 +250,7 @@ class _Recorder:
                 return
             samples, self.samples = self.samples, []
             checks, self.checks = self.checks, []
-            self.last_flush = time.monotonic()
+            self.last_flush = self.clock()
             try:
                 self.store.add_samples(self.run_id, samples)
                 self.store.add_checks(self.run_id, checks)
@@ -267,7 +283,7 @@ class HistoryWindow:
         if not rec.ensure_open() or rec.store is None:
             return SectorWindow(hours, {}, 0)
         rec.flush()
-        now = time.time()
+        now = rec.clock()
         try:
             counts, runs = rec.store.sector_counts(rec.target, now - hours * 3600, now,
                                                    exclude_run=rec.run_id)
@@ -295,8 +311,6 @@ class HistoryWindow:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from synthetics.settings import add_options
-
     add_options(parser, OPTIONS, "synthetics history",
                 "history, alert rules and coverage of the synthetic checks")
 
@@ -351,7 +365,7 @@ class _Session:
                 verdict = value
         with self.recorder.lock:
             self.recorder.checks.append(CheckRecord(
-                time.time(), report.nodeid, outcome, verdict.get("verdict"),
+                self.recorder.clock(), report.nodeid, outcome, verdict.get("verdict"),
                 verdict.get("measured"), verdict.get("threshold"), verdict.get("detail")))
 
     @pytest.hookimpl(trylast=True)
@@ -363,7 +377,7 @@ class _Session:
             return  # nothing was probed: nothing to record
         rec.flush()
         store = rec.store
-        now = time.time()
+        now = rec.clock()
         try:
             store.finish_run(rec.run_id, now, "passed" if exitstatus == 0 else
                              f"exit {int(exitstatus)}", target=rec.target)
@@ -378,8 +392,6 @@ class _Session:
         lines.extend(rec.errors)
         lines.extend(_coverage_lines(store, hs.history_job, now))
         if hs.alerts:
-            from synthetics.history.alertmanager import sinks_from_config
-
             lines.extend(run_alerts(store, rec.target, now, hs,
                                     extra_sinks=sinks_from_config(self.config)))
 
@@ -389,8 +401,6 @@ class _Session:
 
 
 def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
-    from synthetics.schedule.scheduler import JOBS
-
     spec = next((j for j in JOBS if j.name == job), None)
     if spec is None:
         n = len(store.runs(now - 86_400, job))

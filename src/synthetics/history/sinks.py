@@ -61,7 +61,7 @@ def _apprise() -> Any:
     if _MODULE is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            import apprise
+            import apprise  # deferred: a heavy import, only with --alert-url
 
             # Apprise loads its plugins (and their imports) at the first URL it parses: here,
             # so that it happens under this filter and never in a delivery thread.

@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 
-from synthetics.reporting.results import CheckResult, Results
+from synthetics.history.plugin import SUMMARY
+from synthetics.reporting.results import RESULTS, CheckResult, Results
 from synthetics.scrub import scrub
+from synthetics.selfheal.plugin import REMEDIATION
 
 __all__ = [
     "ERROR_ANNOTATIONS_PER_STEP", "STEP_SUMMARY_LIMIT_BYTES", "error_annotations", "escape_data",
@@ -158,21 +160,12 @@ def write_step_summary(path: str | os.PathLike[str], text: str) -> None:
 
 
 def _notes(config: pytest.Config) -> list[str]:
-    try:
-        from synthetics.history import plugin as history_plugin
-    except ImportError:  # pragma: no cover - ships with the package
-        return []
-    notes = config.stash.get(history_plugin.SUMMARY, None)
+    notes = config.stash.get(SUMMARY, None)
     return list(notes) if notes else []
 
 
 def _remediation(config: pytest.Config) -> dict[str, Any] | None:
-    try:
-        from synthetics.selfheal import plugin as redeploy
-    except ImportError:  # pragma: no cover - ships with the package
-        return None
-    key = getattr(redeploy, "REMEDIATION", None)
-    outcome = config.stash.get(key, None) if key is not None else None
+    outcome = config.stash.get(REMEDIATION, None)
     if outcome is None:
         return None
     data = outcome.as_dict()
@@ -205,8 +198,6 @@ def report(config: pytest.Config, results: Results, environ: Mapping[str, str],
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
-    from synthetics.reporting.report import RESULTS
-
     results = config.stash.get(RESULTS, None)
     if results is None:
         return

@@ -44,7 +44,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import push_to_gateway, write_to_textfile
 
 from synthetics.deadline import send
-from synthetics.reporting.results import Results
+from synthetics.reporting.results import RESULTS, Results
 from synthetics.scrub import redact
 from synthetics.settings import Option, add_options, positive_float, resolve_values
 
@@ -256,8 +256,6 @@ def export(settings: MetricsSettings, results: Results,
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
-    from synthetics.reporting.report import RESULTS
-
     settings = config.stash.get(METRICS_SETTINGS, None)
     results = config.stash.get(RESULTS, None)
     if settings is None or results is None or hasattr(config, "workerinput"):

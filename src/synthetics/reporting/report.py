@@ -31,33 +31,40 @@ from __future__ import annotations
 import base64
 import html
 import io
+import socket
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from synthetics.expectations import ENDPOINTS, EXPECTATIONS, SAMPLED_ENDPOINTS
+from synthetics.history.plugin import HISTORY
+from synthetics.history.store import SqliteHistory
 from synthetics.latency import LatencyResult, bad_answer
 from synthetics.plugin import SETTINGS, WORKER
 from synthetics.probe import PHASES, Probe, Sample
+from synthetics.reporting.metrics import METRICS_SETTINGS
 from synthetics.reporting.results import (
     EXCHANGE_PROPERTY,
     LATENCY_PROPERTY,
+    RESULTS,
     CheckResult,
     Results,
     exchange,
     latency_record,
 )
 from synthetics.scrub import scrub
+from synthetics.selfheal.heal import region_vote
 from synthetics.settings import Option, add_options, resolve_values
 from synthetics.stats import percentile
 
-__all__ = ["RESULTS", "ReportSettings", "latency_figure", "latency_plot", "run_verdict",
+__all__ = ["ReportSettings", "latency_figure", "latency_plot", "run_verdict",
            "trend_figure", "trend_plot"]
 
-RESULTS = pytest.StashKey[Results]()
 REPORT_SETTINGS = pytest.StashKey["ReportSettings"]()
 
 
@@ -238,8 +245,6 @@ class _Collector:
             self.results.worker = self.config.stash[WORKER]  # with its URL, once started
         path = self.config.stash[REPORT_SETTINGS].summary_json
         if path and not hasattr(self.config, "workerinput"):
-            from synthetics.selfheal.heal import region_vote
-
             self.results.extra.update(region_vote(self.config, list(self.results.checks.values()),
                                                   self.results.worker.builtin))
             self.results.write_summary(path)
@@ -260,6 +265,7 @@ def _message(report: pytest.TestReport) -> str:
 # --- plots -------------------------------------------------------------------------------------
 
 def _figure(width: float, height: float) -> Any:
+    # matplotlib is imported on first plot, not when the plugin loads: it costs start-up time.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -380,8 +386,7 @@ def trend_plot(series: dict[str, list[tuple[float, float]]], budgets: dict[str, 
     instead of stretching the axis. Each change of the health document's `version` (`versions`:
     (run start, version), oldest first) is a vertical line labelled with the new version, so a
     latency step lines up with the deploy that caused it."""
-    from datetime import datetime, timezone
-
+    # matplotlib on first plot, not when the plugin loads (start-up time).
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     end = time.time() if now is None else now
@@ -443,21 +448,13 @@ def history_trend(config: pytest.Config, days: float, q: float,
                   now: float | None = None) -> dict[str, list[tuple[float, float]]] | None:
     """Hourly latency percentiles per sampled endpoint from the history database, or None when
     the history plugin is absent or off."""
-    try:
-        from synthetics.history import plugin as history_plugin
-    except ImportError:  # pragma: no cover - the history plugin ships with the package
-        return None
-    recorder = config.stash.get(history_plugin.HISTORY, None)
+    recorder = config.stash.get(HISTORY, None)
     if recorder is None:
         return None
     recorder.flush()
     store = recorder.store
     opened = None
     if store is None:  # this run recorded nothing (the store opens at the first sample)
-        from pathlib import Path
-
-        from synthetics.history.store import SqliteHistory
-
         if not Path(recorder.path).exists():
             return {}
         store = opened = SqliteHistory(recorder.path)
@@ -479,9 +476,7 @@ def history_versions(config: pytest.Config, days: float,
                      now: float | None = None) -> list[tuple[float, str]]:
     """(run start, health document version) of the target's runs in the window; [] without
     history."""
-    from synthetics.history import plugin as history_plugin
-
-    recorder = config.stash.get(history_plugin.HISTORY, None)
+    recorder = config.stash.get(HISTORY, None)
     if recorder is None or recorder.store is None:
         return []
     end = time.time() if now is None else now
@@ -492,9 +487,7 @@ def history_colos(config: pytest.Config, days: float, now: float | None = None,
                   ) -> dict[str, dict[str, tuple[int, float]]]:
     """{endpoint: {colo: (samples, median s)}} of the target's successful samples in the
     window, from history; {} without history or cf-ray."""
-    from synthetics.history import plugin as history_plugin
-
-    recorder = config.stash.get(history_plugin.HISTORY, None)
+    recorder = config.stash.get(HISTORY, None)
     if recorder is None or recorder.store is None:
         return {}
     end = time.time() if now is None else now
@@ -623,8 +616,6 @@ def verdict_header(results: Results, target_html: str, region: str,
                    when: float | None = None) -> str:
     """The report's first screen: the verdict in large type, the counts, the target, when and
     from where."""
-    from datetime import datetime, timezone
-
     kind = run_verdict(results)
     at = datetime.fromtimestamp(when if when is not None else (results.finished or time.time()),
                                 timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -748,10 +739,6 @@ class HtmlReport:
     def region(self) -> str:
         """Where the checks ran from: `--region` (SYNTHETICS_REGION), else the host name, as
         the metrics label it."""
-        import socket
-
-        from synthetics.reporting.metrics import METRICS_SETTINGS
-
         settings = self.config.stash.get(METRICS_SETTINGS, None)
         return (settings.region if settings is not None and settings.region
                 else socket.gethostname())

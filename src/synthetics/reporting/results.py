@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from synthetics.attribution import failed_exchange, ray_of
 from synthetics.expectations import AREAS, EXPECTATIONS
 from synthetics.probe import PHASES, Sample
@@ -31,7 +33,7 @@ from synthetics.scrub import scrub
 from synthetics.worker import Worker
 
 __all__ = [
-    "ACCESS_PROPERTY", "EXCHANGE_PROPERTY", "LATENCY_PROPERTY", "SCHEMA", "CheckResult",
+    "ACCESS_PROPERTY", "EXCHANGE_PROPERTY", "LATENCY_PROPERTY", "RESULTS", "SCHEMA", "CheckResult",
     "EndpointCounts", "Results", "exchange", "latency_record", "split_name",
 ]
 
@@ -40,6 +42,8 @@ EXCHANGE_PROPERTY = "synthetics_exchange"
 ACCESS_PROPERTY = "synthetics_access_patterns"  # written by test_review_access_patterns
 VERDICT_PROPERTY = "synthetics_verdict"  # written by synthetics.plugin's record_verdict
 SCHEMA = "victory36-synthetics/summary/v1"
+#: The session's `Results`, filled by the report plugin's collector, read by every output.
+RESULTS = pytest.StashKey["Results"]()
 
 #: Failed exchanges kept with their ray id and colo for the report and summary.json.
 MAX_FAILED_EXCHANGES = 50

@@ -306,7 +306,7 @@ def compatibility_date(path: str | Path, env: str | None = None) -> _dt.date:
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        import tomllib
+        import tomllib  # the standard library's from Python 3.11
     except ImportError:  # pragma: no cover - Python 3.10: the top-level key only
         found = _COMPAT.search(text)
         doc: dict[str, Any] = {"compatibility_date": found.group(1)} if found else {}

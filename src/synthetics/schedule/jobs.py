@@ -20,11 +20,29 @@ import argparse
 import datetime as _dt
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 
 from synthetics.expectations import SAMPLED_ENDPOINTS
+from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
+from synthetics.history.alertmanager import sinks_from_environment
+from synthetics.history.heartbeat import Heartbeat
+from synthetics.history.plugin import OFF, HistorySettings, run_alerts
+from synthetics.history.plugin import OPTIONS as HISTORY_OPTIONS
+from synthetics.history.store import SqliteHistory, history_path_problem, job_coverage
+from synthetics.reference import ReferenceWorker
+from synthetics.schedule.analytics import (
+    API_URL,
+    ApiError,
+    GraphQL,
+    Invocations,
+    api_credentials,
+)
+from synthetics.schedule.backup import DEFAULT_FILES, backup
+from synthetics.schedule.review import WORKER_NAME
 from synthetics.schedule.scheduler import (
     JOBS,
     JobResult,
@@ -35,15 +53,32 @@ from synthetics.schedule.scheduler import (
     find_job,
     install_stop_signals,
     python_argv,
+    utc_now,
 )
-from synthetics.scrub import redact
+from synthetics.scrub import redact, scrub
+from synthetics.settings import (
+    EXIT_USAGE,
+    _Parser,
+    add_arguments,
+    checks_dir,
+    resolve_arguments,
+)
+from synthetics.settings import OPTIONS as CORE_OPTIONS
 from synthetics.worker import Worker
 
-__all__ = ["add_schedule_parser", "main", "schedule_command"]
+__all__ = ["add_schedule_parser", "main", "schedule_command", "schedule_history"]
 
 DEFAULT_HISTORY = ".synthetics/history.sqlite3"
-EXIT_USAGE = 4  # pytest's code for a usage error, as every synthetics command uses
 DAY = 86_400.0
+#: --target as the checks take it: recorded in history without a trailing slash.
+TARGET = tuple(o for o in CORE_OPTIONS if o.name == "target")
+#: The options `synthetics schedule` shares with the pytest plugins: the same flags,
+#: environment variables and parsers (each declared once, in its plugin's table).
+SCHEDULE_OPTIONS = (
+    *TARGET,
+    *(o for o in HISTORY_OPTIONS if o.name in ("history", "alert_webhook", "alert_urls")),
+    *ALERTMANAGER_OPTIONS,
+)
 
 
 # -- the `synthetics schedule` command -------------------------------------------------------
@@ -52,11 +87,6 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--list", action="store_true",
                    help="show the table with each job's next run time, and exit")
     p.add_argument("--run-now", metavar="JOB", help="run one job at once, and exit")
-    p.add_argument("--target", default=os.environ.get("SYNTHETICS_TARGET"),
-                   help="the worker to check, by its base URL (default: the built-in "
-                        "reference worker)")
-    p.add_argument("--history", default=os.environ.get("SYNTHETICS_HISTORY", DEFAULT_HISTORY),
-                   help=f"history database (default {DEFAULT_HISTORY})")
     p.add_argument("--lock", default=None,
                    help="single-instance lock file (default: next to the history database)")
     p.add_argument("--backup-dir", default="backups", help="where backups go (default backups)")
@@ -64,15 +94,7 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                    help="folder the configuration files are read from (default .)")
     p.add_argument("--health-args", default=os.environ.get("SYNTHETICS_HEALTH_ARGS", ""),
                    help="extra pytest arguments for the 15-minute health job, e.g. --redeploy")
-    p.add_argument("--alert-webhook", default=os.environ.get("SYNTHETICS_ALERT_WEBHOOK"),
-                   help="webhook for alert events (Slack-compatible; never logged)")
-    p.add_argument("--alert-url", action="append", dest="alert_urls", metavar="URL",
-                   help="Apprise URL for alert events (slack://, pagerduty://, json://...); "
-                        "repeat for more; default $SYNTHETICS_ALERT_URLS (never logged)")
-    from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
-    from synthetics.settings import add_arguments
-
-    add_arguments(p, ALERTMANAGER_OPTIONS)
+    add_arguments(p, SCHEDULE_OPTIONS)
     p.add_argument("--heartbeat-seconds", type=float,
                    default=os.environ.get("SYNTHETICS_HEARTBEAT_SECONDS", "15"),
                    help="with --target and history: sample /health this often into history, "
@@ -87,8 +109,6 @@ def _log(line: str) -> None:
 
 
 def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], list[str]]:
-    from synthetics.cli import checks_dir
-
     def build(spec: JobSpec, run_id: int | None) -> list[str]:
         history = ["--history", args.history]
         if spec.command[0] == "pytest":
@@ -112,17 +132,6 @@ def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], 
     return build
 
 
-def _parse_target(value: str | None) -> str | None:
-    """The target as the checks record it in history (no trailing slash); ValueError if bad,
-    whose message starts with the option and its value, redacted."""
-    from synthetics.settings import parse_target
-
-    try:
-        return None if value is None else parse_target(value)
-    except ValueError as exc:
-        raise ValueError(f"--target={redact(value or '')!r}: {exc}") from None
-
-
 def usage_error(prog: str, message: str) -> int:
     """Print a usage error as one line on stderr (secrets redacted); return its exit code."""
     print(f"{prog}: {redact(' '.join(message.split()))}", file=sys.stderr)
@@ -131,31 +140,33 @@ def usage_error(prog: str, message: str) -> int:
 
 def _history_problem(path: str) -> str | None:
     """Why --history PATH cannot be used, as "--history='PATH': reason", or None."""
-    from synthetics.history.store import history_path_problem
-
     problem = history_path_problem(path)
     return None if problem is None else f"--history={path!r}: {problem}"
+
+
+def schedule_history(args: argparse.Namespace,
+                     environ: dict[str, str] | None = None) -> HistorySettings:
+    """The scheduler's history and alert settings, resolved as the history plugin resolves
+    them (`synthetics.settings.resolve_arguments`: command line, environment, default), under
+    the job name "scheduler". ValueError names a bad value and where it came from."""
+    values = resolve_arguments(args, HISTORY_OPTIONS, environ)
+    return HistorySettings(**{**values, "history_job": "scheduler"})
 
 
 def schedule_command(args: argparse.Namespace) -> int:
     prog = "synthetics schedule"
     try:
-        args.target = _parse_target(args.target)
+        args.target = resolve_arguments(args, TARGET)["target"]
+        hs = schedule_history(args)
     except ValueError as exc:
         return usage_error(prog, str(exc))
-    if args.alert_webhook:
-        os.environ["SYNTHETICS_ALERT_WEBHOOK"] = args.alert_webhook  # jobs inherit it
-    if getattr(args, "alert_urls", None):
-        os.environ["SYNTHETICS_ALERT_URLS"] = "\n".join(args.alert_urls)  # and these
-    from synthetics.history.plugin import OFF
-    from synthetics.history.store import SqliteHistory
-
-    history_on = args.history.lower() not in OFF
+    if hs.alert_webhook:
+        os.environ["SYNTHETICS_ALERT_WEBHOOK"] = hs.alert_webhook  # jobs inherit it
+    if hs.alert_urls:
+        os.environ["SYNTHETICS_ALERT_URLS"] = "\n".join(hs.alert_urls)  # and these
+    args.history = hs.history or "off"  # what the jobs are given
+    history_on = hs.history is not None
     store = None
-    if history_on:
-        problem = _history_problem(args.history)
-        if problem is not None:
-            return usage_error(prog, problem)
     if args.list and history_on and not os.path.exists(args.history):
         history_on = False  # listing creates nothing: no folder, no database
     if history_on:
@@ -182,7 +193,7 @@ def schedule_command(args: argparse.Namespace) -> int:
 
         scheduler.log = log
         scheduler.runner = _relaying(scheduler.runner)
-        scheduler.dispatch(spec, scheduler.clock())
+        scheduler.dispatch(spec, utc_now())
         return 0 if outcome and outcome[-1].endswith(": passed") else 1
     lock = SingleInstance(args.lock or (args.history + ".scheduler.lock" if history_on
                                         else ".synthetics/scheduler.lock"))
@@ -193,10 +204,9 @@ def schedule_command(args: argparse.Namespace) -> int:
         return 1
     heart = None
     if store is not None:
-        scheduler.housekeeping = _alert_housekeeping(store, target, args)
+        scheduler.housekeeping = _alert_housekeeping(store, target, hs,
+                                                     _alertmanager_url(args))
         if args.target and args.heartbeat_seconds > 0:
-            from synthetics.history.heartbeat import Heartbeat
-
             heart = Heartbeat(args.target, store, interval=args.heartbeat_seconds,
                               log=_log).start()
     install_stop_signals(scheduler)
@@ -217,8 +227,6 @@ def schedule_command(args: argparse.Namespace) -> int:
 def _relaying(runner: Runner) -> Runner:
     """`runner`, also showing the end of the job's output (scrubbed) in the terminal: what a
     `--run-now` user came to see (the drill's command lines, the backup's files...)."""
-    from synthetics.scrub import scrub
-
     def run(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None) -> JobResult:
         result = runner(argv, timeout, env) if env is not None else runner(argv, timeout)
         for line in scrub(result.output).splitlines():
@@ -228,30 +236,21 @@ def _relaying(runner: Runner) -> Runner:
     return run
 
 
-def _alert_housekeeping(store: object, target: str,
-                        args: argparse.Namespace) -> Callable[[_dt.datetime], None]:
-    from synthetics.history.plugin import HistorySettings, run_alerts
-
-    last = [0.0]
-    from synthetics.history.sinks import parse_alert_urls
-
-    urls = getattr(args, "alert_urls", None) or parse_alert_urls(
-        os.environ.get("SYNTHETICS_ALERT_URLS", ""))
-    hs = HistorySettings(args.history, 35.0, 24.0, "scheduler", None, None, True, None,
-                         args.alert_webhook, 60.0, tuple(urls))
-
-    from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
-    from synthetics.history.alertmanager import sinks_from_environment
-    from synthetics.settings import resolve_arguments
-
+def _alertmanager_url(args: argparse.Namespace) -> str | None:
+    """--alertmanager (or SYNTHETICS_ALERTMANAGER); a bad one is logged and not used: the
+    scheduler's other alert sinks still run."""
     try:
-        url = resolve_arguments(args, ALERTMANAGER_OPTIONS)["alertmanager"]
+        url: str | None = resolve_arguments(args, ALERTMANAGER_OPTIONS)["alertmanager"]
     except ValueError as exc:
-        from synthetics.scrub import scrub
-
         _log(scrub(f"alerts: Alertmanager not used: {exc}"))
-        url = None
-    extra = sinks_from_environment(url)
+        return None
+    return url
+
+
+def _alert_housekeeping(store: object, target: str, hs: HistorySettings,
+                        alertmanager: str | None) -> Callable[[_dt.datetime], None]:
+    last = [0.0]
+    extra = sinks_from_environment(alertmanager)
 
     def tick(now: _dt.datetime) -> None:
         if now.timestamp() - last[0] < 60:
@@ -269,11 +268,8 @@ def _alert_housekeeping(store: object, target: str,
 
 
 def _list(scheduler: Scheduler, store: object, history: str) -> int:
-    from synthetics.history.plugin import OFF
-    from synthetics.history.store import job_coverage
-
     nexts = scheduler.next_runs()
-    now = scheduler.clock().timestamp()
+    now = utc_now().timestamp()
     print(f"{'job':<22}{'when':<43}{'next run (UTC)':<20}{'timeout':>9}  what")
     for spec in scheduler.jobs:
         print(f"{spec.name:<22}{spec.when:<43}{nexts[spec.name]:%Y-%m-%d %H:%M}    "
@@ -310,12 +306,10 @@ def _latency_table(store: object, target: str, now: float, span: float) -> tuple
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from synthetics.cli import _Parser
-
     parser = _Parser(prog="python -m synthetics.schedule.jobs")
     parser.add_argument("job", choices=("backup", "optimisation", "performance", "drill"))
     parser.add_argument("--history", default=DEFAULT_HISTORY)
-    parser.add_argument("--target", default=None)
+    add_arguments(parser, TARGET)
     parser.add_argument("--backup-dir", default="backups")
     parser.add_argument("--backup-base", default=".")
     parser.add_argument("--backup-retention-days", type=float, default=30.0)
@@ -325,21 +319,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=os.environ.get("SYNTHETICS_REVIEW_WORKER") or None)
     args = parser.parse_args(argv)
     try:
-        target = Worker.from_target(_parse_target(args.target)).label
+        target = Worker.from_target(resolve_arguments(args, TARGET)["target"]).label
     except ValueError as exc:
         return usage_error(parser.prog, str(exc))
     if args.job == "backup":
-        from synthetics.schedule.backup import DEFAULT_FILES, backup
-
         result = backup(DEFAULT_FILES, args.backup_dir, base=args.backup_base,
                         retention_days=args.backup_retention_days)
         print("\n".join(result.lines()))
         return 0 if result.copied else 1
     if args.job == "drill":
         return _drill(args)
-    from synthetics.history.plugin import OFF
-    from synthetics.history.store import SqliteHistory
-
     if args.history.lower() in OFF:
         print("history is off: nothing to compare")
         return _cloudflare_review(args)  # Cloudflare's own data needs no history
@@ -378,8 +367,6 @@ REVIEW_MARKERS = {"optimisation": "optimisation_review", "performance": "perform
 def _cloudflare_review(args: argparse.Namespace) -> int:
     """With Cloudflare credentials: the monthly invocation report (performance) and the job's
     review checks (`pytest -m MARKER --review`); without, one line saying why not."""
-    from synthetics.schedule.analytics import api_credentials
-
     found = api_credentials(os.environ)
     if isinstance(found, str):
         print(f"Cloudflare review: skipped: {found}")
@@ -389,9 +376,6 @@ def _cloudflare_review(args: argparse.Namespace) -> int:
 
 
 def _monthly_invocations(args: argparse.Namespace, token: str, account: str) -> int:
-    from synthetics.schedule.analytics import API_URL, ApiError, GraphQL, Invocations
-    from synthetics.schedule.review import WORKER_NAME
-
     worker = args.review_worker or WORKER_NAME
     deadline = float(os.environ.get("SYNTHETICS_REVIEW_TIMEOUT") or 60)
     api = GraphQL(args.cloudflare_api_url or API_URL, token, account, worker, deadline)
@@ -425,10 +409,6 @@ def _monthly_invocations(args: argparse.Namespace, token: str, account: str) -> 
 
 
 def _review_checks(args: argparse.Namespace) -> int:
-    import subprocess
-
-    from synthetics.cli import checks_dir
-
     argv = python_argv("pytest", str(checks_dir()), "-p", "no:cacheprovider", "-q", "-m",
                        REVIEW_MARKERS[args.job], "--review", "--history", args.history,
                        "--history-job", f"review-{args.job}")
@@ -438,8 +418,6 @@ def _review_checks(args: argparse.Namespace) -> int:
         argv.append(f"--review-worker={args.review_worker}")
     print(f"Cloudflare review checks: pytest -m {REVIEW_MARKERS[args.job]} --review", flush=True)
     proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    from synthetics.scrub import scrub
-
     print(scrub(proc.stdout[-4000:]), scrub(proc.stderr[-2000:]), sep="\n", flush=True)
     return 0 if proc.returncode == 0 else 1
 
@@ -452,12 +430,6 @@ def _drill(args: argparse.Namespace) -> int:
     redeploy and the rollback are walked through and their command lines printed, nothing is
     deployed. The drill passes when that output shows the rollback step.
     """
-    import subprocess
-    import tempfile
-
-    from synthetics.cli import checks_dir
-    from synthetics.reference import ReferenceWorker
-
     with ReferenceWorker("health_degraded") as worker, tempfile.TemporaryDirectory() as state:
         # the control URL must answer: the stand-in's dashboard does (and it stays on loopback)
         argv = python_argv("pytest", str(checks_dir()), "-p", "no:cacheprovider", "-q", "-m",

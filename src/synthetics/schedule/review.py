@@ -40,7 +40,15 @@ from typing import Any
 import pytest
 
 from synthetics.schedule.analytics import API_URL, GraphQL, api_credentials
-from synthetics.settings import Option, flag, positive_float, resolve_values
+from synthetics.selfheal.settings import WRANGLER
+from synthetics.settings import (
+    Option,
+    add_options,
+    flag,
+    parse_target,
+    positive_float,
+    resolve_values,
+)
 
 __all__ = ["OPTIONS", "ReviewSettings", "Wrangler", "credentials_source", "parse_json_stream",
            "tail_problems"]
@@ -64,8 +72,6 @@ def _share(value: str) -> float:
 
 
 def _api_url(value: str) -> str:
-    from synthetics.settings import parse_target
-
     return parse_target(value)
 
 
@@ -74,9 +80,6 @@ OPTIONS: tuple[Option, ...] = (
            "Run the review checks (the evening review through wrangler; the weekly and "
            "monthly reviews from the tail and Cloudflare's GraphQL Analytics); they read "
            "account data from Cloudflare.", False, flag, is_flag=True),
-    Option("review_wrangler", "--review-wrangler",
-           "The wrangler command the evening review runs (default: wrangler on PATH).",
-           "wrangler", str),
     Option("review_worker", "--review-worker",
            f"Name of the deployed worker (default {WORKER_NAME}).", WORKER_NAME, str),
     Option("review_tail_seconds", "--review-tail-seconds",
@@ -113,7 +116,7 @@ OPTIONS: tuple[Option, ...] = (
 @dataclass(frozen=True)
 class ReviewSettings:
     review: bool
-    review_wrangler: str
+    wrangler: str  # --wrangler, declared with the self-healing options (`WRANGLER`)
     review_worker: str
     review_tail_seconds: float
     review_deployment_days: float
@@ -130,13 +133,12 @@ REVIEW_SETTINGS = pytest.StashKey[ReviewSettings]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from synthetics.settings import add_options
-
     add_options(parser, OPTIONS, "synthetics review", "the evening review through wrangler")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[REVIEW_SETTINGS] = ReviewSettings(**resolve_values(config, OPTIONS))
+    config.stash[REVIEW_SETTINGS] = ReviewSettings(**resolve_values(config, OPTIONS),
+                                                   **resolve_values(config, (WRANGLER,)))
     for marker, text in JOB_MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
 
@@ -227,10 +229,10 @@ def wrangler_cli(pytestconfig: pytest.Config) -> Wrangler:
     if not s.review:
         pytest.skip("the evening review runs with --review (the scheduler's 21:00 job passes "
                     "it): it reads account data from Cloudflare")
-    found = shutil.which(s.review_wrangler)
+    found = shutil.which(s.wrangler)
     if found is None:
-        pytest.skip(f"no wrangler: {s.review_wrangler!r} is not on PATH (npm install -g "
-                    "wrangler, or pass --review-wrangler PATH)")
+        pytest.skip(f"no wrangler: {s.wrangler!r} is not on PATH (npm install -g "
+                    "wrangler, or pass --wrangler PATH)")
     if credentials_source(os.environ, Path.home()) is None:
         pytest.skip("no Cloudflare credentials: set CLOUDFLARE_API_TOKEN or run `wrangler "
                     "login` on this machine")

@@ -4,9 +4,10 @@
 monthly, quarterly). `Scheduler` registers it with the `schedule` library and runs each job as a
 subprocess with its own timeout, in its own thread:
 
-- Times are UTC whatever the machine's zone: `schedule` reads the time through
-  `datetime.datetime.now()`, and this module gives it a clock that answers in naive UTC (the
-  same seam lets tests pass a fake clock; nothing else in the process uses `schedule`).
+- Times are UTC whatever the machine's zone: each row is registered at its UTC time, and
+  whether a job is due is decided here in UTC (`schedule` keeps due times as naive local time,
+  in which an hour repeats when the zone leaves summer time). The clock is the wall clock, the
+  one `schedule` reads; tests move it with time-machine and pass a `sleeper`.
 - A job that crashes or hangs is killed (its whole process group) and recorded; the scheduler
   carries on. A job never overlaps itself: while it runs, its next due time is recorded as
   skipped. Several overdue slots of one job (the machine slept) run it once, recorded late.
@@ -26,7 +27,6 @@ import signal
 import subprocess
 import sys
 import threading
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import schedule
 
-from synthetics.scrub import redact
+from synthetics.scrub import redact, scrub
 from synthetics.worker import BUILTIN_LABEL
 
 __all__ = [
@@ -43,12 +43,12 @@ __all__ = [
 ]
 
 UTC = _dt.timezone.utc
-Clock = Callable[[], _dt.datetime]  # aware UTC datetimes
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 QUARTER_MONTHS = (1, 4, 7, 10)
 
 
 def utc_now() -> _dt.datetime:
+    """The scheduler's clock: the wall clock that `schedule` reads too, as aware UTC."""
     return _dt.datetime.now(UTC)
 
 
@@ -148,24 +148,31 @@ def previous_due(spec: JobSpec, now: _dt.datetime) -> _dt.datetime | None:
     return cand
 
 
-# -- `schedule` in UTC, on our clock ---------------------------------------------------------
-_clock: Clock = utc_now
+# -- `schedule`'s due times, in UTC --------------------------------------------------------------
+class _Slot:
+    """One `schedule` job of a row (an `every` row has one per start in the hour) and, in UTC,
+    when it is next due."""
 
+    def __init__(self, spec: JobSpec, job: schedule.Job,
+                 on_due: Callable[[_Slot], None]) -> None:
+        self.spec = spec
+        self.job = job
+        job.do(on_due, self)  # `schedule` computes the first due time
+        self.reschedule()
 
-class _UtcDatetime(_dt.datetime):
-    """`schedule`'s view of `datetime.datetime`: now() is the scheduler's clock, naive UTC."""
+    def reschedule(self) -> None:
+        """Read the due time `schedule` has just computed.
 
-    @classmethod
-    def now(cls, tz: _dt.tzinfo | None = None) -> Any:
-        current = _clock()
-        if tz is None:
-            return _dt.datetime.fromtimestamp(current.timestamp(), UTC).replace(tzinfo=None)
-        return current.astimezone(tz)
-
-
-_shim = types.SimpleNamespace(**{k: getattr(_dt, k) for k in dir(_dt) if not k.startswith("__")})
-_shim.datetime = _UtcDatetime
-setattr(schedule, "datetime", _shim)  # noqa: B010 - schedule's clock seam, see above
+        `schedule` keeps it as naive local time, which reads two ways in the hour a zone
+        repeats when it leaves summer time. The due time is the reading at the row's UTC time
+        of day (at its minute, for a row run every hour) that is still ahead."""
+        at, naive = self.job.at_time, self.job.next_run
+        assert at is not None and naive is not None  # set by .at() and by .do() or .run()
+        readings = sorted({naive.replace(fold=fold).astimezone(UTC) for fold in (0, 1)})
+        now = utc_now()
+        fits = [r for r in readings
+                if r.minute == at.minute and (self.job.unit == "hours" or r.hour == at.hour)]
+        self.due: _dt.datetime = next((r for r in fits if r > now), fits[-1])
 
 
 # -- running one job -------------------------------------------------------------------------
@@ -281,21 +288,18 @@ ArgvBuilder = Callable[[JobSpec, int | None], list[str]]
 
 
 class Scheduler:
-    """Runs `jobs` on `clock`; see the module docstring for the guarantees."""
+    """Runs `jobs` on the wall clock; see the module docstring for the guarantees."""
 
     def __init__(self, jobs: Sequence[JobSpec], build_argv: ArgvBuilder, *,
-                 runner: Runner = run_subprocess, clock: Clock = utc_now,
+                 runner: Runner = run_subprocess,
                  sleeper: Callable[[float], Any] | None = None, store: RunLog | None = None,
                  target: str = BUILTIN_LABEL, late_after: float = 60.0,
                  log: Callable[[str], None] = print,
                  housekeeping: Callable[[_dt.datetime], None] | None = None,
                  threaded: bool = True) -> None:
-        global _clock
-        _clock = clock
         self.jobs = tuple(jobs)
         self.build_argv = build_argv
         self.runner = runner
-        self.clock = clock
         self.store = store
         self.target = target
         self.late_after = late_after
@@ -308,27 +312,25 @@ class Scheduler:
         self._lock = threading.Lock()
         self._fired_this_tick: set[str] = set()
         self.sched = schedule.Scheduler()
+        self._slots: list[_Slot] = []
         for spec in self.jobs:
-            for job in self._schedule_jobs(spec):
-                job.do(self._on_due, spec, job)
+            self._slots += [_Slot(spec, job, self._on_due) for job in self._schedule_jobs(spec)]
 
     def _schedule_jobs(self, spec: JobSpec) -> list[schedule.Job]:
         if spec.kind == "every":
-            return [self.sched.every().hour.at(f":{m:02d}")
+            return [self.sched.every().hour.at(f":{m:02d}", "UTC")
                     for m in range(0, 60, spec.every_minutes)]
         if spec.kind == "weekly":
-            return [getattr(self.sched.every(), spec.weekday).at(spec.at)]
-        return [self.sched.every().day.at(spec.at)]  # daily; monthly/quarterly filter by date
+            return [getattr(self.sched.every(), spec.weekday).at(spec.at, "UTC")]
+        # daily; monthly/quarterly filter by date
+        return [self.sched.every().day.at(spec.at, "UTC")]
 
     # -- when -----------------------------------------------------------------------------
     def next_runs(self) -> dict[str, _dt.datetime]:
         """Each job's next due time (UTC)."""
         out: dict[str, _dt.datetime] = {}
-        for job in self.sched.jobs:
-            spec = job.job_func.args[0]  # type: ignore[union-attr]
-            if job.next_run is None:
-                continue
-            due = job.next_run.replace(tzinfo=UTC)
+        for slot in self._slots:
+            spec, due = slot.spec, slot.due
             while not self._date_matches(spec, due):
                 due += _dt.timedelta(days=1)
             if spec.name not in out or due < out[spec.name]:
@@ -343,27 +345,30 @@ class Scheduler:
             return due.day == 1 and due.month in QUARTER_MONTHS
         return True
 
-    def _on_due(self, spec: JobSpec, job: schedule.Job) -> None:
-        due = job.next_run.replace(tzinfo=UTC) if job.next_run else self.clock()
-        if not self._date_matches(spec, due) or spec.name in self._fired_this_tick:
+    def _on_due(self, slot: _Slot) -> None:
+        spec = slot.spec
+        if not self._date_matches(spec, slot.due) or spec.name in self._fired_this_tick:
             return  # not this job's date, or several overdue slots collapsed into one run
         self._fired_this_tick.add(spec.name)
-        self.dispatch(spec, due)
+        self.dispatch(spec, slot.due)
 
     def tick(self) -> float:
         """Run what is due; return seconds until something is next due (at most 60)."""
         self._fired_this_tick = set()
-        for job in sorted((j for j in self.sched.jobs if j.should_run),
-                          key=lambda j: j.next_run or _dt.datetime.max):
-            job.run()  # type: ignore[no-untyped-call]
-        idle = self.sched.idle_seconds
-        return 60.0 if idle is None else max(0.0, min(60.0, idle))
+        now = utc_now()
+        for slot in sorted((s for s in self._slots if s.due <= now), key=lambda s: s.due):
+            slot.job.run()  # type: ignore[no-untyped-call]  # _on_due, then the next due time
+            slot.reschedule()
+        if not self._slots:
+            return 60.0
+        idle = (min(s.due for s in self._slots) - utc_now()).total_seconds()
+        return max(0.0, min(60.0, idle))
 
     def catch_up(self) -> None:
         """Run once, late, each timed job whose last due time passed while we were down."""
         if self.store is None:
             return
-        now = self.clock()
+        now = utc_now()
         for spec in self.jobs:
             prev = previous_due(spec, now)
             last = self.store.last_run(spec.name)
@@ -377,7 +382,7 @@ class Scheduler:
     # -- what -----------------------------------------------------------------------------
     def dispatch(self, spec: JobSpec, due: _dt.datetime) -> None:
         """Start one run of `spec` (due at `due`), unless it is still running."""
-        now = self.clock()
+        now = utc_now()
         with self._lock:
             running = self._running.get(spec.name)
             busy = running is not None and running.is_alive()
@@ -410,11 +415,9 @@ class Scheduler:
             result = self.runner(argv, spec.timeout)
         except Exception as exc:  # noqa: BLE001 - a broken job must not stop the scheduler
             result = JobResult(None, error=f"{type(exc).__name__}: {exc}")
-        finished = self.clock()
+        finished = utc_now()
         self.log(f"{spec.name}: {result.outcome}")
         if self.store is not None and run_id is not None:
-            from synthetics.scrub import scrub
-
             detail = scrub(result.output[-2000:])  # a job's output may echo a token
             try:
                 self.store.finish_run(run_id, finished.timestamp(), result.outcome, detail)
@@ -429,7 +432,7 @@ class Scheduler:
             idle = self.tick()
             if self.housekeeping is not None:
                 try:
-                    self.housekeeping(self.clock())
+                    self.housekeeping(utc_now())
                 except Exception as exc:  # noqa: BLE001
                     self.log(f"housekeeping failed: {exc}")
             if self._stop.is_set():

@@ -14,34 +14,63 @@ Cloudflare's
 deployments list and status page, an Alertmanager silence, and who failed in /health's answer:
 only a worker failure is redeployed), which re-confirms from this runner before acting. It
 takes the self-healing plugin's options under the same names and environment variables
-(`synthetics.selfheal.plugin.OPTIONS`; without `--redeploy` it is a dry run). Otherwise it says why
-it
-does nothing. Exit 0 when nobody has to act, 1 when the outcome escalates, 4 on a usage error.
+(`synthetics.selfheal.settings.OPTIONS`; without `--redeploy` it is a dry run). Otherwise it
+says why it does nothing. Exit 0 when nobody has to act, 1 when the outcome escalates, 4 on a
+usage error.
 
-`synthetics heal --listen HOST:PORT` is the Alertmanager webhook receiver instead
-(`synthetics.history.alertmanager`).
+`synthetics heal --listen HOST:PORT --target URL` is the Alertmanager webhook receiver instead
+(`serve_receiver`). Only `POST /alertmanager` with `Authorization: Bearer $SYNTHETICS_HEAL_TOKEN`
+(the token never on a command line) and a JSON body of at most 1 MiB is accepted; everything
+else is refused (401 no token, 403 wrong token, 404 other paths, 405 other methods, 411/413/400
+bodies). A firing group with a firing `health_down` alert for the target runs the ladder once,
+in the background, one at a time; a resolved group, a repeat of a group already handled and any
+other alert are no-ops.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import os
+import queue
 import re
+import signal
 import socket
 import sys
+import threading
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from synthetics.history.alertmanager import MAX_BODY, SilenceGate, worker_of
+from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
+from synthetics.plugin import SETTINGS
+from synthetics.probe import strict_json
+from synthetics.reporting.metrics import METRICS_SETTINGS
 from synthetics.scrub import scrub
+from synthetics.selfheal.deployment import DeploymentError
+from synthetics.selfheal.ladder import Outcome
+from synthetics.selfheal.plugin import (
+    build_ladder,
+    probe_control,
+    resolve_deployment,
+    summary_lines,
+)
+from synthetics.selfheal.settings import OPTIONS as REDEPLOY_OPTIONS
+from synthetics.selfheal.settings import REDEPLOY_SETTINGS, RedeploySettings
+from synthetics.settings import EXIT_USAGE, add_arguments, parse_target, resolve_arguments
+from synthetics.settings import OPTIONS as CORE_OPTIONS
 
-__all__ = ["Decision", "Vote", "add_heal_parser", "decide", "read_votes", "region_vote"]
+__all__ = ["Decision", "Vote", "add_heal_parser", "decide", "read_votes", "region_vote",
+           "serve_receiver"]
 
-EXIT_USAGE = 4
+TOKEN_ENV = "SYNTHETICS_HEAL_TOKEN"
+WEBHOOK_PATH = "/alertmanager"
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"]+@")
 
 
@@ -70,10 +99,6 @@ def region_vote(config: Any, checks: list[Any], builtin: bool,
     `checks` are the run's `CheckResult`s; the control URL is probed only when a health check
     failed (a healthy answer from the target already proves the region's network works).
     """
-    from synthetics.plugin import SETTINGS
-    from synthetics.reporting.metrics import METRICS_SETTINGS
-    from synthetics.selfheal.plugin import REDEPLOY_SETTINGS, probe_control
-
     metrics = config.stash.get(METRICS_SETTINGS, None)
     region = (metrics.region if metrics is not None else None) or socket.gethostname()
     health = [c for c in checks if c.area == "health"]
@@ -191,10 +216,6 @@ def decide(votes: list[Vote], quorum: int | None, target: str | None = None) -> 
 # --- the command --------------------------------------------------------------------------------
 
 def _options() -> tuple[Any, ...]:
-    from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
-    from synthetics.selfheal.plugin import OPTIONS as REDEPLOY_OPTIONS
-    from synthetics.settings import OPTIONS as CORE_OPTIONS
-
     timeout = tuple(o for o in CORE_OPTIONS if o.name == "request_timeout")
     return (*REDEPLOY_OPTIONS, *timeout, *ALERTMANAGER_OPTIONS)
 
@@ -207,8 +228,6 @@ def _quorum(value: str) -> int:
 
 
 def add_heal_parser(sub: Any) -> None:
-    from synthetics.settings import add_arguments
-
     heal = sub.add_parser("heal", help="decide once for all regions: read their summary.json "
                                        "files and run the self-healing ladder on a quorum")
     heal.add_argument("--summaries", help="folder searched for the regions' summary.json files")
@@ -232,10 +251,6 @@ def _say(line: str) -> None:
 
 def settings_from(args: argparse.Namespace) -> tuple[Any, float, str | None]:
     """(RedeploySettings, request timeout, Alertmanager URL) from the command line and env."""
-    from synthetics.selfheal.plugin import OPTIONS as REDEPLOY_OPTIONS
-    from synthetics.selfheal.plugin import RedeploySettings
-    from synthetics.settings import resolve_arguments
-
     values = resolve_arguments(args, _options())
     redeploy = RedeploySettings(**{o.name: values[o.name] for o in REDEPLOY_OPTIONS})
     return redeploy, float(values["request_timeout"]), values.get("alertmanager")
@@ -245,11 +260,6 @@ def remediate(settings: Any, timeout: float, alertmanager: str | None, target: s
               reason: str, say: Callable[[str], None] = _say) -> Any:
     """Run the ladder once for `target` (the same guardrails as the plugin, plus a silence
     check when an Alertmanager is configured). Returns the `Outcome`."""
-    from synthetics.history.alertmanager import SilenceGate, worker_of
-    from synthetics.selfheal.deployment import DeploymentError
-    from synthetics.selfheal.ladder import Outcome
-    from synthetics.selfheal.plugin import build_ladder, resolve_deployment
-
     try:
         deployment, note = resolve_deployment(settings, target, say)
     except DeploymentError as exc:
@@ -268,20 +278,14 @@ def remediate(settings: Any, timeout: float, alertmanager: str | None, target: s
 
 
 def run_heal(args: argparse.Namespace) -> int:
-    from synthetics.selfheal.plugin import summary_lines
-
     try:
         settings, timeout, alertmanager = settings_from(args)
         if args.target:
-            from synthetics.settings import parse_target
-
             args.target = parse_target(args.target)
     except ValueError as exc:
         print(f"synthetics heal: {_clean(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     if args.listen:
-        from synthetics.history.alertmanager import serve_receiver
-
         return serve_receiver(args.listen, settings, timeout, alertmanager, args.target)
     if not args.summaries:
         print("synthetics heal: pass --summaries DIR (the regions' summary.json files) or "
@@ -298,8 +302,6 @@ def run_heal(args: argparse.Namespace) -> int:
     try:
         decision = decide(votes, args.quorum, args.target)
         if decision.act:
-            from synthetics.settings import parse_target
-
             decision.target = parse_target(decision.target)
     except ValueError as exc:
         print(f"synthetics heal: {_clean(str(exc))}", file=sys.stderr)
@@ -340,3 +342,184 @@ def _write_reports(path: str | None, record: dict[str, Any]) -> None:
                 fh.write(scrub("\n".join(lines)) + "\n")
         except OSError:
             pass
+
+
+# --- the webhook receiver -----------------------------------------------------------------------
+
+@dataclass
+class Receiver:
+    """The webhook receiver's decisions; `remediate(reason)` runs the ladder once."""
+
+    target: str
+    remediate: Callable[[str], Any]
+    say: Callable[[str], None]
+
+    def __post_init__(self) -> None:
+        self._handled: set[str] = set()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._run, name="heal-ladder", daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            reason = self._queue.get()
+            if reason is None:
+                return
+            try:
+                outcome = self.remediate(reason)
+                self.say(f"outcome: {outcome.status.upper()}: {outcome.headline}")
+            except Exception as exc:  # noqa: BLE001 - the receiver keeps serving
+                self.say(f"the ladder failed: {type(exc).__name__}: {exc}")
+            finally:
+                self._queue.task_done()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._worker.join(timeout=5)
+
+    def handle(self, payload: Any) -> str:
+        """What the notification led to, in one line (the HTTP answer's body)."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+            raise ValueError("not an Alertmanager webhook notification (no alerts list)")
+        group = str(payload.get("groupKey") or "")
+        ours = [a for a in payload["alerts"] if isinstance(a, dict)
+                and isinstance(a.get("labels"), dict)
+                and a["labels"].get("alertname") == "health_down"
+                and _same_target(str(a["labels"].get("target", "")), self.target)]
+        firing = [a for a in ours if a.get("status") == "firing"]
+        with self._lock:
+            if payload.get("status") == "resolved" or not firing:
+                if payload.get("status") == "resolved":
+                    self._handled.discard(group)
+                return "no-op: no firing health_down alert for this target"
+            if group in self._handled:
+                return "no-op: this group was already acted on"
+            self._handled.add(group)
+        regions = sorted({str(a["labels"].get("region", "?")) for a in firing})
+        reason = (f"Alertmanager group {group[:120]!r}: health_down firing in "
+                  f"{len(regions)} region(s) ({', '.join(regions)[:200]})")
+        self.say(f"acting on {reason}")
+        self._queue.put(reason)
+        return "accepted: the self-healing ladder runs once"
+
+
+def _same_target(a: str, b: str) -> bool:
+    return bool(a) and _canonical(a) == _canonical(b)
+
+
+def _handler(receiver: Receiver, token: str) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "synthetics-heal"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # no request lines (they would carry nothing useful and could carry noise)
+
+        def _answer(self, code: int, text: str, extra: Mapping[str, str] | None = None) -> None:
+            body = (text + "\n").encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+
+        def _refuse_method(self) -> None:
+            if self.path.split("?")[0] != WEBHOOK_PATH:
+                self._answer(404, "not found")
+            else:
+                self._answer(405, "only POST", {"Allow": "POST"})
+
+        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path.split("?")[0] != WEBHOOK_PATH:
+                self._answer(404, "not found")
+                return
+            auth = self.headers.get("Authorization", "")
+            if not auth.startswith("Bearer "):
+                self._answer(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+                return
+            if not hmac.compare_digest(auth[len("Bearer "):].strip().encode(), token.encode()):
+                self._answer(403, "wrong token")
+                return
+            length = self.headers.get("Content-Length")
+            if length is None or not length.isdigit():
+                self._answer(411, "Content-Length required")
+                return
+            if int(length) > MAX_BODY:
+                self._answer(413, f"body over {MAX_BODY} bytes")
+                return
+            try:
+                payload = strict_json(self.rfile.read(int(length)))
+                text = receiver.handle(payload)
+            except (ValueError, RecursionError) as exc:
+                self._answer(400, f"bad notification: {str(exc)[:100]}")
+                return
+            self._answer(200, text)
+
+    return Handler
+
+
+def serve_receiver(listen: str, settings: Any, timeout: float, alertmanager: str | None,
+                   target: str | None, environ: Mapping[str, str] | None = None,
+                   ready: Callable[[str], None] | None = None) -> int:
+    """Run the webhook receiver until SIGTERM or Ctrl-C; 4 on a usage problem."""
+    env = os.environ if environ is None else environ
+    token = env.get(TOKEN_ENV, "")
+    if len(token) < 16:
+        print(f"synthetics heal: --listen needs a bearer token of at least 16 characters in "
+              f"{TOKEN_ENV} (Alertmanager's http_config.authorization.credentials)",
+              file=sys.stderr)
+        return 4
+    if not target:
+        print("synthetics heal: --listen needs --target URL (the worker it may heal)",
+              file=sys.stderr)
+        return 4
+    host, sep, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit() or not host:
+        print(f"synthetics heal: --listen {listen!r} must be HOST:PORT", file=sys.stderr)
+        return 4
+
+    receiver = Receiver(target, lambda reason: remediate(settings, timeout, alertmanager,
+                                                         target, reason), _say)
+    ServerClass = ThreadingHTTPServer  # noqa: N806
+    if ":" in host:
+        class V6(ThreadingHTTPServer):
+            address_family = socket.AF_INET6
+        ServerClass = V6  # noqa: N806
+    try:
+        server = ServerClass((host, int(port)), _handler(receiver, token))
+    except (OSError, OverflowError) as exc:
+        print(f"synthetics heal: cannot listen on {listen}: {exc}", file=sys.stderr)
+        return 4
+    server.daemon_threads = True
+    server.timeout = 1
+    bound = server.server_address
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{bound[1]}{WEBHOOK_PATH}"
+    _say(f"listening on {url} for Alertmanager (bearer token from {TOKEN_ENV})")
+    if ready is not None:
+        ready(url)
+    stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        receiver._queue.join()
+        receiver.stop()
+    _say("receiver stopped")
+    return 0

@@ -10,12 +10,9 @@ at session end, and only when `--redeploy` or `--redeploy-dry-run` is on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
-if TYPE_CHECKING:
-    from synthetics.selfheal.ladder import Outcome, Step, StepResult
+from synthetics.selfheal.ladder import Outcome, Step, StepResult
 
 hookspec = pytest.hookspec
 

@@ -560,11 +560,11 @@ class Ladder:
 
     def _step(self, step: Step, outcome: Outcome) -> StepRecord:
         self.say(f"running {scrub(step.command, step.env)} (timeout {step.timeout:g} s)")
-        started = time.monotonic()
+        started = self.clock()
         try:
             result = self.run(step)
         except Exception as exc:  # a third-party hook must not break the session
-            result = StepResult(None, command=step.command, duration=time.monotonic() - started,
+            result = StepResult(None, command=step.command, duration=self.clock() - started,
                                 error=f"pytest_synthetics_deploy raised {type(exc).__name__}: "
                                       f"{exc}")
         if result is None:

@@ -32,11 +32,8 @@ import os
 import shlex
 import shutil
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -46,13 +43,14 @@ from synthetics import deadline
 from synthetics.attribution import Attribution
 from synthetics.expect import who
 from synthetics.expectations import ENDPOINTS
+from synthetics.history.alertmanager import ALERTMANAGER, SilenceGate, worker_of
 from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, WORKER
 from synthetics.probe import Probe, Sample
 from synthetics.scrub import redact, scrub, scrub_data
 from synthetics.selfheal import hookspec
 from synthetics.selfheal.cloudflare import DeploymentsGate, list_argv, tagged_argv
 from synthetics.selfheal.cloudflare import reader as cloudflare_reader
-from synthetics.selfheal.deployment import Deployment, DeploymentError, read_deployment
+from synthetics.selfheal.deployment import Deployment, DeploymentError
 from synthetics.selfheal.ladder import (
     Gate,
     Ladder,
@@ -65,160 +63,18 @@ from synthetics.selfheal.ladder import (
     outcome_record,
     run_step,
 )
-from synthetics.selfheal.provider_status import DEFAULT_COMPONENTS, DEFAULT_STATUS_URL, ProviderGate
-from synthetics.settings import (
-    Option,
-    add_options,
-    canonical_url,
-    flag,
-    non_negative_float,
-    positive_float,
-    positive_int,
-    resolve_values,
-)
+from synthetics.selfheal.provider_status import ProviderGate
+from synthetics.selfheal.settings import OPTIONS as REDEPLOY_OPTIONS
+from synthetics.selfheal.settings import REDEPLOY_SETTINGS, RedeploySettings
+from synthetics.settings import add_options, canonical_url, resolve_values
 
-__all__ = ["OPTIONS", "REDEPLOY_SETTINGS", "REMEDIATION", "RedeploySettings", "build_ladder",
-           "default_state_dir", "deploy_argv", "probe_control", "probe_health", "rollback_argv"]
+__all__ = ["REMEDIATION", "build_ladder", "deploy_argv", "probe_control", "probe_health",
+           "rollback_argv"]
 
 #: The session's remediation outcome (set at session end when redeploying is on).
 REMEDIATION = pytest.StashKey[Outcome]()
-REDEPLOY_SETTINGS = pytest.StashKey["RedeploySettings"]()
-DEFAULT_CONTROL_URL = "https://www.cloudflarestatus.com/"
 HEALTH_MARKER = "health"
 _REPORT_ATTR = "synthetics_health_check"  # set on reports of health-marked checks; survives xdist
-
-
-def _url(value: str) -> str:
-    parsed = urllib.parse.urlsplit(value.strip())
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError("must be an http:// or https:// URL")
-    return value.strip()
-
-
-def _nonempty(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value.strip()
-
-
-def _components(value: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in value.split(",") if n.strip())
-    if not names:
-        raise ValueError("must name at least one component")
-    return names
-
-
-def _args(value: str) -> tuple[str, ...]:
-    try:
-        return tuple(shlex.split(value))
-    except ValueError as exc:
-        raise ValueError(f"cannot split into arguments ({exc})") from None
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option("redeploy", "--redeploy",
-           "Self-healing: when a health check fails and /health stays down through the "
-           "confirmation window, redeploy the worker (then roll back if that does not help). "
-           "Off unless given.", False, flag, is_flag=True),
-    Option("redeploy_dry_run", "--redeploy-dry-run",
-           "Do everything --redeploy does except run the deploy and rollback commands; print "
-           "the exact command lines instead.", False, flag, is_flag=True),
-    Option("control_url", "--control-url",
-           "A URL that should always answer; when it is unreachable too the runner's own network "
-           f"is down and nothing is deployed (default {DEFAULT_CONTROL_URL}).",
-           DEFAULT_CONTROL_URL, _url),
-    Option("confirm_seconds", "--confirm-seconds",
-           "Seconds /health must stay down on re-probes before acting (default 60: the "
-           "document's 'health endpoint down for > 1 minute').", 60.0, non_negative_float),
-    Option("verify_seconds", "--verify-seconds",
-           "Seconds to wait for /health to answer healthy after a redeploy or rollback "
-           "(default 60).", 60.0, non_negative_float),
-    Option("cooldown_seconds", "--cooldown-seconds",
-           "Seconds after a remediation during which no run remediates the same target again "
-           "(default 600).", 600.0, non_negative_float),
-    Option("max_redeploys_per_hour", "--max-redeploys-per-hour",
-           "Remediations of one target allowed per rolling hour (default 3).", 3, positive_int),
-    Option("state_dir", "--state-dir",
-           "Directory of the cooldown state, the lock and the audit log (audit.jsonl); "
-           "default $XDG_STATE_HOME/victory36-synthetics (~/.local/state/...).", None, str),
-    Option("reprobe_interval", "--reprobe-interval",
-           "Seconds between re-probes of /health in the confirmation and verification windows "
-           "(default 5).", 5.0, positive_float),
-    Option("deploy_timeout", "--deploy-timeout",
-           "Seconds the deploy or rollback command may take before it is killed (default 300).",
-           300.0, positive_float),
-    Option("wrangler", "--wrangler",
-           "The wrangler executable (default: wrangler on PATH).", "wrangler", _nonempty),
-    Option("deploy_config", "--deploy-config",
-           "wrangler --config of the deploy and rollback (default "
-           "wrangler-production-simple.toml).", "wrangler-production-simple.toml", _nonempty),
-    Option("deploy_env", "--deploy-env",
-           "wrangler --env of the deploy and rollback (default production).", "production",
-           _nonempty),
-    Option("deploy_args", "--deploy-args",
-           "Extra arguments appended to the deploy command, split like a shell "
-           "(e.g. \"--keep-vars\").", (), _args),
-    Option("rollback_message", "--rollback-message",
-           "The --message of the rollback.",
-           "synthetics: /health still down after a redeploy; automatic rollback", _nonempty),
-    Option("provider_status_url", "--provider-status-url",
-           "Cloudflare's status page, read (its /api/v2/summary.json) before any deploy: an "
-           "unresolved incident or a degraded component matching --provider-components means "
-           "nothing is deployed; an unreadable page is reported and does not block (default "
-           f"{DEFAULT_STATUS_URL}).", DEFAULT_STATUS_URL, _url),
-    Option("provider_components", "--provider-components",
-           "Comma-separated status-page component names that matter to the worker, each "
-           "matched as a whole word (default Workers: Workers, Workers KV, Workers AI, ...).",
-           DEFAULT_COMPONENTS, _components),
-)
-
-
-@dataclass(frozen=True)
-class RedeploySettings:
-    """The resolved self-healing settings of one session."""
-
-    redeploy: bool
-    redeploy_dry_run: bool
-    control_url: str
-    confirm_seconds: float
-    verify_seconds: float
-    cooldown_seconds: float
-    max_redeploys_per_hour: int
-    state_dir: str | None
-    reprobe_interval: float
-    deploy_timeout: float
-    wrangler: str
-    deploy_config: str
-    deploy_env: str
-    deploy_args: tuple[str, ...]
-    rollback_message: str
-    provider_status_url: str
-    provider_components: tuple[str, ...]
-
-    @property
-    def enabled(self) -> bool:
-        return self.redeploy or self.redeploy_dry_run
-
-    @property
-    def state_path(self) -> Path:
-        path = Path(self.state_dir).expanduser() if self.state_dir else default_state_dir()
-        return path.absolute()
-
-    def deployment(self, target: str) -> Deployment:
-        """What the deploy command deploys (`synthetics.selfheal.deployment`); DeploymentError if
-        the
-        configuration cannot tell."""
-        return read_deployment(self.deploy_config, self.deploy_env, target)
-
-
-assert [f.name for f in fields(RedeploySettings)] == [o.name for o in OPTIONS]
-
-
-def default_state_dir(environ: dict[str, str] | None = None) -> Path:
-    """$XDG_STATE_HOME/victory36-synthetics, else ~/.local/state/victory36-synthetics."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "victory36-synthetics"
 
 
 def deploy_argv(s: RedeploySettings) -> tuple[str, ...]:
@@ -294,8 +150,6 @@ def probe_control(url: str, timeout: float) -> tuple[bool, str]:
 def _silence_gates(config: pytest.Config, s: RedeploySettings, target: str,
                    timeout: float) -> tuple[Gate, ...]:
     """An Alertmanager silence check first, when --alertmanager is set."""
-    from synthetics.history.alertmanager import ALERTMANAGER, SilenceGate, worker_of
-
     url = config.stash.get(ALERTMANAGER, None)
     return (SilenceGate(url, worker_of(s), target, timeout),) if url else ()
 
@@ -368,12 +222,12 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser, OPTIONS, "synthetics-redeploy",
+    add_options(parser, REDEPLOY_OPTIONS, "synthetics-redeploy",
                 "self-healing: redeploy the worker when /health is down (opt-in)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    settings = RedeploySettings(**resolve_values(config, OPTIONS))
+    settings = RedeploySettings(**resolve_values(config, REDEPLOY_OPTIONS))
     config.stash[REDEPLOY_SETTINGS] = settings
     if settings.enabled:
         config.pluginmanager.register(RedeployPlugin(config, settings), "synthetics-redeploy")
