@@ -22,6 +22,7 @@ from synthetics.history.store import (
     job_coverage,
 )
 from synthetics.probe import Request, Sample
+from synthetics.rates import FIVE_XX
 
 WRITER = textwrap.dedent("""
     import sys, time
@@ -174,8 +175,8 @@ def test_the_recorder_reads_one_clock_for_the_run_the_window_and_its_batches(
                                              None)])
     store.close()
     recorder = _Recorder(str(db), "adhoc", None, None, "T", clock=lambda: now[0])
-    counts = HistoryWindow(recorder, 24).counts("health")
-    assert (counts["samples"], counts["5xx"]) == (1, 1)
+    counts = HistoryWindow(recorder, 24).counts(FIVE_XX, "health")
+    assert (counts.samples, counts.failures) == (1, 1)
     assert recorder.store is not None
     run, = recorder.store.runs(now[0], "adhoc")
     assert run.started == run.due == now[0]
