@@ -300,7 +300,7 @@ class HistoryWindow:
         if not rec.ensure_open() or rec.store is None:
             return RateCounts()
         rec.flush()
-        now = time.time()
+        now = rec.clock()
         try:
             return rec.store.rate_counts(kind, rec.target, endpoint, now - self.hours * 3600,
                                          now, subject=subject, method=method,
