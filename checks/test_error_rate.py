@@ -7,6 +7,9 @@ When no request of the run got any response at all, there is nothing to judge: t
 with "no responses to judge" (an endpoint that never answers does not meet a rate target).
 With history on (synthetics.history.plugin), each rate is also judged over the history window
 (default 24 h, this run included) and the verdict says how many samples and runs it rests on.
+An endpoint's sampling stops as soon as one of these checks is certain to fail whatever the rest
+of the pass shows (synthetics.error_pass): that verdict says "decided after N of M samples", and
+is the verdict the full pass would give, with the same false-alarm budget and power.
 
 Default sample count (--error-samples 500 per endpoint), from the two requirements:
 - false alarms: 8 error-rate checks share a 0.1% budget, so each fails a healthy target with
@@ -21,8 +24,9 @@ Default sample count (--error-samples 500 per endpoint), from the two requiremen
 import pytest
 
 from synthetics import expect
-from synthetics.expectations import Expectation, fail_alpha, params
-from synthetics.probe import Probe, Sample
+from synthetics.error_pass import ErrorRatePass, check_alpha, judged
+from synthetics.expectations import Expectation, params
+from synthetics.probe import Probe
 from synthetics.rates import no_responses
 from synthetics.settings import Settings
 from synthetics.stats import judge_rate
@@ -30,9 +34,10 @@ from synthetics.stats import judge_rate
 pytestmark = pytest.mark.error_rate
 
 
-def _judge(samples: list[Sample], expectation: Expectation, settings: Settings, record_verdict,
-           window=None, where: dict | None = None) -> None:
+def _judge(probe: Probe, expectation: Expectation, settings: Settings, record_verdict,
+           sampled: ErrorRatePass, window=None, where: dict | None = None) -> None:
     kind = expectation.failure
+    samples = [s for s in probe.log if judged(expectation, s.request)]
     unanswered = no_responses(samples)
     if unanswered is not None and kind.needs_responses:
         # Nothing answered at all: no rate to judge, and no evidence that the target holds.
@@ -43,10 +48,13 @@ def _judge(samples: list[Sample], expectation: Expectation, settings: Settings, 
     failures, total = kind.count(samples)
     # With history the check fails when either of two verdicts does: each gets half the alpha,
     # so a healthy worker's false-alarm chance stays within the run's budget.
-    alpha = fail_alpha(settings.false_alarm_budget) / (1 if window is None else 2)
+    alpha = check_alpha(settings.false_alarm_budget, window is not None)
     verdict = judge_rate(failures, total, expectation.threshold, alpha,
                          1 - settings.pass_confidence)
     text = verdict.describe(kind.what)
+    stopped = sampled.note(expectation)
+    if stopped is not None:  # the pass stopped early: a check that became certain to fail
+        text += f" ({stopped})"
     measured = f"{failures}/{total} ({verdict.rate:.3%})"
     final = verdict.verdict
     if window is not None:
@@ -70,27 +78,23 @@ def _judge(samples: list[Sample], expectation: Expectation, settings: Settings, 
 
 
 @pytest.mark.parametrize("expectation", params("test_error_rate_5xx"))
-def test_error_rate_5xx(expectation: Expectation, probe: Probe, error_rate_samples,
+def test_error_rate_5xx(expectation: Expectation, probe: Probe, error_rate_pass: ErrorRatePass,
                         synthetics_settings: Settings, record_verdict, history_window) -> None:
-    samples = probe.log.for_endpoint(expectation.subject)
-    _judge(samples, expectation, synthetics_settings, record_verdict, history_window,
-           {"endpoint": expectation.subject})
+    _judge(probe, expectation, synthetics_settings, record_verdict, error_rate_pass,
+           history_window, {"endpoint": expectation.subject})
 
 
 @pytest.mark.parametrize("expectation", params("test_error_rate_timeouts"))
-def test_error_rate_timeouts(expectation: Expectation, probe: Probe, error_rate_samples,
-                             synthetics_settings: Settings, record_verdict,
-                             history_window) -> None:
-    samples = probe.log.for_endpoint(expectation.subject)
-    _judge(samples, expectation, synthetics_settings, record_verdict, history_window,
-           {"endpoint": expectation.subject})
+def test_error_rate_timeouts(expectation: Expectation, probe: Probe,
+                             error_rate_pass: ErrorRatePass, synthetics_settings: Settings,
+                             record_verdict, history_window) -> None:
+    _judge(probe, expectation, synthetics_settings, record_verdict, error_rate_pass,
+           history_window, {"endpoint": expectation.subject})
 
 
 @pytest.mark.parametrize("expectation", params("test_error_rate_dns_failures"))
-def test_error_rate_dns_failures(expectation: Expectation, probe: Probe, error_rate_samples,
-                                 synthetics_settings: Settings, record_verdict,
-                                 history_window) -> None:
-    samples = [s for s in probe.log.for_endpoint("dns")
-               if s.request.subject == expectation.subject and s.request.method == "GET"]
-    _judge(samples, expectation, synthetics_settings, record_verdict, history_window,
-           {"endpoint": "dns", "subject": expectation.subject, "method": "GET"})
+def test_error_rate_dns_failures(expectation: Expectation, probe: Probe,
+                                 error_rate_pass: ErrorRatePass, synthetics_settings: Settings,
+                                 record_verdict, history_window) -> None:
+    _judge(probe, expectation, synthetics_settings, record_verdict, error_rate_pass,
+           history_window, {"endpoint": "dns", "subject": expectation.subject, "method": "GET"})

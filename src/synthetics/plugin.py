@@ -20,6 +20,7 @@ import pytest
 
 from synthetics import settings as settings_mod
 from synthetics.deadline import RunBudget
+from synthetics.error_pass import ErrorRatePass, check_alpha
 from synthetics.expectations import (
     AREAS,
     ENDPOINTS,
@@ -31,6 +32,7 @@ from synthetics.expectations import (
 from synthetics.probe import Probe, Request, Sample
 from synthetics.reference import ReferenceWorker
 from synthetics.settings import Settings
+from synthetics.streams import LatencyStreams
 from synthetics.worker import Worker
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -149,14 +151,37 @@ def sampled_requests(count: int) -> list[Request]:
 
 
 @pytest.fixture(scope="session")
-def error_rate_samples(probe: Probe, synthetics_settings: Settings) -> list[Sample]:
-    """The error-rate sampling pass: --error-samples requests per endpoint, concurrently.
+def error_rate_pass(probe: Probe, synthetics_settings: Settings,
+                    request: pytest.FixtureRequest) -> ErrorRatePass:
+    """The error-rate sampling pass: --error-samples requests per endpoint, concurrently; an
+    endpoint's sampling stops once one of its error-rate checks is certain to fail
+    (`synthetics.error_pass`).
 
     Taken once per session; the error-rate checks judge every sample the session took of their
     endpoint, these included.
     """
-    requests = sampled_requests(synthetics_settings.error_samples)
-    return probe.sample_many(requests, synthetics_settings.concurrency)
+    s = synthetics_settings
+    try:  # the history plugin's fixture: with a window, each check judges at half the alpha
+        with_history = request.getfixturevalue("history_window") is not None
+    except pytest.FixtureLookupError:
+        with_history = False
+    alpha = check_alpha(s.false_alarm_budget, with_history)
+    return ErrorRatePass(list(probe.log), sampled_requests(s.error_samples), alpha).run(
+        probe, s.concurrency)
+
+
+@pytest.fixture(scope="session")
+def error_rate_samples(error_rate_pass: ErrorRatePass) -> list[Sample]:
+    """The samples of the error-rate sampling pass (`error_rate_pass`)."""
+    return error_rate_pass.samples
+
+
+@pytest.fixture(scope="session")
+def latency_streams(probe: Probe, synthetics_settings: Settings,
+                    request: pytest.FixtureRequest) -> LatencyStreams:
+    """The latency checks' sample streams (`synthetics.streams`): `take(expectation)` gives a
+    check its endpoint's stream; the first check to ask takes every selected one side by side."""
+    return LatencyStreams.for_session(probe, synthetics_settings, request.session)
 
 
 @pytest.fixture

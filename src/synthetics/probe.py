@@ -27,6 +27,7 @@ target is not sampled by threads queueing for the GIL (bench/README.md has the f
 from __future__ import annotations
 
 import codecs
+import contextlib
 import itertools
 import json
 import math
@@ -452,6 +453,17 @@ class Probe:
         finally:
             self._checkin(slot)
 
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Callable[[Request], Sample]]:
+        """One connection held for a run of sequential samples (a latency stream): yields a
+        function that takes one sample on it without recording it (the caller records it once
+        its timing is done). Streams on other threads hold connections of their own."""
+        slot = self._checkout()
+        try:
+            yield lambda request: self._take(request, slot, record=False)
+        finally:
+            self._checkin(slot)
+
     def _take(self, request: Request, slot: _Slot, record: bool = True) -> Sample:
         sample = Sample(request=request, started=time.time())
         budget = self.budget
@@ -549,12 +561,15 @@ class Probe:
         sample.body = b"".join(chunks)
         sample.phases = _phases(marks, start, end)
 
-    def sample_many(self, requests: list[Request], concurrency: int) -> list[Sample]:
+    def sample_many(self, requests: list[Request], concurrency: int,
+                    skip: Callable[[Request], bool] | None = None) -> list[Sample]:
         """Take one sample per request, at most `concurrency` in flight; results in order.
 
         Sampler threads are added while the process has CPU to spare (see `_Run`), so a fast
         target is sampled by a few threads that do not fight over the GIL and a slow one by all
-        `concurrency` of them.
+        `concurrency` of them. A request for which `skip` says True when its turn comes is not
+        sent (and has no sample): how a caller stops sampling an endpoint whose verdict is
+        already certain.
         """
         if not requests:
             return []
@@ -562,13 +577,14 @@ class Probe:
         if limit == 1:
             slot = self._checkout()
             try:
-                return [self._take(request, slot) for request in requests]
+                return [self._take(request, slot) for request in requests
+                        if skip is None or not skip(request)]
             finally:
                 self._checkin(slot)
         if self._transport is None:
             with self._slots_lock:
                 self._tls()  # before the run, so that it does not make the first window busy
-        return _Run(self, requests, limit).run()
+        return _Run(self, requests, limit, skip=skip).run()
 
 
 def cpu_demand() -> float:
@@ -620,8 +636,10 @@ class _Run:
     def __init__(self, probe: Probe, requests: list[Request], limit: int,
                  cpu: Callable[[], float] = time.process_time,
                  demand: Callable[[], float] = cpu_demand,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 skip: Callable[[Request], bool] | None = None) -> None:
         self.probe, self.requests, self.limit = probe, requests, limit
+        self._skip = skip
         self.results: list[Sample | None] = [None] * len(requests)
         self._cpu, self._demand, self._clock = cpu, demand, clock
         self._lock = threading.Lock()
@@ -638,7 +656,11 @@ class _Run:
             while True:
                 with self._lock:
                     index = self._next
+                    while (self._skip is not None and index < len(self.requests)
+                           and self._skip(self.requests[index])):
+                        index += 1
                     if index >= len(self.requests):
+                        self._next = index
                         return
                     self._next = index + 1
                 self.results[index] = self.probe._take(self.requests[index], slot)

@@ -37,16 +37,17 @@ import socket
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import push_to_gateway, write_to_textfile
 
 from synthetics.deadline import send
 from synthetics.reporting.results import RESULTS, Results
 from synthetics.scrub import redact
 from synthetics.settings import Option, add_options, positive_float, resolve_values
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["MetricsSettings", "build_registry", "export"]
 
@@ -120,6 +121,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def build_registry(results: Results, region: str, target: str) -> CollectorRegistry:
     """A registry holding this run's figures."""
+    # Deferred for start-up: only a run that writes or pushes metrics needs prometheus_client.
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
     registry = CollectorRegistry()
     base = {"target": target, "region": region}
     names = ["target", "region"]
@@ -221,10 +225,14 @@ def push_handler(user: str | None = None, password: str | None = None) -> Callab
 
 
 def export(settings: MetricsSettings, results: Results,
-           push: Callable[..., None] = push_to_gateway,
+           push: Callable[..., None] | None = None,
            hostname: Callable[[], str] = socket.gethostname) -> list[str]:
-    """Write the textfile and push to the Pushgateway as configured; one line per thing done
-    or failed (a metrics failure never fails the checks)."""
+    """Write the textfile and push to the Pushgateway (with `push`, default prometheus_client's
+    `push_to_gateway`) as configured; one line per thing done or failed (a metrics failure
+    never fails the checks)."""
+    # Deferred for start-up: only a run that writes or pushes metrics needs prometheus_client.
+    from prometheus_client.exposition import push_to_gateway, write_to_textfile
+
     region = settings.region or hostname()
     registry = build_registry(results, region, results.worker.label)
     lines = []
@@ -239,7 +247,7 @@ def export(settings: MetricsSettings, results: Results,
     if settings.pushgateway:
         gateway, user, password = _split_credentials(settings.pushgateway)
         try:
-            push(gateway, job=settings.metrics_job, registry=registry,
+            (push or push_to_gateway)(gateway, job=settings.metrics_job, registry=registry,
                  grouping_key={"region": region}, timeout=settings.push_timeout,
                  handler=push_handler(user, password))
             lines.append(f"metrics pushed to {gateway} "
