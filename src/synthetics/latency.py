@@ -1,8 +1,9 @@
 """Latency verdicts: a percentile of timed samples against a budget, and which phase was slow.
 
-The times come from pytest-benchmark's raw data where it ran (it has no percentiles of its own),
-and the phase breakdown from the samples' httpx trace marks, so that a failure says whether the
-time went into connecting, TLS, the server's wait, or reading the body.
+The times are each sample's own exchange as the probe timed it (`synthetics.streams` hands them
+to pytest-benchmark afterwards, which has no percentiles of its own), and the phase breakdown
+comes from the samples' httpx trace marks, so that a failure says whether the time went into
+connecting, TLS, the server's wait, or reading the body.
 
 Only the endpoint's real answers are timed: a sample counts toward the percentile when it is a
 complete 2xx response (what the endpoint's functional check accepts at the status level; a
