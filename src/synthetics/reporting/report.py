@@ -768,8 +768,9 @@ class HtmlReport:
     def trend(self) -> str:
         days = self.config.stash[REPORT_SETTINGS].trend_days
         q = self.config.stash[SETTINGS].latency_percentile
+        now = time.time()  # one reading for the trend, its versions, its colos and its plot
         try:
-            series = history_trend(self.config, days, q)
+            series = history_trend(self.config, days, q, now=now)
         except Exception as exc:  # noqa: BLE001 - a broken history must not lose the report
             return (f'<p id="synthetics-trend">No trend: history could not be read '
                     f"({_esc(exc)}).</p>")
@@ -781,11 +782,11 @@ class HtmlReport:
         budgets = {t.subject: float(t.threshold) for t in EXPECTATIONS
                    if t.check == "test_latency_within_budget" and t.threshold is not None}
         try:
-            versions = history_versions(self.config, days)
-            colos = history_colos_html(history_colos(self.config, days), days)
+            versions = history_versions(self.config, days, now=now)
+            colos = history_colos_html(history_colos(self.config, days, now=now), days)
         except Exception:  # noqa: BLE001 - the extras: the trend stands without them
             versions, colos = [], ""
-        png = trend_figure(series, budgets, days, q, versions=versions)
+        png = trend_figure(series, budgets, days, q, now=now, versions=versions)
         changes = "".join(f"<li>{_esc(format_utc(t, 'minute'))}: "
                           f"version {_esc(a)} → {_esc(b)}</li>"
                           for t, a, b in version_changes(versions))
