@@ -2,8 +2,9 @@
 process (so the harness can pin it to a CPU and its CPU time is its own), printing one JSON line:
 requests, wall and CPU seconds, p50/p99 latency in ms.
 
-Kinds: `sampler` (the suite's Probe; at concurrency 1 each `Probe.request` call is timed, as the
-latency checks time it; above, `Probe.sample_many` in batches, timed by each sample's phases),
+Kinds: `sampler` (the suite's Probe; at concurrency 1 the wall time of each `Probe.request` call,
+the probe's bookkeeping included, where the latency checks take each sample's own total; above,
+`Probe.sample_many` in batches, timed by each sample's phases),
 `sampler-untraced` (the same without the trace extension: the cost of phase timing),
 `sampler-all-threads` (the same starting all its threads at once),
 `threadpool` (the previous sampler design: a ThreadPoolExecutor of httpx.Clients, traced),

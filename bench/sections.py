@@ -184,8 +184,8 @@ def sampler(args: argparse.Namespace) -> dict[str, Any]:
                else f"nginx on CPU {server_cpu}, clients on CPU {client_cpu}")
     note = (f"{pinning}; "
             f"{args.rounds} interleaved rounds of {args.seconds:g} s per client; medians. "
-            "The sampler's c=1 latency is the wall time of each `Probe.request` call, as the "
-            "latency checks time it; at c=16 each sample's own total. Phase timing cost: "
+            "The sampler's c=1 latency is the wall time of each `Probe.request` call (the "
+            "latency checks time each sample's own total, as at c=16). Phase timing cost: "
             f"{overhead['traced_cpu_us']:.0f} µs vs {overhead['untraced_cpu_us']:.0f} µs of CPU "
             f"per sequential sample (median of {overhead['rounds']} paired rounds).")
     return {
@@ -260,8 +260,8 @@ def default_run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "title": "Default run: `synthetics run` against the built-in reference worker",
         "note": "Wall time of the whole command (interpreter and pytest start-up, 500 error-rate "
-                "samples per sampled endpoint, 105 timed requests per latency check, reports), "
-                "run from an empty folder.",
+                "samples per sampled endpoint, 5 warm-up and up to 100 timed requests per "
+                "latency check (96 for a healthy endpoint), reports), run from an empty folder.",
         "rows": rows,
         "targets": [_target("run", 0, f"{wall:.1f} s", wall <= 15)],
     }

@@ -3,8 +3,8 @@
 Registration is a write, so it runs only with --register-agents, and every agent it registers is
 named `synthetic-…` and flagged synthetic. The worker exposes no memory figure, so the memory
 check is skipped with that reason until --memory-field names one. Sector balance is judged over
-this run and, with history on, over the history window too (`synthetics.balance`): one run's
-answers can show a skew but not an even spread.
+this run and, with history on, over its own history window too (--balance-window-days,
+`synthetics.balance`): one run's answers can show a skew but not an even spread.
 """
 
 import math

@@ -66,6 +66,16 @@ def test_without_history_the_verdict_is_the_runs_alone() -> None:
     assert "no earlier samples in the last 24 h of history" in empty.detail
 
 
+def test_the_verdict_states_the_window_in_hours_up_to_two_days_then_in_days() -> None:
+    assert [SectorWindow(h, {}, 0).span for h in (24, 47.5, 48, 336, 12)] == \
+        ["24 h", "47.5 h", "2 days", "14 days", "12 h"]
+    rng = random.Random(4)
+    run = [rng.randrange(200) for _ in range(500)]
+    verdict = judge_balance(run, 200, 0.05, SectorWindow(336, _uniform(80_000, 5), 96))
+    assert "last 14 days, 80500 samples over 97 runs" in verdict.detail
+    assert "; 14 days: imbalance" in verdict.measured
+
+
 def test_an_even_window_passes_where_the_run_alone_cannot() -> None:
     rng = random.Random(2)
     run = [rng.randrange(200) for _ in range(500)]
@@ -155,12 +165,13 @@ def test_the_heartbeat_records_the_sector_of_its_dns_answer(reference_worker,
 CHECK = "test_capacity_sector_balance[dns]"
 
 
-def _seed(path: Path, counts: dict[int, int]) -> None:
-    """Earlier answers of the built-in worker, as the heartbeat and earlier runs recorded them."""
+def _seed(path: Path, counts: dict[int, int], age: float = 3600) -> None:
+    """Earlier answers of the built-in worker, as the heartbeat and earlier runs recorded them,
+    from `age` seconds ago."""
     store = SqliteHistory(path)
     now = time.time()
-    run = store.start_run("heartbeat", "builtin", now - 3600, now - 3600, False)
-    records = [SampleRecord(now - 3600 + i * 0.01, "builtin", "dns", "mcp.aipub.2100.cool",
+    run = store.start_run("heartbeat", "builtin", now - age, now - age, False)
+    records = [SampleRecord(now - age + i * 0.01, "builtin", "dns", "mcp.aipub.2100.cool",
                             "GET", 200, True, None, sector=sector)
                for i, sector in enumerate(s for s, n in counts.items() for _ in range(n))]
     store.add_samples(run, records)
@@ -177,7 +188,7 @@ def test_the_check_judges_the_window(run_checks, tmp_path: Path, history: dict[i
     _seed(db, history)
     result = run_checks("-m", "capacity", "--error-samples", "40", "--history", str(db))
     assert result.outcomes[CHECK] == verdict, result.stdout
-    rests_on = f"last 24 h, {sum(history.values()) + 40} samples over 2 runs"
+    rests_on = f"last 14 days, {sum(history.values()) + 40} samples over 2 runs"
     assert rests_on in (result.stdout if verdict == "passed" else result.messages[CHECK])
 
 
@@ -186,10 +197,50 @@ def test_runs_record_their_answers_and_the_next_run_judges_them(run_checks,
     db = tmp_path / "h.sqlite3"
     first = run_checks("-m", "capacity", "--error-samples", "30", "--history", str(db))
     assert first.outcomes[CHECK] == "passed"
-    assert "no earlier samples in the last 24 h of history" in first.stdout
+    assert "no earlier samples in the last 14 days of history" in first.stdout
     counts, runs = SqliteHistory(db).sector_counts("builtin", 0)
     assert sum(counts.values()) == 30 and runs == 1
     second = run_checks("-m", "capacity", "--error-samples", "30", "--history", str(db))
-    assert "last 24 h, 60 samples over 2 runs" in second.stdout
+    assert "last 14 days, 60 samples over 2 runs" in second.stdout
     plain = run_checks("-m", "capacity", "--error-samples", "30", "--history", "off")
-    assert plain.outcomes[CHECK] == "passed" and "last 24 h" not in plain.stdout
+    assert plain.outcomes[CHECK] == "passed" and "last 14 days" not in plain.stdout
+
+
+DAY = 86_400.0
+
+
+@pytest.mark.parametrize(("history", "verdict"), [
+    (_uniform(80_000, 8), "passed"),
+    ({s: 200 for s in range(100)}, "failed"),
+])
+def test_the_balance_window_reaches_past_the_error_rates_24_hours(
+        run_checks, tmp_path: Path, history: dict[int, int], verdict: str) -> None:
+    """Answers 3 days old are outside --history-window-hours (24) but inside the 14-day balance
+    window: an even spread passes on them and a skew fails on them; the error rates' window
+    still holds none of them."""
+    db = tmp_path / "h.sqlite3"
+    _seed(db, history, age=3 * DAY)
+    result = run_checks("-m", "capacity", "--error-samples", "40", "--history", str(db))
+    assert result.outcomes[CHECK] == verdict, result.stdout
+    rests_on = f"last 14 days, {sum(history.values()) + 40} samples over 2 runs"
+    assert rests_on in (result.stdout if verdict == "passed" else result.messages[CHECK])
+    recent, runs = SqliteHistory(db).sector_counts("builtin", time.time() - DAY)
+    assert (sum(recent.values()), runs) == (40, 1)  # the last 24 h hold only this run's
+
+
+def test_answers_older_than_the_balance_window_are_not_judged(run_checks, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """A skew 3 days old fails the default 14-day window (above), but not a 2-day window set
+    in the environment; one 20 days old (still kept: retention is 35 days) not the default."""
+    db = tmp_path / "h.sqlite3"
+    _seed(db, {s: 200 for s in range(100)}, age=3 * DAY)
+    monkeypatch.setenv("SYNTHETICS_BALANCE_WINDOW_DAYS", "2")
+    short = run_checks("-m", "capacity", "--error-samples", "40", "--history", str(db))
+    assert short.outcomes[CHECK] == "passed", short.stdout
+    assert "no earlier samples in the last 2 days of history" in short.stdout
+    monkeypatch.delenv("SYNTHETICS_BALANCE_WINDOW_DAYS")
+    old = tmp_path / "old.sqlite3"
+    _seed(old, {s: 200 for s in range(100)}, age=20 * DAY)
+    kept = run_checks("-m", "capacity", "--error-samples", "40", "--history", str(old))
+    assert kept.outcomes[CHECK] == "passed", kept.stdout
+    assert "no earlier samples in the last 14 days of history" in kept.stdout

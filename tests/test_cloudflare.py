@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from synthetics.clock import format_utc
 from synthetics.selfheal.cloudflare import (
     TAG,
     DeploymentsGate,
@@ -20,7 +21,7 @@ from synthetics.selfheal.cloudflare import (
     worker_name,
 )
 from synthetics.selfheal.deployment import Deployment
-from synthetics.selfheal.ladder import Ladder, StateStore, Step, StepResult, iso
+from synthetics.selfheal.ladder import Ladder, StateStore, Step, StepResult
 
 NOW = 1_800_000_000.0
 STEP = Step("deploy", ("wrangler", "deploy"), 10)
@@ -34,7 +35,7 @@ def entry(ago: float, message: str | None = None, author: str = "ops@example.com
     if message is not None:
         annotations["workers/message"] = message
     return {"annotations": annotations, "author_email": author,
-            "created_on": iso(NOW - ago).replace("Z", ".000000Z"), "id": f"dep-{ago:g}",
+            "created_on": format_utc(NOW - ago).replace("Z", ".000000Z"), "id": f"dep-{ago:g}",
             "source": "wrangler", "strategy": "percentage",
             "versions": [{"percentage": 100, "version_id": "10000000-0000-0000-0000-0000"}]}
 

@@ -28,7 +28,9 @@ def test_outputs_name_who_failed_the_colo_and_the_ray(run_checks, reference_work
     assert run.ret == 1
     doc = json.loads(summary.read_text())
     by_source = doc["failures_by_source"]["orchestrate"]
-    assert set(by_source) == {"worker 1101"} and by_source["worker 1101"] >= 60
+    # Every failed exchange is the worker's 1101; sampling of orchestrate stops once its 5xx
+    # check is certain to fail (synthetics.error_pass), so there are at least that many.
+    assert set(by_source) == {"worker 1101"} and by_source["worker 1101"] >= 6
     first = doc["failed_exchanges"][0]
     assert (first["source"], first["code"], first["colo"]) == ("worker", "1101", "FRA")
     assert first["ray"].endswith("-FRA") and first["status"] == 500

@@ -44,7 +44,7 @@ def test_a_rates_count_is_where_a_clean_sample_first_passes() -> None:
     for row in default_rows():
         if row.expectation.area != "error_rate":
             continue
-        target = (row.expectation.threshold or 0) / 100
+        target = row.expectation.threshold or 0
         pass_alpha = 1 - DEFAULTS.pass_confidence
         assert judge_rate(0, row.needed, target, 1e-4, pass_alpha).verdict == "pass"
         assert judge_rate(0, row.needed - 1, target, 1e-4, pass_alpha).verdict == "insufficient"
@@ -128,3 +128,26 @@ def test_the_defaults_are_the_schedules_and_the_heartbeats(monkeypatch) -> None:
     assert row.job.interval == 900 and row.window_hours == 24
     # the 15-minute job's checks all sample /health once each
     assert Counter(r.per_job_run for r in default_rows()) == Counter({0: 7, 4: 2})
+
+
+def test_the_balance_row_is_judged_over_the_balance_window() -> None:
+    """The balance has its own window (--balance-window-days, 14): the heartbeat decides it in
+    12.5 days, within it; the error-rate rows keep --history-window-hours (24)."""
+    rows = default_rows()
+    balance = next(r for r in rows if r.expectation.check == "test_capacity_sector_balance")
+    assert (balance.window_hours, balance.window, balance.window_option.flag) == \
+        (14 * 24, "14 days", "--balance-window-days")
+    assert balance.hours == pytest.approx((balance.needed - balance.per_run) * INTERVAL / 3600)
+    assert balance.describe() == ("a default run after 12.5 days (71,943 beats, 1,200 runs of "
+                                  "the 15-minute job)")
+    assert "| 14 days (`--balance-window-days`) | a default run after 12.5 days" in \
+        markdown_table(rows)
+    rates = [r for r in rows if r is not balance]
+    assert {(r.window, r.window_option.flag) for r in rates} == {("24 h",
+                                                                 "--history-window-hours")}
+    shorter = decidability(DEFAULTS, 24.0, balance_window_days=10)
+    assert [r.describe() for r in shorter if r.expectation is not balance.expectation] == \
+        [r.describe() for r in rates]
+    assert next(r for r in shorter if r.expectation is balance.expectation).describe() == (
+        "never within the 10-day window: a default run after 12.5 days (71,943 beats, 1,200 "
+        "runs of the 15-minute job) with --balance-window-days 13")

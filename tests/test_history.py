@@ -172,11 +172,14 @@ def test_the_recorder_reads_one_clock_for_the_run_the_window_and_its_batches(
     store = SqliteHistory(db)
     earlier = store.start_run("health", "T", now[0] - 3600, now[0] - 3600, False)
     store.add_samples(earlier, [SampleRecord(now[0] - 3600, "T", "health", "", "GET", 503, True,
-                                             None)])
+                                             None),
+                                SampleRecord(now[0] - 3 * 86_400, "T", "dns", "d", "GET", 200,
+                                             True, None, sector=5)])
     store.close()
     recorder = _Recorder(str(db), "adhoc", None, None, "T", clock=lambda: now[0])
     counts = HistoryWindow(recorder, 24).counts(FIVE_XX, "health")
     assert (counts.samples, counts.failures) == (1, 1)
+    assert HistoryWindow(recorder, 24, balance_days=14).sectors().counts == {5: 1}
     assert recorder.store is not None
     run, = recorder.store.runs(now[0], "adhoc")
     assert run.started == run.due == now[0]

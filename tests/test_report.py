@@ -102,7 +102,8 @@ def test_summary_json_has_every_target_and_verdict(faulty_run: dict[str, Any]) -
     assert rows[("test_capacity_memory", "memory")]["verdict"] == "skipped"
     latency = next(c for c in summary["checks"]
                    if c["name"] == "test_latency_within_budget[health]")["latency"]
-    assert latency["samples"] == 20 and latency["value_ms"] >= 200
+    # 250 ms against 200: two slow samples of the 20 planned decide the p95 (tests/test_latency.py)
+    assert latency["samples"] == 2 and latency["value_ms"] >= 200
 
 
 def test_html_report_sections(faulty_run: dict[str, Any]) -> None:

@@ -4,7 +4,8 @@ The DNS-resolve endpoint gives each MCP domain's answer a `sector`; the balance 
 evenly they spread (`synthetics.stats.balance_test`). One run's ~500 answers over 200 sectors can
 show a skew, but never that the spread is even: that takes tens of thousands of answers
 (`synthetics.stats.samples_to_show_balanced`). So, as for the error rates, with history on the
-answers of the history window (the heartbeat's and earlier runs', recorded with their sector by
+answers of the balance window (--balance-window-days, longer than the error rates' window: the
+heartbeat's and earlier runs' answers, recorded with their sector by
 `synthetics.history.store.record_from_sample`) are judged too, and either verdict failing fails
 the check. `sector_of` is the one rule of which answers count, for the run and for history.
 """
@@ -70,6 +71,11 @@ class SectorWindow:
     def samples(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def span(self) -> str:
+        """The window's length as the verdict states it: `24 h`, `14 days`."""
+        return f"{self.hours:g} h" if self.hours < 48 else f"{self.hours / 24:g} days"
+
 
 @dataclass(frozen=True)
 class BalanceVerdict:
@@ -96,12 +102,12 @@ def judge_balance(sectors: Sequence[int], cells: int, tolerance: float,
     if window is None:
         return BalanceVerdict(run.verdict, _measured(run), run.describe(), run)
     if not window.samples:
-        detail = f"{run.describe()} (no earlier samples in the last {window.hours:g} h of history)"
+        detail = f"{run.describe()} (no earlier samples in the last {window.span} of history)"
         return BalanceVerdict(run.verdict, _measured(run), detail, run)
     past = chain.from_iterable(repeat(sector, n) for sector, n in window.counts.items())
     whole = balance_test(chain(sectors, past), cells, tolerance, alpha / 2)
-    detail = (f"this run: {run.describe()}; last {window.hours:g} h, {whole.samples} samples "
+    detail = (f"this run: {run.describe()}; last {window.span}, {whole.samples} samples "
               f"over {window.runs + 1} runs: {whole.describe()}")
-    measured = f"{_measured(run)}; {window.hours:g} h: {_measured(whole)}"
+    measured = f"{_measured(run)}; {window.span}: {_measured(whole)}"
     final = "fail" if "fail" in (run.verdict, whole.verdict) else whole.verdict
     return BalanceVerdict(final, measured, detail, run)

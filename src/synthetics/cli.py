@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     targets.set_defaults(func=_targets)
     decidable = sub.add_parser("decidability",
                                help="print how long each error-rate and balance target takes to "
-                                    "become decidable over the history window (Markdown)")
+                                    "become decidable over its history window (Markdown)")
     decidable.set_defaults(func=_decidability)
     faults = sub.add_parser("faults", help="list the reference worker's named faults")
     faults.set_defaults(func=_faults)

@@ -16,7 +16,7 @@ collection), so that the pass knows which endpoints already failed theirs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -36,6 +36,7 @@ from synthetics.expectations import (
 from synthetics.probe import Probe, Request, Sample
 from synthetics.reference import ReferenceWorker
 from synthetics.settings import Settings
+from synthetics.streams import LatencyStreams
 from synthetics.worker import Worker
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -50,6 +51,7 @@ SAMPLE_LISTENERS = pytest.StashKey[list[Callable[[Sample], None]]]()
 #: Endpoints whose latency check failed in this session (in this process), with that check's name.
 LATENCY_FAILED = pytest.StashKey[dict[str, str]]()
 
+#: The `user_properties` key `record_verdict` writes under; read it with `recorded_verdicts`.
 VERDICT_PROPERTY = "synthetics_verdict"
 
 _AREA_HELP = {
@@ -64,6 +66,13 @@ _AREA_HELP = {
     "tls": "an https target's certificate verifies and is not about to expire",
     "review": "the evening review through wrangler (opt-in: --review)",
 }
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """True in the process that owns the session's outputs: the pytest-xdist controller, or the
+    only process when tests are not distributed (an xdist worker's config has `workerinput`).
+    Every output written once per run (reports, metrics, annotations, redeploys) asks this."""
+    return not hasattr(config, "workerinput")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -208,6 +217,15 @@ def error_rate_samples(error_rate_pass: ErrorRatePass) -> list[Sample]:
     return error_rate_pass.samples
 
 
+@pytest.fixture(scope="session")
+def latency_streams(probe: Probe, synthetics_settings: Settings,
+                    request: pytest.FixtureRequest) -> LatencyStreams:
+    """The latency checks' sample streams (`synthetics.streams`): `take(expectation)` gives a
+    check its endpoint's stream; the first check to ask takes every selected one side by side."""
+    selected = request.session.items if is_controller(request.config) else ()
+    return LatencyStreams.for_session(probe, synthetics_settings, selected)
+
+
 @pytest.fixture
 def record_verdict(request: pytest.FixtureRequest) -> Callable[..., None]:
     """Record a check's measured value and verdict for the reports.
@@ -225,6 +243,15 @@ def record_verdict(request: pytest.FixtureRequest) -> Callable[..., None]:
     return record
 
 
+def recorded_verdicts(properties: Iterable[tuple[str, object]]) -> list[dict[str, Any]]:
+    """The verdicts `record_verdict` put on a report's `user_properties`, in the order recorded.
+
+    The one reader of `VERDICT_PROPERTY`: the terminal summary, the reports' results and the
+    history all collect verdicts through it (the last one recorded is a check's verdict)."""
+    return [value for name, value in properties
+            if name == VERDICT_PROPERTY and isinstance(value, dict)]
+
+
 class _VerdictCollector:
     """Collects the verdicts that checks recorded, from every report (xdist workers' too)."""
 
@@ -232,11 +259,8 @@ class _VerdictCollector:
         self.verdicts = config.stash[VERDICTS]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
-            return
-        for name, value in report.user_properties:
-            if name == VERDICT_PROPERTY and isinstance(value, dict):
-                self.verdicts.append(value)
+        if report.when == "call":
+            self.verdicts.extend(recorded_verdicts(report.user_properties))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -254,4 +278,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
               + (f" — {v['detail']}" if v["detail"] else ""))
 
 
-__all__ = ["WORKER", "Worker", "sampled_requests", "EXPECTATIONS"]
+__all__ = ["WORKER", "Worker", "is_controller", "recorded_verdicts", "sampled_requests",
+           "EXPECTATIONS"]

@@ -27,6 +27,7 @@ target is not sampled by threads queueing for the GIL (bench/README.md has the f
 from __future__ import annotations
 
 import codecs
+import contextlib
 import itertools
 import json
 import math
@@ -351,8 +352,6 @@ def _classify(exc: Exception, timeout: float, phase: str = "",
         return "reset", f"connection closed without a complete response: {exc}"
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return "reset", f"connection reset: {exc or type(exc).__name__}"
-    if isinstance(exc, httpx.HTTPError):
-        return "protocol", f"{type(exc).__name__}: {exc}"
     return "protocol", f"{type(exc).__name__}: {exc}"
 
 
@@ -449,6 +448,17 @@ class Probe:
         slot = self._checkout()
         try:
             return self._take(request, slot, record)
+        finally:
+            self._checkin(slot)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Callable[[Request], Sample]]:
+        """One connection held for a run of sequential samples (a latency stream): yields a
+        function that takes one sample on it without recording it (the caller records it once
+        its timing is done). Streams on other threads hold connections of their own."""
+        slot = self._checkout()
+        try:
+            yield lambda request: self._take(request, slot, record=False)
         finally:
             self._checkin(slot)
 

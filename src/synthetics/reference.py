@@ -31,12 +31,12 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from synthetics.clock import format_utc
 from synthetics.expectations import AGENT_CAPACITY, SECTORS
 
 __all__ = ["FAULTS", "ReferenceWorker", "parse_faults"]
@@ -172,8 +172,7 @@ class _Config:
 
 def _now(behind_s: float = 0.0) -> str:
     """The time as JavaScript's `toISOString()` writes it, `behind_s` seconds ago."""
-    when = datetime.fromtimestamp(time.time() - behind_s, timezone.utc)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_utc(time.time() - behind_s, "iso-ms")
 
 
 def _dashboard(cfg: _Config, titled: bool) -> bytes:

@@ -32,7 +32,9 @@ def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0–100) with linear interpolation between order statistics.
 
     The same definition as numpy's default (Hyndman–Fan type 7), so figures agree with what a
-    user computes from the raw data in a notebook.
+    user computes from the raw data in a notebook. It never falls when a value grows, to the
+    last bit: the sequential latency verdict (`synthetics.latency.percentile_bounds`) stops
+    sampling on that promise.
     """
     if not values:
         raise ValueError("percentile of no values")
@@ -43,9 +45,13 @@ def percentile(values: Sequence[float], q: float) -> float:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     fraction = position - low
-    if fraction == 0 or ordered[high] == ordered[low]:
-        return ordered[low]  # also keeps an infinite value from becoming inf - inf = nan
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+    if fraction == 0:
+        return ordered[low]
+    if math.isinf(ordered[high]):
+        return ordered[high]  # not inf - inf = nan
+    # A weighted sum, not low + (high - low) * fraction: rounded, that form can come out an ulp
+    # lower when `low` grows; each term here is rounded on its own, so neither can fall.
+    return ordered[low] * (1.0 - fraction) + ordered[high] * fraction
 
 
 def _log_pmf(k: int, n: int, p: float) -> float:

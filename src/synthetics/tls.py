@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from synthetics.clock import format_utc
+
 __all__ = ["Certificate", "CertificateProblem", "inspect_certificate", "tls_context"]
 
 
@@ -41,7 +43,7 @@ class Certificate:
 
     def describe(self, now: datetime) -> str:
         return (f"certificate for {self.subject} issued by {self.issuer}, valid until "
-                f"{self.not_after:%Y-%m-%d %H:%M} UTC ({self.days_left(now):.1f} days left), "
+                f"{format_utc(self.not_after, 'minute')} ({self.days_left(now):.1f} days left), "
                 f"{self.version}")
 
 

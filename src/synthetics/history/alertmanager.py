@@ -40,6 +40,7 @@ import httpx
 import pytest
 
 from synthetics import deadline
+from synthetics.clock import format_utc
 from synthetics.probe import strict_json
 from synthetics.reporting.metrics import METRICS_SETTINGS
 from synthetics.selfheal.cloudflare import worker_name
@@ -133,10 +134,6 @@ def worker_of(settings: Any) -> str:
     return worker_name(settings.deploy_config, settings.deploy_env) or ""
 
 
-def _rfc3339(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def alert_labels(rule: str, severity: str, target: str, worker: str, region: str) -> dict[str,
                                                                                         str]:
     return {"alertname": rule, "severity": severity, "target": target, "worker": worker,
@@ -178,7 +175,7 @@ class AlertmanagerSink:
             "labels": alert_labels(event.rule, event.severity, event.target, self.worker,
                                    self.region),
             "annotations": {"summary": event.message, "key": event.key},
-            "startsAt": _rfc3339(since), "endsAt": _rfc3339(ends),
+            "startsAt": format_utc(since), "endsAt": format_utc(ends),
             "generatorURL": self.generator_url or default_generator_url(event.target),
         }
 

@@ -27,18 +27,18 @@ import re
 import statistics
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from synthetics.clock import format_utc
 from synthetics.deadline import send
 from synthetics.expectations import SAMPLED_ENDPOINTS
-from synthetics.history.store import SampleRecord, SqliteHistory
+from synthetics.history.store import HistoryStore, SampleRecord
 
 __all__ = [
     "AlertConfig", "AlertEvent", "AlertState", "Evaluation", "GithubAnnotationSink",
-    "JsonLinesSink", "Observation", "RULES", "Rule", "TerminalSink", "WebhookSink", "dispatch",
+    "JsonLinesSink", "Observation", "Rule", "TerminalSink", "WebhookSink", "dispatch",
     "evaluate", "health_observations", "registration_observations", "replay",
     "slow_observations",
 ]
@@ -143,8 +143,8 @@ class AlertEvent:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["time"] = _iso(self.t)
-        data["since_time"] = _iso(self.since)
+        data["time"] = format_utc(self.t, "second")
+        data["since_time"] = format_utc(self.since, "second")
         return data
 
 
@@ -200,7 +200,7 @@ def _event(rule: Rule, key: str, target: str, kind: str, t: float, state: AlertS
     suffix = " (reminder)" if kind == "reminder" else ""
     verb = "resolved after" if kind == "resolved" else "for"
     message = (f"{label} {rule.name}{suffix} [{target} {key}]: {text}; {verb} "
-               f"{_dur(t - since)} since {_iso(since)}")
+               f"{_dur(t - since)} since {format_utc(since, 'second')}")
     return AlertEvent(rule.name, rule.severity, key, target, kind, t, since, t - since, message)
 
 
@@ -261,7 +261,7 @@ class Evaluation:
     firing: list[str] = field(default_factory=list)
 
 
-def evaluate(store: SqliteHistory, target: str, now: float,
+def evaluate(store: HistoryStore, target: str, now: float,
              config: AlertConfig = AlertConfig()) -> Evaluation:
     """Replay history since each rule's last evaluation; persist the states in one transaction
     (so two runs finishing together do not both notify). Send the events afterwards."""
@@ -275,14 +275,14 @@ def evaluate(store: SqliteHistory, target: str, now: float,
     return result
 
 
-def _load(store: SqliteHistory, key: str, now: float, config: AlertConfig) -> \
+def _load(store: HistoryStore, key: str, now: float, config: AlertConfig) -> \
         tuple[AlertState, float]:
     data = store.load_state(key) or {}
     since = float(data.get("evaluated_until", now - config.first_lookback))
     return AlertState.from_dict(data.get("state")), since
 
 
-def _save(store: SqliteHistory, key: str, state: AlertState, until: float) -> None:
+def _save(store: HistoryStore, key: str, state: AlertState, until: float) -> None:
     store.save_state(key, {"state": asdict(state), "evaluated_until": until})
 
 
@@ -294,16 +294,16 @@ def _sparse_note(rule: Rule, key: str, gaps: list[float], count: int, what: str)
             f"{what} at least every {_dur(rule.max_gap)}")
 
 
-def _finish(store: SqliteHistory, skey: str, rule: Rule, key: str, state: AlertState,
+def _finish(store: HistoryStore, skey: str, rule: Rule, key: str, state: AlertState,
             events: list[AlertEvent], until: float, result: Evaluation) -> None:
     _save(store, skey, state, until)
     result.events.extend(events)
     if state.status == "firing":
         result.firing.append(f"{rule.severity.upper()} {rule.name} [{key}] firing since "
-                             f"{_iso(state.firing_since or until)}")
+                             f"{format_utc(state.firing_since or until, 'second')}")
 
 
-def _eval_health(store: SqliteHistory, target: str, now: float, config: AlertConfig,
+def _eval_health(store: HistoryStore, target: str, now: float, config: AlertConfig,
                  rule: Rule, result: Evaluation) -> None:
     skey = f"alert:{rule.name}:{target}:health"
     state, since = _load(store, skey, now, config)
@@ -319,7 +319,7 @@ def _eval_health(store: SqliteHistory, target: str, now: float, config: AlertCon
             result)
 
 
-def _eval_slow(store: SqliteHistory, target: str, endpoint: str, now: float,
+def _eval_slow(store: HistoryStore, target: str, endpoint: str, now: float,
                config: AlertConfig, rule: Rule, result: Evaluation) -> None:
     skey = f"alert:{rule.name}:{target}:{endpoint}"
     state, since = _load(store, skey, now, config)
@@ -346,7 +346,7 @@ def _eval_slow(store: SqliteHistory, target: str, endpoint: str, now: float,
     _finish(store, skey, rule, endpoint, state, events, max(since, end), result)
 
 
-def _eval_registration(store: SqliteHistory, target: str, now: float, config: AlertConfig,
+def _eval_registration(store: HistoryStore, target: str, now: float, config: AlertConfig,
                        rule: Rule, result: Evaluation) -> None:
     skey = f"alert:{rule.name}:{target}:register"
     state, since = _load(store, skey, now, config)
@@ -528,10 +528,6 @@ def dispatch(events: Sequence[AlertEvent], sinks: Sequence[AlertSink]) -> list[s
 
 
 # -- formatting ------------------------------------------------------------------------------
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _dur(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 120:
@@ -539,12 +535,3 @@ def _dur(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def with_config(config: AlertConfig, **changes: Any) -> AlertConfig:
-    """A copy of `config` with some tunables changed."""
-    return replace(config, **changes)
-
-
-#: The rules with the document's defaults.
-RULES = AlertConfig().rules()

@@ -7,8 +7,9 @@ below its threshold at --pass-confidence; for the balance, the count at which an
 worker passes with `PASS_PROBABILITY` at the window's alpha. Those checks run only in a default
 `synthetics run` (a pre-deploy gate, CI); between such runs the history fills from the heartbeat
 (one sample of each of its requests per beat) and the 15-minute job (one sample per check of its
-areas). The table says how many of each it takes; a target needing more than the window holds is
-marked, with the window that would do.
+areas). The error rates are judged over --history-window-hours, the balance over its own, longer
+--balance-window-days (it needs tens of thousands of answers). The table says how many of each
+it takes; a target needing more than its window holds is marked, with the window that would do.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from synthetics.expectations import (
     dns_endpoint,
 )
 from synthetics.history.heartbeat import BEAT, INTERVAL
+from synthetics.history.plugin import BALANCE_WINDOW_DAYS
 from synthetics.history.plugin import OPTIONS as HISTORY_OPTIONS
 from synthetics.plugin import sampled_requests
 from synthetics.probe import Request
 from synthetics.schedule.scheduler import JobSpec, find_job
-from synthetics.settings import OPTIONS, Settings
+from synthetics.settings import OPTIONS as CHECK_OPTIONS
+from synthetics.settings import Option, Settings
 from synthetics.stats import samples_to_show_balanced, samples_to_show_holds
 
 __all__ = ["PASS_PROBABILITY", "Decidability", "decidability", "markdown_table"]
@@ -42,6 +45,9 @@ PASS_PROBABILITY = 0.99
 BALANCE_CHECK = "test_capacity_sector_balance"
 #: The scheduled job that runs every 15 minutes.
 FREQUENT_JOB = "health"
+#: The options that set the error rates' window (in hours) and the balance's (in days).
+RATE_WINDOW = next(o for o in HISTORY_OPTIONS if o.name == "history_window_hours")
+BALANCE_WINDOW = next(o for o in HISTORY_OPTIONS if o.name == "balance_window_days")
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,26 @@ class Decidability:
     per_job_run: int  # samples one run of the 15-minute job takes
     hours: float | None  # of heartbeat and 15-minute job before a default run decides; None: never
     window_hours: float
+    window_option: Option  # the option that sets the window: RATE_WINDOW or BALANCE_WINDOW
     beat_seconds: float
     job: JobSpec
+
+    @property
+    def _in_days(self) -> bool:
+        """Whether the window's option counts days (its name says its unit)."""
+        return self.window_option.name.endswith("_days")
+
+    @property
+    def window(self) -> str:
+        """The window's length in its option's unit: `24 h`, `14 days`."""
+        return f"{self.window_hours / 24:g} days" if self._in_days else f"{self.window_hours:g} h"
+
+    @property
+    def _the_window(self) -> str:
+        """`the 24 h window`, `the 14-day window`."""
+        if self._in_days:
+            return f"the {self.window_hours / 24:g}-day window"
+        return f"the {self.window} window"
 
     @property
     def beats(self) -> int:
@@ -72,13 +96,13 @@ class Decidability:
             return "in one default run"
         if self.hours is None:
             return (f"only default runs sample it: {math.ceil(self.needed / self.per_run):,} of "
-                    f"them within the {self.window_hours:g} h window")
+                    f"them within {self._the_window}")
         when = (f"a default run after {_span(self.hours)} ({self.beats:,} beats, "
                 f"{self.job_runs:,} runs of the {self.job.every_minutes}-minute job)")
         if self.hours <= self.window_hours:
             return when
-        return (f"never within the {self.window_hours:g} h window: {when} with "
-                f"--history-window-hours {math.ceil(self.hours)}")
+        wider = math.ceil(self.hours / 24 if self._in_days else self.hours)
+        return f"never within {self._the_window}: {when} with {self.window_option.flag} {wider}"
 
 
 def _span(hours: float) -> str:
@@ -108,18 +132,20 @@ def _job_requests(job: JobSpec) -> list[Request]:
 
 def decidability(settings: Settings, window_hours: float, beat_seconds: float = INTERVAL,
                  job: JobSpec | None = None, beat: Sequence[Request] = BEAT,
-                 probability: float = PASS_PROBABILITY) -> list[Decidability]:
-    """One row per synthetic error-rate target and the balance target."""
+                 probability: float = PASS_PROBABILITY, *,
+                 balance_window_days: float = BALANCE_WINDOW_DAYS) -> list[Decidability]:
+    """One row per synthetic error-rate target (over `window_hours`) and the balance target
+    (over `balance_window_days`)."""
     job = job or find_job(FREQUENT_JOB)
     run = sampled_requests(settings.error_samples)
     job_requests = _job_requests(job)
     rows = []
     for t in EXPECTATIONS:
         if t.check == BALANCE_CHECK:
-            needed = samples_to_show_balanced(settings.sectors, (t.threshold or 0) / 100,
+            needed = samples_to_show_balanced(settings.sectors, t.threshold or 0,
                                               BALANCE_ALPHA / 2, probability)
         elif t.area == "error_rate" and t.check not in REAL_TRAFFIC_CHECKS:
-            needed = samples_to_show_holds(0, 0, (t.threshold or 0) / 100,
+            needed = samples_to_show_holds(0, 0, t.threshold or 0,
                                            1 - settings.pass_confidence)
         else:
             continue
@@ -130,16 +156,18 @@ def decidability(settings: Settings, window_hours: float, beat_seconds: float = 
         per_hour = per_beat * 3600 / beat_seconds + per_job * 3600 / job.interval
         hours = (0.0 if needed <= per_run else
                  None if per_hour == 0 else (needed - per_run) / per_hour)
-        rows.append(Decidability(t, needed, per_run, per_beat, per_job, hours, window_hours,
-                                 beat_seconds, job))
+        balance = t.check == BALANCE_CHECK
+        rows.append(Decidability(t, needed, per_run, per_beat, per_job, hours,
+                                 balance_window_days * 24 if balance else window_hours,
+                                 BALANCE_WINDOW if balance else RATE_WINDOW, beat_seconds, job))
     return rows
 
 
 def default_rows() -> list[Decidability]:
-    """`decidability` at the default settings, window, heartbeat and schedule."""
-    settings = Settings(**{o.name: o.default for o in OPTIONS})
-    window = next(o.default for o in HISTORY_OPTIONS if o.name == "history_window_hours")
-    return decidability(settings, float(window))
+    """`decidability` at the default settings, windows, heartbeat and schedule."""
+    settings = Settings(**{o.name: o.default for o in CHECK_OPTIONS})
+    return decidability(settings, float(RATE_WINDOW.default),
+                        balance_window_days=BALANCE_WINDOW_DAYS)
 
 
 def markdown_table(rows: Sequence[Decidability] | None = None) -> str:
@@ -149,10 +177,12 @@ def markdown_table(rows: Sequence[Decidability] | None = None) -> str:
     minutes = rows[0].job.every_minutes if rows else 15
     lines = [
         f"| target | subject | samples to decide | one default run | per heartbeat beat "
-        f"(every {beat:g} s) | per {minutes}-minute job run | decidable for a healthy worker |",
-        "|---|---|---|---|---|---|---|",
+        f"(every {beat:g} s) | per {minutes}-minute job run | history window | "
+        f"decidable for a healthy worker |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r.expectation.statement} | `{r.expectation.subject}` | {r.needed:,} | "
-                     f"{r.per_run:,} | {r.per_beat} | {r.per_job_run} | {r.describe()} |")
+                     f"{r.per_run:,} | {r.per_beat} | {r.per_job_run} | "
+                     f"{r.window} (`{r.window_option.flag}`) | {r.describe()} |")
     return "\n".join(lines) + "\n"

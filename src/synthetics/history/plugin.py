@@ -10,8 +10,10 @@ evaluated and their events sent to the sinks, and the terminal summary says what
 how many of the job's intended runs happened, and what fired.
 
 The `history_window` fixture gives the error-rate checks the counts of the history window
-(default 24 h) so they can judge a 0.01% target over far more samples than one run takes, and the
-sector-balance check the window's DNS answers by sector.
+(`--history-window-hours`, default 24) so they can judge a 0.01% target over far more samples
+than one run takes, and the sector-balance check the DNS answers by sector of its own, longer
+window (`--balance-window-days`, default 14): an even spread over 200 sectors takes ~72,000
+answers to show, about 12.5 days of the heartbeat (`synthetics decidability`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from synthetics.history.alertmanager import sinks_from_config
 from synthetics.history.sinks import apprise_sinks, parse_alert_urls
 from synthetics.history.store import (
     CheckRecord,
+    HistoryStore,
     RateCounts,
     SampleRecord,
     SqliteHistory,
@@ -39,7 +42,7 @@ from synthetics.history.store import (
     job_coverage,
     record_from_sample,
 )
-from synthetics.plugin import SAMPLE_LISTENERS, VERDICT_PROPERTY, WORKER
+from synthetics.plugin import SAMPLE_LISTENERS, WORKER, recorded_verdicts
 from synthetics.probe import Sample
 from synthetics.rates import FailureKind
 from synthetics.schedule.scheduler import JOBS
@@ -52,12 +55,15 @@ from synthetics.settings import (
     resolve_values,
 )
 
-__all__ = ["HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
+__all__ = ["BALANCE_WINDOW_DAYS", "HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
 
 FLUSH_EVERY = 500
 FLUSH_SECONDS = 2.0
 DEFAULT_PATH = ".synthetics/history.sqlite3"
 OFF = ("off", "none", "no", "false", "0")
+#: Days of history the sector balance is judged over: enough for the heartbeat alone to make an
+#: evenly spreading worker's balance decidable (12.5 days), within the 35 days kept.
+BALANCE_WINDOW_DAYS = 14.0
 
 
 def _history_path(value: str) -> str | None:
@@ -103,8 +109,14 @@ OPTIONS: tuple[Option, ...] = (
            "Days of history kept; older samples are pruned at the end of each run (default 35).",
            35.0, positive_float),
     Option("history_window_hours", "--history-window-hours",
-           "Hours of history the error-rate checks also judge over (default 24).", 24.0,
+           "Hours of history the error-rate checks (5xx, timeouts, DNS failures) also judge "
+           "over (default 24); the sector balance has its own --balance-window-days.", 24.0,
            positive_float),
+    Option("balance_window_days", "--balance-window-days",
+           f"Days of history the sector-balance check also judges over, at most "
+           f"--history-retention-days (default {BALANCE_WINDOW_DAYS:g}, or the retention when "
+           f"that is shorter): an even spread takes tens of thousands of DNS answers to show "
+           f"(`synthetics decidability`).", None, positive_float),
     Option("history_job", "--history-job",
            "Name of the scheduled job this run belongs to (set by `synthetics schedule`; "
            "default adhoc).", "adhoc", _name),
@@ -148,6 +160,15 @@ class HistorySettings:
     alert_webhook: str | None
     alert_reminder_minutes: float
     alert_urls: tuple[str, ...] = ()
+    balance_window_days: float | None = None
+
+    @property
+    def balance_days(self) -> float:
+        """The balance window in days: as given, else `BALANCE_WINDOW_DAYS`, or the retention
+        when that is shorter (older answers are pruned)."""
+        if self.balance_window_days is not None:
+            return self.balance_window_days
+        return min(BALANCE_WINDOW_DAYS, self.history_retention_days)
 
 
 @dataclass
@@ -167,7 +188,7 @@ class _Recorder:
     target: str
     clock: Callable[[], float] = time.time  # epoch seconds
     lock: threading.RLock = field(default_factory=threading.RLock)
-    store: SqliteHistory | None = None
+    store: HistoryStore | None = None
     run_id: int | None = None
     samples: list[SampleRecord] = field(default_factory=list)
     checks: list[CheckRecord] = field(default_factory=list)
@@ -246,28 +267,31 @@ SUMMARY = pytest.StashKey[list[str]]()
 
 
 class HistoryWindow:
-    """What the history window holds for the error-rate and balance checks (this run
-    excluded)."""
+    """What the history windows hold for the error-rate checks (the last `hours`) and the
+    balance check (the last `balance_days`), this run excluded."""
 
-    def __init__(self, recorder: _Recorder, hours: float) -> None:
+    def __init__(self, recorder: _Recorder, hours: float,
+                 balance_days: float = BALANCE_WINDOW_DAYS) -> None:
         self.recorder = recorder
         self.hours = hours
+        self.balance_days = balance_days
 
     def sectors(self) -> SectorWindow:
-        """The DNS answers' sectors over the window, excluding this run, for the sector balance;
-        empty when the history cannot be read (the summary says why)."""
+        """The DNS answers' sectors over the balance window, excluding this run, for the sector
+        balance; empty when the history cannot be read (the summary says why)."""
         rec = self.recorder
+        hours = self.balance_days * 24
         if not rec.ensure_open() or rec.store is None:
-            return SectorWindow(self.hours, {}, 0)
+            return SectorWindow(hours, {}, 0)
         rec.flush()
         now = rec.clock()
         try:
-            counts, runs = rec.store.sector_counts(rec.target, now - self.hours * 3600, now,
+            counts, runs = rec.store.sector_counts(rec.target, now - hours * 3600, now,
                                                    exclude_run=rec.run_id)
         except Exception as exc:  # noqa: BLE001
             rec.errors.append(f"history: could not read the window: {exc}")
-            return SectorWindow(self.hours, {}, 0)
-        return SectorWindow(self.hours, counts, runs)
+            return SectorWindow(hours, {}, 0)
+        return SectorWindow(hours, counts, runs)
 
     def counts(self, kind: FailureKind, endpoint: str, subject: str | None = None,
                method: str | None = None) -> RateCounts:
@@ -295,6 +319,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     hs = HistorySettings(**resolve_values(config, OPTIONS))
+    if hs.balance_window_days is not None and \
+            hs.balance_window_days > hs.history_retention_days:
+        raise pytest.UsageError(
+            f"the balance window of {hs.balance_window_days:g} days (--balance-window-days) is "
+            f"longer than the {hs.history_retention_days:g} days of history kept "
+            f"(--history-retention-days): pass at most {hs.history_retention_days:g}, or keep "
+            f"more history")
     config.stash[HSETTINGS] = hs
     config.stash[SUMMARY] = []
     if hs.history is None or WORKER not in config.stash:
@@ -308,12 +339,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def history_window(pytestconfig: pytest.Config) -> HistoryWindow | None:
-    """The history window the error-rate and balance checks also judge over; None with
+    """The history windows the error-rate and balance checks also judge over; None with
     --history off."""
     recorder = pytestconfig.stash.get(HISTORY, None)
     if recorder is None:
         return None
-    return HistoryWindow(recorder, pytestconfig.stash[HSETTINGS].history_window_hours)
+    hs = pytestconfig.stash[HSETTINGS]
+    return HistoryWindow(recorder, hs.history_window_hours, hs.balance_days)
 
 
 class _Session:
@@ -328,10 +360,7 @@ class _Session:
         if report.when != "call" and not (report.failed or report.skipped):
             return
         outcome = "error" if report.failed and report.when != "call" else report.outcome
-        verdict: dict[str, Any] = {}
-        for name, value in report.user_properties:
-            if name == VERDICT_PROPERTY and isinstance(value, dict):
-                verdict = value
+        verdict: dict[str, Any] = (recorded_verdicts(report.user_properties) or [{}])[-1]
         with self.recorder.lock:
             self.recorder.checks.append(CheckRecord(
                 self.recorder.clock(), report.nodeid, outcome, verdict.get("verdict"),
@@ -369,7 +398,7 @@ class _Session:
             self.recorder.store.close()
 
 
-def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
+def _coverage_lines(store: HistoryStore, job: str, now: float) -> list[str]:
     spec = next((j for j in JOBS if j.name == job), None)
     if spec is None:
         n = len(store.runs(now - 86_400, job))
@@ -379,7 +408,7 @@ def _coverage_lines(store: SqliteHistory, job: str, now: float) -> list[str]:
     return ["coverage: " + job_coverage(store, job, spec.interval, window, now)]
 
 
-def run_alerts(store: SqliteHistory, target: str, now: float, hs: HistorySettings,
+def run_alerts(store: HistoryStore, target: str, now: float, hs: HistorySettings,
                write: Any = None, extra_sinks: Sequence[Any] = ()) -> list[str]:
     """Evaluate the rules, send the events, and return lines for a summary."""
     config = alerts_mod.AlertConfig(reminder_seconds=hs.alert_reminder_minutes * 60)

@@ -25,8 +25,8 @@ import os
 import sqlite3
 import statistics
 import threading
-import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,8 +37,7 @@ from synthetics.rates import DNS_FAILURES, FIVE_XX, TIMEOUTS, FailureKind
 
 __all__ = [
     "CheckRecord", "Coverage", "HistoryStore", "RateCounts", "RunRecord", "SampleRecord",
-    "SqliteHistory",
-    "coverage", "history_path_problem", "job_coverage", "open_history", "sample_outcome",
+    "SqliteHistory", "coverage", "history_path_problem", "job_coverage", "sample_outcome",
 ]
 
 SCHEMA_VERSION = 3
@@ -126,7 +125,9 @@ class RunRecord:
 
 
 class HistoryStore(Protocol):
-    """What the plugin, the alert rules and the scheduler need from a history store."""
+    """What the history plugin, the report's trend, the alert rules, the heartbeat and the
+    scheduler's jobs need from a history store; they all type against this, not an
+    implementation."""
 
     def start_run(self, job: str, target: str, due: float, started: float, late: bool) -> int:
         """Record a run that has started; returns its id."""
@@ -140,6 +141,19 @@ class HistoryStore(Protocol):
 
     def add_checks(self, run_id: int, checks: Sequence[CheckRecord]) -> None:
         """Record check outcomes in one transaction."""
+
+    def set_run_version(self, run_id: int, version: str) -> None:
+        """Record the health document's `version` seen in a run."""
+
+    def versions(self, since: float, target: str | None = None) -> list[tuple[float, str]]:
+        """(started, version) of the runs since `since` that recorded one, oldest first."""
+
+    def latency_by_colo(self, target: str, endpoint: str, since: float,
+                        ) -> dict[str, tuple[int, float]]:
+        """{colo: (successful samples, their median total in seconds)} since `since`."""
+
+    def checks(self, since: float) -> list[CheckRecord]:
+        """Check outcomes recorded at or after `since`, oldest first."""
 
     def samples(self, target: str, endpoint: str, since: float, until: float | None = None,
                 subject: str | None = None, method: str | None = None) -> list[SampleRecord]:
@@ -157,9 +171,18 @@ class HistoryStore(Protocol):
         """`kind`'s failures over a window, counted by the kind's own rule (as `kind.count`
         counts a run's samples)."""
 
+    def sector_counts(self, target: str, since: float, until: float | None = None,
+                      exclude_run: int | None = None) -> tuple[dict[int, int], int]:
+        """({sector: answers}, runs) of the DNS answers that count for the sector balance
+        (recorded with their sector) in [since, until], `exclude_run` left out."""
+
     def totals(self, target: str, endpoint: str, since: float, until: float,
                method: str = "GET", limit: int = 200_000) -> list[float]:
         """Total durations of ok samples in a window (thinned evenly beyond `limit`)."""
+
+    def median_total(self, target: str, endpoint: str, since: float, until: float) -> \
+            tuple[float | None, int]:
+        """Median total duration of successful GETs in [since, until), and how many there are."""
 
     def runs(self, since: float, job: str | None = None) -> list[RunRecord]:
         """Runs whose due time is at or after `since`, oldest first."""
@@ -175,6 +198,9 @@ class HistoryStore(Protocol):
 
     def save_state(self, key: str, value: dict[str, Any]) -> None:
         """Store a JSON state blob."""
+
+    def transaction(self) -> AbstractContextManager[object]:
+        """One transaction for the block's reads and writes (a nested one joins the outer)."""
 
     def close(self) -> None:
         """Release the store."""
@@ -582,11 +608,6 @@ def _run(r: Sequence[Any]) -> RunRecord:
     return RunRecord(int(r[0]), r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8])
 
 
-def open_history(path: str | Path) -> SqliteHistory:
-    """Open (creating when needed) the history database at `path`."""
-    return SqliteHistory(path)
-
-
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -739,8 +760,3 @@ def job_coverage(store: HistoryStore, job: str, interval: float, window: float,
     intended = int((until - first) // interval) + 1  # the first run's own slot counts
     cov = coverage(everything, job, interval, first, first + intended * interval)
     return cov.describe(f"{_span(until - first)}, since its first recorded run")
-
-
-def now() -> float:
-    """The wall clock, epoch seconds (a seam for callers that pass their own)."""
-    return time.time()

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from synthetics.history.plugin import SUMMARY
+from synthetics.plugin import is_controller
 from synthetics.reporting.results import RESULTS, CheckResult, Results
 from synthetics.scrub import scrub
 from synthetics.selfheal.plugin import REMEDIATION
@@ -175,7 +176,7 @@ def _remediation(config: pytest.Config) -> dict[str, Any] | None:
 def report(config: pytest.Config, results: Results, environ: Mapping[str, str],
            write: Callable[[str], None]) -> None:
     """Write the step summary and the annotations when running in GitHub Actions."""
-    if environ.get("GITHUB_ACTIONS") != "true" or hasattr(config, "workerinput"):
+    if environ.get("GITHUB_ACTIONS") != "true" or not is_controller(config):
         return
     for line in error_annotations(results.failed):
         write(line)

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from synthetics.deadline import send
+from synthetics.plugin import is_controller
 from synthetics.reporting.results import RESULTS, Results
 from synthetics.scrub import redact
 from synthetics.settings import Option, add_options, positive_float, resolve_values
@@ -266,7 +267,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
     settings = config.stash.get(METRICS_SETTINGS, None)
     results = config.stash.get(RESULTS, None)
-    if settings is None or results is None or hasattr(config, "workerinput"):
+    if settings is None or results is None or not is_controller(config):
         return
     if not (settings.metrics_textfile or settings.pushgateway):
         return

@@ -41,11 +41,12 @@ from typing import Any
 
 import pytest
 
+from synthetics.clock import format_utc
 from synthetics.expectations import ENDPOINTS, EXPECTATIONS, SAMPLED_ENDPOINTS
 from synthetics.history.plugin import HISTORY
 from synthetics.history.store import SqliteHistory
 from synthetics.latency import LatencyResult, bad_answer
-from synthetics.plugin import SETTINGS, WORKER
+from synthetics.plugin import SETTINGS, WORKER, is_controller
 from synthetics.probe import PHASES, Probe, Sample
 from synthetics.reporting.metrics import METRICS_SETTINGS
 from synthetics.reporting.results import (
@@ -104,7 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
         results.worker = config.stash[WORKER]
     config.stash[RESULTS] = results
     config.pluginmanager.register(_Collector(config, results), "synthetics-results")
-    if config.pluginmanager.hasplugin("html") and not hasattr(config, "workerinput"):
+    if config.pluginmanager.hasplugin("html") and is_controller(config):
         config.pluginmanager.register(HtmlReport(config, results), "synthetics-html-report")
 
 
@@ -244,7 +245,7 @@ class _Collector:
         if WORKER in self.config.stash:
             self.results.worker = self.config.stash[WORKER]  # with its URL, once started
         path = self.config.stash[REPORT_SETTINGS].summary_json
-        if path and not hasattr(self.config, "workerinput"):
+        if path and is_controller(self.config):
             self.results.extra.update(region_vote(self.config, list(self.results.checks.values()),
                                                   self.results.worker.builtin))
             self.results.write_summary(path)
@@ -617,8 +618,7 @@ def verdict_header(results: Results, target_html: str, region: str,
     """The report's first screen: the verdict in large type, the counts, the target, when and
     from where."""
     kind = run_verdict(results)
-    at = datetime.fromtimestamp(when if when is not None else (results.finished or time.time()),
-                                timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    at = format_utc(when if when is not None else (results.finished or time.time()), "minute")
     return (f'<section id="synthetics-verdict" class="synthetics-verdict-{kind}">'
             f'<div id="synthetics-verdict-word">{_esc(VERDICTS[kind])}</div>'
             f'<p id="synthetics-counts">{_esc(counts_text(results))}</p>'
@@ -768,8 +768,9 @@ class HtmlReport:
     def trend(self) -> str:
         days = self.config.stash[REPORT_SETTINGS].trend_days
         q = self.config.stash[SETTINGS].latency_percentile
+        now = time.time()  # one reading for the trend, its versions, its colos and its plot
         try:
-            series = history_trend(self.config, days, q)
+            series = history_trend(self.config, days, q, now=now)
         except Exception as exc:  # noqa: BLE001 - a broken history must not lose the report
             return (f'<p id="synthetics-trend">No trend: history could not be read '
                     f"({_esc(exc)}).</p>")
@@ -781,12 +782,12 @@ class HtmlReport:
         budgets = {t.subject: float(t.threshold) for t in EXPECTATIONS
                    if t.check == "test_latency_within_budget" and t.threshold is not None}
         try:
-            versions = history_versions(self.config, days)
-            colos = history_colos_html(history_colos(self.config, days), days)
+            versions = history_versions(self.config, days, now=now)
+            colos = history_colos_html(history_colos(self.config, days, now=now), days)
         except Exception:  # noqa: BLE001 - the extras: the trend stands without them
             versions, colos = [], ""
-        png = trend_figure(series, budgets, days, q, versions=versions)
-        changes = "".join(f"<li>{_esc(time.strftime('%Y-%m-%d %H:%M', time.gmtime(t)))} UTC: "
+        png = trend_figure(series, budgets, days, q, now=now, versions=versions)
+        changes = "".join(f"<li>{_esc(format_utc(t, 'minute'))}: "
                           f"version {_esc(a)} → {_esc(b)}</li>"
                           for t, a, b in version_changes(versions))
         marks = (f'<ul id="synthetics-versions">{changes}</ul>' if changes else "")

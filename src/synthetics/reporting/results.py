@@ -28,6 +28,7 @@ import pytest
 
 from synthetics.attribution import failed_exchange, ray_of
 from synthetics.expectations import AREAS, EXPECTATIONS
+from synthetics.plugin import recorded_verdicts
 from synthetics.probe import PHASES, Sample
 from synthetics.scrub import scrub
 from synthetics.worker import Worker
@@ -40,7 +41,6 @@ __all__ = [
 LATENCY_PROPERTY = "synthetics_latency"
 EXCHANGE_PROPERTY = "synthetics_exchange"
 ACCESS_PROPERTY = "synthetics_access_patterns"  # written by test_review_access_patterns
-VERDICT_PROPERTY = "synthetics_verdict"  # written by synthetics.plugin's record_verdict
 SCHEMA = "victory36-synthetics/summary/v1"
 #: The session's `Results`, filled by the report plugin's collector, read by every output.
 RESULTS = pytest.StashKey["Results"]()
@@ -227,12 +227,13 @@ class Results:
             self.checks[nodeid] = result
         elif outcome in ("failed", "error") and result.outcome not in ("failed", "error"):
             result.outcome, result.message = outcome, message
+        verdicts = recorded_verdicts(properties)
+        if verdicts:
+            result.verdict = verdicts[-1]
         for key, value in properties:
             if not isinstance(value, dict):
                 continue
-            if key == VERDICT_PROPERTY:
-                result.verdict = value
-            elif key == LATENCY_PROPERTY:
+            if key == LATENCY_PROPERTY:
                 result.latency = value
             elif key == EXCHANGE_PROPERTY:
                 result.exchange = value

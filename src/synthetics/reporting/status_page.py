@@ -33,10 +33,10 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from synthetics.clock import format_utc
 from synthetics.expectations import EXPECTATIONS, SAMPLED_ENDPOINTS
 from synthetics.history.store import BUCKET_RATIO
 from synthetics.scrub import scrub
@@ -331,13 +331,7 @@ def badge_svg(badge: dict[str, Any]) -> str:
 
 # -- the page ---------------------------------------------------------------------------------
 def _iso(t: float | None) -> str:
-    if t is None:
-        return "—"
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _date(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d")
+    return "—" if t is None else format_utc(t, "minute")
 
 
 def _dur(seconds: float) -> str:
@@ -359,7 +353,7 @@ def _bar_class(a: float | None) -> str:
 def _bars(data: StatusData, ep: EndpointStatus) -> str:
     cells = []
     for i, day in enumerate(ep.days):
-        when = _date(data.first_day + i * DAY)
+        when = format_utc(data.first_day + i * DAY, "date")
         a = day.availability
         title = (f"{when}: no data" if a is None else
                  f"{when}: {_pct(a)} of {day.samples} samples")
@@ -399,8 +393,9 @@ def _trend_svg(data: StatusData, ep: EndpointStatus) -> str:
         parts.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end" '
                      f'class="axis">{v:.3g} ms</text>')
     parts.append(f'<text x="{left}" y="{height - 6}" class="axis">'
-                 f'{_date(data.first_day)}</text><text x="{left + plot_w}" y="{height - 6}" '
-                 f'text-anchor="end" class="axis">{_date(data.now)}</text>')
+                 f'{format_utc(data.first_day, "date")}</text>'
+                 f'<text x="{left + plot_w}" y="{height - 6}" '
+                 f'text-anchor="end" class="axis">{format_utc(data.now, "date")}</text>')
     if budget is not None and show_budget:
         parts.append(f'<line class="budget" x1="{left}" x2="{left + plot_w}" y1="{y(budget):.1f}"'
                      f' y2="{y(budget):.1f}" stroke="#dc2626" stroke-dasharray="6 4"/>'
@@ -528,7 +523,7 @@ def status_json(data: StatusData) -> dict[str, Any]:
             "last_ok": ep.last_ok, "firing": ep.firing, "budget_ms": ep.budget_ms,
             f"availability_{BADGE_DAYS}d": ep.availability(BADGE_DAYS),
             f"availability_{data.days}d": ep.availability(data.days),
-            "daily": [{"date": _date(data.first_day + i * DAY), "samples": d.samples,
+            "daily": [{"date": format_utc(data.first_day + i * DAY, "date"), "samples": d.samples,
                        "availability": d.availability} for i, d in enumerate(ep.days)],
             "latency_ms": {region: [None if d is None else {"p50": round(d[0], 3),
                                                             "p95": round(d[1], 3)}

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from synthetics import deadline
+from synthetics.clock import format_utc
 from synthetics.probe import strict_json
 from synthetics.scrub import scrub
 
@@ -178,7 +179,7 @@ class GraphQL:
 
     def invocations(self, since: _dt.datetime, until: _dt.datetime) -> Invocations:
         data = self.query(_QUERY, {"account": self.account, "script": self.script,
-                                   "since": _iso(since), "until": _iso(until)})
+                                   "since": format_utc(since), "until": format_utc(until)})
         try:
             accounts = data["viewer"]["accounts"]
             account = accounts[0] if accounts else {}
@@ -204,10 +205,6 @@ class GraphQL:
             by_status[status] += int((row.get("sum") or {}).get("requests") or 0)
         return Invocations(since, until, requests, errors, subrequests, p50, p99,
                            dict(by_status))
-
-
-def _iso(when: _dt.datetime) -> str:
-    return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- the tail sample -------------------------------------------------------------------------

@@ -20,20 +20,26 @@ import argparse
 import datetime as _dt
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 
+from synthetics.clock import format_utc
 from synthetics.expectations import SAMPLED_ENDPOINTS
 from synthetics.history.alertmanager import OPTIONS as ALERTMANAGER_OPTIONS
 from synthetics.history.alertmanager import sinks_from_environment
 from synthetics.history.heartbeat import Heartbeat
 from synthetics.history.plugin import OFF, HistorySettings, run_alerts
 from synthetics.history.plugin import OPTIONS as HISTORY_OPTIONS
-from synthetics.history.store import SqliteHistory, history_path_problem, job_coverage
+from synthetics.history.store import (
+    HistoryStore,
+    SqliteHistory,
+    history_path_problem,
+    job_coverage,
+)
 from synthetics.reference import ReferenceWorker
+from synthetics.runner import run_command
 from synthetics.schedule.analytics import (
     API_URL,
     ApiError,
@@ -104,8 +110,7 @@ def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _log(line: str) -> None:
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    print(f"{stamp} UTC {line}", flush=True)
+    print(f"{format_utc(time.time(), 'second')} {line}", flush=True)
 
 
 def build_argv_for(args: argparse.Namespace) -> Callable[[JobSpec, int | None], list[str]]:
@@ -213,7 +218,7 @@ def schedule_command(args: argparse.Namespace) -> int:
     _log(f"scheduler started (pid {os.getpid()}, target {target}, history "
          f"{args.history if history_on else 'off'}); times are UTC")
     for name, due in sorted(scheduler.next_runs().items(), key=lambda kv: kv[1]):
-        _log(f"  next {name}: {due:%Y-%m-%d %H:%M} UTC")
+        _log(f"  next {name}: {format_utc(due, 'minute')}")
     try:
         scheduler.run()
     finally:
@@ -247,7 +252,7 @@ def _alertmanager_url(args: argparse.Namespace) -> str | None:
     return url
 
 
-def _alert_housekeeping(store: object, target: str, hs: HistorySettings,
+def _alert_housekeeping(store: HistoryStore, target: str, hs: HistorySettings,
                         alertmanager: str | None) -> Callable[[_dt.datetime], None]:
     last = [0.0]
     extra = sinks_from_environment(alertmanager)
@@ -257,8 +262,7 @@ def _alert_housekeeping(store: object, target: str, hs: HistorySettings,
             return
         last[0] = now.timestamp()
         more = {"extra_sinks": extra} if extra else {}
-        for line in run_alerts(store, target, now.timestamp(), hs,  # type: ignore[arg-type]
-                               **more):
+        for line in run_alerts(store, target, now.timestamp(), hs, **more):
             # alert events, sinks that failed, and an evaluation that could not run; not the
             # per-minute notes and "still firing" lines
             if line.startswith(("alert:", "alerts: could not")) or "failed" in line:
@@ -267,7 +271,7 @@ def _alert_housekeeping(store: object, target: str, hs: HistorySettings,
     return tick
 
 
-def _list(scheduler: Scheduler, store: object, history: str) -> int:
+def _list(scheduler: Scheduler, store: HistoryStore | None, history: str) -> int:
     nexts = scheduler.next_runs()
     now = utc_now().timestamp()
     print(f"{'job':<22}{'when':<43}{'next run (UTC)':<20}{'timeout':>9}  what")
@@ -279,19 +283,19 @@ def _list(scheduler: Scheduler, store: object, history: str) -> int:
               "interval), counted from each job's first recorded run:")
         for spec in scheduler.jobs:
             window = max(7 * DAY, spec.interval)
-            print("  " + job_coverage(store, spec.name, spec.interval, window,  # type: ignore[arg-type]
-                                      now))
+            print("  " + job_coverage(store, spec.name, spec.interval, window, now))
     elif history.lower() not in OFF:
         print(f"\nno history at {history} yet: coverage starts with the first recorded run")
     return 0
 
 
 # -- non-pytest jobs -------------------------------------------------------------------------
-def _latency_table(store: object, target: str, now: float, span: float) -> tuple[list[str], bool]:
+def _latency_table(store: HistoryStore, target: str, now: float,
+                   span: float) -> tuple[list[str], bool]:
     lines, regressed = [], False
     for endpoint in SAMPLED_ENDPOINTS:
-        this = store.totals(target, endpoint, now - span, now)  # type: ignore[attr-defined]
-        last = store.totals(target, endpoint, now - 2 * span, now - span)  # type: ignore[attr-defined]
+        this = store.totals(target, endpoint, now - span, now)
+        last = store.totals(target, endpoint, now - 2 * span, now - span)
         if not this or not last:
             lines.append(f"{endpoint:<12} not enough history ({len(this)} samples this period, "
                          f"{len(last)} the period before)")
@@ -417,9 +421,10 @@ def _review_checks(args: argparse.Namespace) -> int:
     if args.review_worker:
         argv.append(f"--review-worker={args.review_worker}")
     print(f"Cloudflare review checks: pytest -m {REVIEW_MARKERS[args.job]} --review", flush=True)
-    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    print(scrub(proc.stdout[-4000:]), scrub(proc.stderr[-2000:]), sep="\n", flush=True)
-    return 0 if proc.returncode == 0 else 1
+    # In this job's process group: the scheduler's timeout stops the checks with the job.
+    done = run_command(argv, timeout=None, merge_stderr=False, own_group=False)
+    print(done.stdout[-4000:], done.stderr[-2000:], sep="\n", flush=True)
+    return 0 if done.exit_code == 0 else 1
 
 
 def _drill(args: argparse.Namespace) -> int:
@@ -438,11 +443,11 @@ def _drill(args: argparse.Namespace) -> int:
                            "--verify-seconds=3", f"--state-dir={state}", "--history", "off")
         print("disaster-recovery drill (dry run, against a broken stand-in at "
               f"{worker.url}): pytest " + " ".join(argv[3:]), flush=True)
-        proc = subprocess.run(argv, capture_output=True, text=True)
-    print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n", flush=True)
+        done = run_command(argv, timeout=None, merge_stderr=False, own_group=False)
+    print(done.stdout[-4000:], done.stderr[-2000:], sep="\n", flush=True)
     # The command lines last, where a terminal (and the scheduler's output tail) shows them.
     commands = []
-    for line in (proc.stdout + proc.stderr).splitlines():
+    for line in (done.stdout + done.stderr).splitlines():
         _, found, command = line.partition("would run: ")
         if found and command not in commands:
             commands.append(command)

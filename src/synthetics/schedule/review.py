@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import Any
 
 import pytest
 
+from synthetics.runner import run_command
 from synthetics.schedule.analytics import API_URL, GraphQL, api_credentials
 from synthetics.selfheal.settings import WRANGLER
 from synthetics.settings import (
@@ -184,42 +184,18 @@ class Wrangler:
         self.env.setdefault("NO_COLOR", "1")
 
     def run(self, *args: str) -> Result:
-        try:
-            proc = subprocess.run([self.command, *args], capture_output=True, text=True,
-                                  timeout=self.timeout, env=self.env, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as exc:
-            return Result(None, _text(exc.stdout), _text(exc.stderr), timed_out=True)
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        done = run_command([self.command, *args], timeout=self.timeout, env=self.env,
+                           merge_stderr=False)
+        return Result(None if done.timed_out else done.exit_code, done.stdout, done.stderr,
+                      timed_out=done.timed_out)
 
     def sample(self, seconds: float, *args: str) -> Result:
-        """Run a command that streams until stopped; stop it after `seconds`."""
-        proc = subprocess.Popen([self.command, *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=self.env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=seconds)
-            return Result(proc.returncode, out, err)
-        except subprocess.TimeoutExpired:
-            pass
-        for sig, wait in ((signal.SIGINT, 5.0), (signal.SIGKILL, None)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                out, err = proc.communicate(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        else:  # pragma: no cover
-            out, err = proc.communicate()
-        return Result(proc.returncode, out, err, timed_out=True)
-
-
-def _text(data: Any) -> str:
-    if data is None:
-        return ""
-    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        """Run a command that streams until stopped; stop it after `seconds` (SIGINT to its
+        process group, then SIGKILL after 5 s)."""
+        done = run_command([self.command, *args], timeout=seconds, env=self.env,
+                           merge_stderr=False, stop_signals=(signal.SIGINT, signal.SIGKILL),
+                           grace=5.0)
+        return Result(done.exit_code, done.stdout, done.stderr, timed_out=done.timed_out)
 
 
 @pytest.fixture(scope="session")

@@ -13,18 +13,16 @@ subprocess with its own timeout, in its own thread:
   skipped. Several overdue slots of one job (the machine slept) run it once, recorded late.
 - On start, a daily/weekly/monthly/quarterly job whose last due time passed while the scheduler
   was down runs once, late.
-- `SingleInstance` (an flock on a file next to the history) keeps a second copy from running.
+- `SingleInstance` (a `synthetics.filelock.FileLock` next to the history) keeps a second copy
+  from running.
 - `stop()` (SIGTERM in `synthetics schedule`) lets running jobs finish, then returns.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import fcntl
 import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -34,6 +32,10 @@ from typing import Any, Protocol
 
 import schedule
 
+from synthetics.clock import format_utc
+from synthetics.filelock import FileLock
+from synthetics.history.store import HistoryStore
+from synthetics.runner import run_command
 from synthetics.scrub import redact, scrub
 from synthetics.worker import BUILTIN_LABEL
 
@@ -209,81 +211,39 @@ class Runner(Protocol):
 
 def run_subprocess(argv: Sequence[str], timeout: float,
                    env: dict[str, str] | None = None) -> JobResult:
-    """Run argv in its own process group; on timeout kill the whole group (TERM, then KILL)."""
+    """Run argv in its own process group; on timeout stop the whole group (TERM, then KILL after
+    5 s). The output's last lines are kept, scrubbed of secrets (`synthetics.runner`)."""
     try:
-        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        done = run_command(argv, timeout=timeout, env=env,
+                           stop_signals=(signal.SIGTERM, signal.SIGKILL), grace=5.0)
     except OSError as exc:
         return JobResult(None, error=str(exc))
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return JobResult(proc.returncode, output=_tail(out))
-    except subprocess.TimeoutExpired:
-        _killpg(proc.pid, signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            _killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-        return JobResult(proc.returncode, timed_out=True, output=_tail(out))
+    return JobResult(done.exit_code, timed_out=done.timed_out, output=_tail(done.stdout))
 
 
-def _killpg(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _tail(data: bytes | None, lines: int = 15) -> str:
-    text = (data or b"").decode("utf-8", "replace")
+def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 # -- single instance -------------------------------------------------------------------------
 class SingleInstance:
-    """An exclusive flock on `path`; released when the process ends, however it ends."""
+    """The scheduler's `FileLock` on `path`, held by its pid; released when the process ends,
+    however it ends."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._fh: Any = None
+        self.lock = FileLock(path)
 
     def acquire(self) -> None:
         """Take the lock or raise RuntimeError naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            fh.close()
-            raise RuntimeError(f"another scheduler is already running (pid {holder}, lock "
-                               f"{self.path}); not starting a second one") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._fh = fh
+        if not self.lock.acquire(str(os.getpid())):
+            raise RuntimeError(f"another scheduler is already running (pid {self.lock.holder()}"
+                               f", lock {self.lock.path}); not starting a second one")
 
     def release(self) -> None:
-        if self._fh is not None:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        self.lock.release()
 
 
 # -- the scheduler ---------------------------------------------------------------------------
-class RunLog(Protocol):
-    """Where the scheduler records runs (a `HistoryStore` fits)."""
-
-    def start_run(self, job: str, target: str, due: float, started: float,
-                  late: bool) -> int: ...
-
-    def finish_run(self, run_id: int, finished: float, outcome: str, detail: str = "",
-                   target: str | None = None) -> None: ...
-
-    def last_run(self, job: str) -> Any: ...
-
-
 ArgvBuilder = Callable[[JobSpec, int | None], list[str]]
 
 
@@ -292,7 +252,7 @@ class Scheduler:
 
     def __init__(self, jobs: Sequence[JobSpec], build_argv: ArgvBuilder, *,
                  runner: Runner = run_subprocess,
-                 sleeper: Callable[[float], Any] | None = None, store: RunLog | None = None,
+                 sleeper: Callable[[float], Any] | None = None, store: HistoryStore | None = None,
                  target: str = BUILTIN_LABEL, late_after: float = 60.0,
                  log: Callable[[str], None] = print,
                  housekeeping: Callable[[_dt.datetime], None] | None = None,
@@ -375,7 +335,7 @@ class Scheduler:
             if prev is None or last is None or now - prev < _dt.timedelta(seconds=1):
                 continue
             if last.due < prev.timestamp() - 1:
-                self.log(f"{spec.name}: missed its run due {prev:%Y-%m-%d %H:%M} UTC while the "
+                self.log(f"{spec.name}: missed its run due {format_utc(prev, 'minute')} while the "
                          "scheduler was down; running it now")
                 self.dispatch(spec, prev)
 
@@ -392,13 +352,13 @@ class Scheduler:
             run_id = self.store.start_run(spec.name, self.target, due.timestamp(),
                                           now.timestamp(), late)
         if busy:
-            self.log(f"{spec.name}: due {due:%Y-%m-%d %H:%M} UTC but the previous run is still "
+            self.log(f"{spec.name}: due {format_utc(due, 'minute')} but the previous run is still "
                      "running; skipped")
             if self.store is not None and run_id is not None:
                 self.store.finish_run(run_id, now.timestamp(), "skipped",
                                       "the previous run was still running")
             return
-        self.log(f"{spec.name}: starting (due {due:%Y-%m-%d %H:%M} UTC"
+        self.log(f"{spec.name}: starting (due {format_utc(due, 'minute')}"
                  + (f", late by {(now - due).total_seconds():.0f} s" if late else "") + ")")
         thread = threading.Thread(target=self._run_one, args=(spec, run_id),
                                   name=f"job-{spec.name}", daemon=True)

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from synthetics.clock import format_utc
 from synthetics.scrub import scrub
 from synthetics.selfheal.deployment import DeploymentError, read_deployment
-from synthetics.selfheal.ladder import HOUR, Step, StepResult, describe_result, iso, run_step
+from synthetics.selfheal.ladder import HOUR, Step, StepResult, describe_result, run_step
 
 __all__ = ["TAG", "DeploymentsGate", "ListedDeployment", "list_argv", "parse_deployments",
            "tag_message", "worker_name"]
@@ -180,8 +181,9 @@ class DeploymentsGate:
             what = f" ({last.message!r})" if last.message else ""
             ago = _ago(now - last.created)
             return (f"cooldown: Cloudflare lists a deployment of {self.worker} {ago}"
-                    f" by {last.author}{what} at {iso(last.created)}; the next is allowed from "
-                    f"{iso(last.created + self.cooldown_seconds)} "
+                    f" by {last.author}{what} at {format_utc(last.created)}; the next is allowed"
+                    " from "
+                    f"{format_utc(last.created + self.cooldown_seconds)} "
                     f"(--cooldown-seconds {self.cooldown_seconds:g})")
         runs = {_run_of(d.message) for d in others
                 if now - d.created < HOUR and _run_of(d.message) is not None}

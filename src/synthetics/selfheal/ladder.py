@@ -22,23 +22,21 @@ probes and the step runner are passed in, so tests drive them directly.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from synthetics.attribution import Attribution, explain
+from synthetics.clock import format_utc
+from synthetics.filelock import FileLock, locked
+from synthetics.runner import run_command
 from synthetics.scrub import scrub, scrub_data
 from synthetics.selfheal.deployment import Deployment
 
@@ -49,17 +47,10 @@ __all__ = [
 
 #: How much of a command's output is kept (its tail: the end says what went wrong).
 MAX_OUTPUT_CHARS = 20_000
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 _NOT_AUTHENTICATED = re.compile(
     r"necessary to set a CLOUDFLARE_API_TOKEN|not (?:logged in|authenticated)|"
     r"Authentication error|Invalid API Token|You are not authenticated", re.IGNORECASE)
 HOUR = 3600.0
-
-
-def iso(epoch: float) -> str:
-    """An epoch time as ISO 8601 UTC, to the second."""
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -110,26 +101,20 @@ def describe_result(result: StepResult) -> str:
     return text
 
 
-def _clean_output(raw: bytes, env: Mapping[str, str]) -> str:
-    text = _ANSI.sub("", raw.decode("utf-8", "replace")).replace("\r\n", "\n")
-    text = scrub(scrub(text, env))  # the step's environment, then the process's own
+def _tail(text: str) -> str:
     if len(text) > MAX_OUTPUT_CHARS:
         cut = len(text) - MAX_OUTPUT_CHARS
         text = f"[… {cut} characters cut …]\n" + text[-MAX_OUTPUT_CHARS:]
     return text
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_step(step: Step, *, clock: Callable[[], float] = time.monotonic) -> StepResult:
     """Run `step.argv` with `step.env`, stdin closed, for at most `step.timeout` seconds.
 
     Never raises for a missing or failing command: the result carries a one-line `error` or a
-    non-zero `exit_code`. On timeout the command's whole process group is killed. Output (stdout
-    and stderr together) is kept, stripped of colour codes and scrubbed of secrets.
+    non-zero `exit_code`. On timeout the command's whole process group is killed
+    (`synthetics.runner`). Output (stdout and stderr together) is kept, stripped of colour codes
+    and scrubbed of secrets.
     """
     command = scrub(step.command, step.env)
     if not step.argv:
@@ -143,26 +128,17 @@ def run_step(step: Step, *, clock: Callable[[], float] = time.monotonic) -> Step
             "--wrangler /path/to/wrangler"))
     started = clock()
     try:
-        proc = subprocess.Popen(list(step.argv), env=dict(step.env), cwd=step.cwd,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        done = run_command(step.argv, timeout=step.timeout, env=step.env, cwd=step.cwd,
+                           clock=clock)
     except OSError as exc:
         return StepResult(None, command=command, duration=clock() - started,
                           error=f"cannot run {exe!r}: {exc.strerror or exc}")
-    try:
-        raw, _ = proc.communicate(timeout=step.timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raw, _ = proc.communicate()
-        return StepResult(None, output=_clean_output(raw or b"", step.env), command=command,
-                          duration=clock() - started,
+    if done.timed_out:
+        return StepResult(None, output=_tail(done.stdout), command=command,
+                          duration=done.duration,
                           error=f"timed out after {step.timeout:g} s (killed)")
-    except BaseException:
-        _kill_group(proc)
-        proc.wait()
-        raise
-    return StepResult(proc.returncode, output=_clean_output(raw or b"", step.env),
-                      duration=clock() - started, command=command)
+    return StepResult(done.exit_code, output=_tail(done.stdout), duration=done.duration,
+                      command=command)
 
 
 @dataclass
@@ -237,7 +213,7 @@ def outcome_record(outcome: Outcome, run_id: str, deployment: Deployment | None 
                    dry_run: bool | None = None) -> dict[str, Any]:
     """The audit log's record of an outcome (scrubbed when appended)."""
     record: dict[str, Any] = {
-        "time": outcome.finished or iso(time.time()), "event": "outcome", "run": run_id,
+        "time": outcome.finished or format_utc(time.time()), "event": "outcome", "run": run_id,
         "target": outcome.target,
     }
     if deployment is not None:
@@ -260,13 +236,9 @@ def append_audit(path: Path, record: dict[str, Any]) -> str | None:
         line = json.dumps(scrub_data(record), ensure_ascii=False, sort_keys=False,
                           default=str)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as log:
-            fcntl.flock(log, fcntl.LOCK_EX)
-            try:
-                log.write(line + "\n")
-                log.flush()
-            finally:
-                fcntl.flock(log, fcntl.LOCK_UN)
+        with open(path, "a", encoding="utf-8") as log, locked(log):
+            log.write(line + "\n")
+            log.flush()
     except (OSError, ValueError, RecursionError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return f"the audit log {path} could not be written: {type(exc).__name__}: {detail}"
@@ -281,14 +253,14 @@ def guardrail(attempts: list[float], now: float, cooldown: float, per_hour: int)
     """Why a remediation may not start now (cooldown, hourly cap), or None when it may."""
     if attempts and now - max(attempts) < cooldown:
         last = max(attempts)
-        return (f"cooldown: the last remediation of this deployment started at {iso(last)} "
-                f"({now - last:.0f} s ago); the next is allowed from {iso(last + cooldown)} "
+        return (f"cooldown: the last remediation of this deployment started at {format_utc(last)} "
+                f"({now - last:.0f} s ago); the next is allowed from {format_utc(last + cooldown)} "
                 f"(--cooldown-seconds {cooldown:g})")
     recent = sorted(t for t in attempts if now - t < HOUR)
     if len(recent) >= per_hour:
         return (f"hourly cap: {len(recent)} remediations of this deployment in the last hour "
                 f"(--max-redeploys-per-hour {per_hour}); the next is allowed from "
-                f"{iso(recent[-per_hour] + HOUR)}")
+                f"{format_utc(recent[-per_hour] + HOUR)}")
     return None
 
 
@@ -296,10 +268,11 @@ class StateStore:
     """The state directory: per-deployment state file and lock, and the shared audit log.
 
     `state-<key>.json` keeps the start times of recent remediations (cooldown, hourly cap) and is
-    replaced atomically; `redeploy-<key>.lock` is held with `fcntl.flock` while a run remediates,
-    so concurrent runs (overlapping schedules, CI jobs, xdist) act at most once; `audit.jsonl` is
-    only ever appended to, one JSON object per line, under its own short lock. The key is the
-    deployment's (`Deployment.key`), so every spelling of the target URL shares one state.
+    replaced atomically; `redeploy-<key>.lock` is a `synthetics.filelock.FileLock` held while a
+    run remediates, so concurrent runs (overlapping schedules, CI jobs, xdist) act at most once;
+    `audit.jsonl` is only ever appended to, one JSON object per line, under its own short lock
+    (`synthetics.filelock.locked`). The key is the deployment's (`Deployment.key`), so every
+    spelling of the target URL shares one state.
     """
 
     def __init__(self, directory: Path, deployment: Deployment) -> None:
@@ -308,38 +281,21 @@ class StateStore:
         self.state_path = self.directory / f"state-{deployment.key}.json"
         self.lock_path = self.directory / f"redeploy-{deployment.key}.lock"
         self.audit_path = self.directory / "audit.jsonl"
-        self._lock_file: IO[str] | None = None
+        self._lock = FileLock(self.lock_path)
 
     def ensure(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def try_lock(self, holder: str) -> bool:
         """Take the deployment's lock without waiting; False when another process holds it."""
-        handle = open(self.lock_path, "a+")  # noqa: SIM115 - held open while locked
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(holder + "\n")
-        handle.flush()
-        self._lock_file = handle
-        return True
+        return self._lock.acquire(holder)
 
     def unlock(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        self._lock.release()
 
     def holder(self) -> str:
         """Who holds the lock, as its holder wrote it (best effort)."""
-        try:
-            return self.lock_path.read_text().strip() or "unknown"
-        except OSError:
-            return "unknown"
+        return self._lock.holder()
 
     def attempts(self) -> list[float]:
         """Start times (epoch) of the deployment's recorded remediations; [] when no state file
@@ -372,7 +328,7 @@ class StateStore:
         kept = [t for t in self.attempts() if when - t < 24 * HOUR] + [when]
         d = self.deployment
         data = {"worker": d.worker, "env": d.env, "config": d.config, "target": d.url,
-                "attempts": kept, "attempts_utc": [iso(t) for t in kept]}
+                "attempts": kept, "attempts_utc": [format_utc(t) for t in kept]}
         tmp = self.state_path.with_name(self.state_path.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1) + "\n")
         os.replace(tmp, self.state_path)
@@ -452,10 +408,10 @@ class Ladder:
 
     def remediate(self, reason: str) -> Outcome:
         outcome = Outcome("error", "", target=self.target, reason=reason, dry_run=self.dry_run,
-                          started=iso(self.clock()), audit_log=str(self.store.audit_path))
+                          started=format_utc(self.clock()), audit_log=str(self.store.audit_path))
         self.store.ensure()
         holder = f"pid {os.getpid()} on {os.uname().nodename}, run {self.run_id}, since " \
-                 f"{iso(self.clock())}"
+                 f"{format_utc(self.clock())}"
         if not self.store.try_lock(holder):
             return self._finish(outcome, "locked", (
                 f"not deploying: another run is remediating this deployment right now "
@@ -588,7 +544,7 @@ class Ladder:
         outcome.steps.append(record)
         d = self.store.deployment
         self._audit(outcome, {
-            "time": iso(self.clock()), "event": step.kind, "run": self.run_id,
+            "time": format_utc(self.clock()), "event": step.kind, "run": self.run_id,
             "target": self.target, "worker": d.worker, "env": d.env, "config": d.config,
             "why": outcome.reason, **record.as_dict(),
         })
@@ -602,7 +558,7 @@ class Ladder:
 
     def _finish(self, outcome: Outcome, status: str, headline: str) -> Outcome:
         outcome.status, outcome.headline = status, headline
-        outcome.finished = iso(self.clock())
+        outcome.finished = format_utc(self.clock())
         self.say(f"{status.upper()}: {headline}")
         self._audit(outcome, outcome_record(outcome, self.run_id, self.store.deployment,
                                             self.dry_run))

@@ -41,10 +41,11 @@ import pytest
 
 from synthetics import deadline
 from synthetics.attribution import Attribution
+from synthetics.clock import format_utc
 from synthetics.expect import who
 from synthetics.expectations import ENDPOINTS
 from synthetics.history.alertmanager import ALERTMANAGER, SilenceGate, worker_of
-from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, WORKER
+from synthetics.plugin import SAMPLE_LISTENERS, SETTINGS, WORKER, is_controller
 from synthetics.probe import Probe, Sample
 from synthetics.scrub import redact, scrub, scrub_data
 from synthetics.selfheal import hookspec
@@ -59,7 +60,6 @@ from synthetics.selfheal.ladder import (
     Step,
     StepResult,
     append_audit,
-    iso,
     outcome_record,
     run_step,
 )
@@ -271,7 +271,7 @@ class RedeployPlugin:
     def __init__(self, config: pytest.Config, settings: RedeploySettings) -> None:
         self.config = config
         self.settings = settings
-        self.controller = not hasattr(config, "workerinput")
+        self.controller = is_controller(config)
         self.failed: list[str] = []  # "nodeid: message" of failed health checks
         self.outcome: Outcome | None = None
         self.run_id = uuid.uuid4().hex[:12]
@@ -375,8 +375,8 @@ class RedeployPlugin:
             deployment, note = resolve_deployment(s, target, self._say)
         except DeploymentError as exc:
             return Outcome("error", scrub(f"not deploying: {exc}"), target=canonical,
-                           reason=scrub(reason), started=iso(time.time()),
-                           finished=iso(time.time()),
+                           reason=scrub(reason), started=format_utc(time.time()),
+                           finished=format_utc(time.time()),
                            audit_log=str(s.state_path / "audit.jsonl"))
         self.deployment = deployment
         ladder = build_ladder(
@@ -391,8 +391,8 @@ class RedeployPlugin:
             return Outcome("error", scrub(
                 f"self-healing: cannot use the state dir {s.state_path}: "
                 f"{exc.strerror or exc}; not deploying (pass --state-dir DIR)"),
-                target=canonical, reason=scrub(reason), started=iso(time.time()),
-                finished=iso(time.time()), audit_log=str(s.state_path / "audit.jsonl"))
+                target=canonical, reason=scrub(reason), started=format_utc(time.time()),
+                finished=format_utc(time.time()), audit_log=str(s.state_path / "audit.jsonl"))
         self._audited = True  # the ladder wrote its own records
         if note:
             outcome.details.append(note)
