@@ -11,6 +11,7 @@ from scipy import stats as sps
 
 from synthetics.expectations import EXPECTATIONS, REAL_TRAFFIC_CHECKS, fail_alpha
 from synthetics.stats import (
+    MIN_PER_CELL,
     balance_test,
     binom_cdf,
     binom_sf,
@@ -124,6 +125,20 @@ def test_balance_passes_uniform_and_fails_skew() -> None:
     assert skewed.verdict == "fail" and skewed.cv_estimate > 0.5
     out = balance_test([0, 1, 200], 200, 0.05, 0.001)
     assert out.verdict == "fail" and "outside [0, 200)" in out.describe()
+
+
+def test_balance_never_fails_fewer_values_than_it_was_calibrated_for() -> None:
+    """30 values over 200 sectors with 5 in one: chi2 303 is over the line the approximation
+    draws (300), but at 0.15 values per sector collisions like this come from an even source
+    about once in 1,300 runs; below MIN_PER_CELL per sector the test does not fail. At the
+    calibrated density (2.5 per sector) the same line applies again."""
+    sparse = balance_test([0] * 5 + list(range(1, 26)), 200, 0.05, 5e-6)
+    assert sparse.chi2 > 300 and sparse.verdict == "insufficient"
+    assert "too few values to show an imbalance" in sparse.describe()
+    assert "2.5 per sector, 500 in all" in sparse.describe()
+    dense = balance_test([0] * 60 + list(range(1, 200)) * 2 + list(range(1, 43)), 200, 0.05,
+                         5e-6)
+    assert dense.samples == 500 == MIN_PER_CELL * 200 and dense.verdict == "fail"
 
 
 def test_balance_noise_correction_recovers_a_known_imbalance() -> None:
