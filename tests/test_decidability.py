@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from synthetics.balance import BALANCE_ALPHA
-from synthetics.expectations import ENDPOINTS
+from synthetics.expectations import AREAS, ENDPOINTS
 from synthetics.history.decidability import (
     PASS_PROBABILITY,
+    Decidability,
     decidability,
     default_rows,
     markdown_table,
@@ -110,10 +111,66 @@ def test_hours_follow_from_the_run_the_heartbeat_and_the_job() -> None:
 
 
 def test_only_simple_marker_expressions_are_counted() -> None:
-    odd = JobSpec("odd", "every", "", "", ("pytest", "-m", "health and not dns"), 60,
+    odd = JobSpec("odd", "every", "", "", ("pytest", "-m", "health or dns and not cors"), 60,
                   every_minutes=15)
-    with pytest.raises(ValueError, match="marker expression"):
+    with pytest.raises(ValueError, match="marker expression 'a or b' of areas is counted, not "
+                                         "'health or dns and not cors'"):
         decidability(DEFAULTS, 24.0, job=odd)
+    # every area at once is still a simple expression
+    every = dataclasses.replace(odd, command=("pytest", "-m", " or ".join(AREAS)))
+    assert decidability(DEFAULTS, 24.0, job=every)
+
+
+SMALL = dataclasses.replace(DEFAULTS, error_samples=100, pass_confidence=0.95)
+OFTEN = JobSpec("often", "every", "", "", ("pytest", "-m", "health or dns"), 60, every_minutes=10)
+TWO_HEALTH = (ENDPOINTS["health"].request(), ENDPOINTS["health"].request())
+
+
+def _small_row(check: str, subject: str, settings: Settings = SMALL) -> Decidability:
+    """A row of the small schedule of the test above: 30 s beats of two /health requests, a
+    10-minute job of the health and dns areas."""
+    return next(r for r in decidability(settings, 24.0, 30.0, OFTEN, TWO_HEALTH)
+                if (r.expectation.check, r.expectation.subject) == (check, subject))
+
+
+def test_a_target_decided_as_its_window_ends_is_decided_within_it() -> None:
+    """`hours` equal to the window is within it; a span of two days or more is told in days."""
+    health = _small_row("test_error_rate_5xx", "health")
+    assert dataclasses.replace(health, hours=24.0).describe().startswith(
+        "a default run after 24.0 h (2,880 beats, 144 runs")
+    assert dataclasses.replace(health, hours=24.5).describe().startswith("never within")
+    assert dataclasses.replace(health, hours=47.5, window_hours=48.0).describe().startswith(
+        "a default run after 47.5 h")
+    assert dataclasses.replace(health, hours=48.0, window_hours=48.0).describe().startswith(
+        "a default run after 2.0 days")
+
+
+def test_a_run_of_exactly_the_needed_samples_decides_alone() -> None:
+    """orchestrate is sampled only by default runs: a run of as many samples as it needs
+    decides it; one sample fewer never does."""
+    needed = _small_row("test_error_rate_5xx", "orchestrate").needed
+    exact = dataclasses.replace(SMALL, error_samples=needed)
+    row = _small_row("test_error_rate_5xx", "orchestrate", exact)
+    assert row.hours == 0.0 and row.describe() == "in one default run"
+    short = dataclasses.replace(SMALL, error_samples=needed - 1)
+    assert _small_row("test_error_rate_5xx", "orchestrate", short).hours is None
+
+
+def test_the_table_is_one_line_per_row_under_its_header() -> None:
+    """The header states the rows' heartbeat and job; without rows, the defaults'."""
+    health = _small_row("test_error_rate_5xx", "health")
+    assert markdown_table([health]) == (
+        "| target | subject | samples to decide | one default run | per heartbeat beat (every "
+        "30 s) | per 10-minute job run | history window | decidable for a healthy worker |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+        "| HTTP 5xx responses < 0.1% | `health` | 2,995 | 100 | 2 | 4 | 24 h "
+        "(`--history-window-hours`) | a default run after 11.0 h (1,316 beats, 66 runs of the "
+        "10-minute job) |\n")
+    assert markdown_table([]) == (
+        f"| target | subject | samples to decide | one default run | per heartbeat beat (every "
+        f"{INTERVAL:g} s) | per 15-minute job run | history window | decidable for a healthy "
+        f"worker |\n|---|---|---|---|---|---|---|---|\n")
+    assert markdown_table() == markdown_table(default_rows())
 
 
 def test_the_defaults_are_the_schedules_and_the_heartbeats(monkeypatch) -> None:

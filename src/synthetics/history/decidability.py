@@ -121,10 +121,11 @@ def _counter(expectation: Expectation) -> Callable[[Request], bool]:
 def _job_requests(job: JobSpec) -> list[Request]:
     """One request per check of the job's areas (`-m a or b`), of the check's subject (an
     endpoint, or the DNS endpoint for a domain)."""
-    words = job.command[job.command.index("-m") + 1].split(" or ")
+    expression = job.command[job.command.index("-m") + 1]
+    words = expression.split(" or ")
     if not set(words) <= set(AREAS):
         raise ValueError(f"job {job.name}: only a marker expression 'a or b' of areas is "
-                         f"counted, not {' '.join(words)!r}")
+                         f"counted, not {expression!r}")
     return [(ENDPOINTS[t.subject] if t.subject in ENDPOINTS else dns_endpoint(t.subject)).request()
             for t in EXPECTATIONS
             if t.area in words and (t.subject in ENDPOINTS or t.subject in MCP_DOMAINS)]
