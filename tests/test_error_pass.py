@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import functools
 import re
+import types
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from scipy import stats as sps
 
-from synthetics.error_pass import ErrorRatePass, check_alpha
+from synthetics.error_pass import Bound, ErrorRatePass, check_alpha
 from synthetics.expectations import ENDPOINTS, EXPECTATIONS, MCP_DOMAINS, Expectation, dns_endpoint
 from synthetics.plugin import sampled_requests
 from synthetics.probe import Probe, Request, Sample
@@ -178,3 +180,79 @@ def test_a_5xx_fault_is_decided_early_and_fails_only_its_check(run_checks,
     assert "test_error_rate_timeouts[orchestrate]: " in run.stdout
     assert "sampling of orchestrate stopped after" in run.stdout
     assert "test_error_rate_5xx[health]: 0/500 " in run.stdout
+
+
+def test_a_dns_endpoint_decision_is_named_by_its_other_checks() -> None:
+    """500s of the first domain's resolves decide the DNS endpoint's 5xx check and, being failed
+    resolves, that domain's DNS-failure check; the endpoint's timeout check names the
+    endpoint-wide decision, and the second domain's resolves go on, their check undecided."""
+    first, second = MCP_DOMAINS
+    alpha = check_alpha(0.001, False)
+    prior = [Sample(dns_endpoint(first).request(), 0.0, status=500)] * 6
+    rate = ErrorRatePass(prior, sampled_requests(PLANNED), alpha)
+    assert [(d.expectation, d.failures, d.taken, d.planned) for d in rate.decisions] == [
+        (row("test_error_rate_5xx", "dns"), 6, 6, 506),
+        (row("test_error_rate_dns_failures", first), 6, 6, 256)]
+    assert rate.note(row("test_error_rate_timeouts", "dns")) == (
+        "sampling of dns stopped after 6 of 506 samples: test_error_rate_5xx[dns] was certain "
+        "to fail")
+    assert rate.skip(dns_endpoint(first).request())
+    assert not rate.skip(dns_endpoint(second).request())
+    assert rate.note(row("test_error_rate_dns_failures", second)) is None
+
+
+class Ticks:
+    """A clock that moves one second each time it is read."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class AnsweringProbe:
+    """Stands in for `Probe` in `ErrorRatePass.run`: answers each request it is not told to skip
+    200 at once, one at a time, and hands each sample to the log's listeners as the probe does."""
+
+    def __init__(self) -> None:
+        self.log = types.SimpleNamespace(listeners=[])
+
+    def sample_many(self, requests: list[Request], concurrency: int,
+                    skip: Callable[[Request], bool]) -> list[Sample]:
+        samples = []
+        for request in requests:
+            if not skip(request):
+                samples.append(Sample(request, 0.0, status=200))
+                for listener in self.log.listeners:
+                    listener(samples[-1])
+        return samples
+
+
+def test_a_bound_and_a_decision_both_show_in_the_verdicts_note() -> None:
+    """The DNS endpoint is bounded to 3 s and its 5xx check is already decided: the first
+    domain sends nothing, the second's resolves (their own check undecided) go on until the bound
+    has passed; each note says both what decided and on how few samples it rests."""
+    first, second = MCP_DOMAINS
+    bound = Bound("dns", 3, "test_latency_within_budget[dns]")
+    prior = [Sample(dns_endpoint(first).request(), 0.0, status=500)] * 6
+    rate = ErrorRatePass(prior, sampled_requests(PLANNED), check_alpha(0.001, False), [bound],
+                         clock=Ticks()).run(AnsweringProbe(), 1)  # type: ignore[arg-type]
+    # the clock reads 1 s at the start, then 2 s and 3 s for the two resolves within the bound
+    assert [s.request.subject for s in rate.samples if s.request.endpoint == "dns"] == \
+        [second, second]
+    assert sum(s.request.endpoint == "health" for s in rate.samples) == PLANNED
+    assert rate.cut == {"dns": bound}
+    bounded = ("failed its latency check in this run (test_latency_within_budget[dns]), so its "
+               "error-rate sampling was bounded to 3 s")
+    assert rate.note(row("test_error_rate_dns_failures", first)) == (
+        f"decided after 6 of 256 samples; rests on 0 of 250 planned samples of the error-rate "
+        f"pass: dns {bounded}")
+    assert rate.note(row("test_error_rate_dns_failures", second)) == (
+        f"rests on 2 of 250 planned samples of the error-rate pass: dns {bounded}")
+    assert rate.note(row("test_error_rate_5xx", "dns")) == (
+        f"decided after 6 of 506 samples; rests on 2 of {PLANNED} planned samples of the "
+        f"error-rate pass: dns {bounded}")
+    assert rate.bound_note("health") is None and rate.note(row("test_error_rate_5xx",
+                                                               "health")) is None
