@@ -64,6 +64,9 @@ def test_without_history_the_verdict_is_the_runs_alone() -> None:
     empty = judge_balance(run, 200, 0.05, SectorWindow(24, {}, 0))
     assert empty.verdict == "insufficient"
     assert "no earlier samples in the last 24 h of history" in empty.detail
+    # the run's verdict at half the alpha (the window's half is unspent), measured as alone
+    assert empty.run == balance_test(run, 200, 0.05, BALANCE_ALPHA / 2)
+    assert empty.measured == alone.measured
 
 
 def test_the_verdict_states_the_window_in_hours_up_to_two_days_then_in_days() -> None:
@@ -86,6 +89,9 @@ def test_an_even_window_passes_where_the_run_alone_cannot() -> None:
     assert "24 h: imbalance" in verdict.measured
     # two verdicts, each at half the alpha: an even worker's false-alarm chance stays within it
     assert verdict.run == balance_test(run, 200, 0.05, BALANCE_ALPHA / 2)
+    past = [sector for sector, n in _uniform(80_000, 5).items() for _ in range(n)]
+    whole = balance_test(run + past, 200, 0.05, BALANCE_ALPHA / 2)
+    assert verdict.detail.endswith(f"over 97 runs: {whole.describe()}")
     assert judge_balance(run, 200, 0.05).run == balance_test(run, 200, 0.05, BALANCE_ALPHA)
     # too few answers in the window: still undecided
     short = judge_balance(run, 200, 0.05, SectorWindow(24, _uniform(10_000, 6), 12))
