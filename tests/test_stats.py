@@ -20,6 +20,7 @@ from synthetics.stats import (
     failure_threshold,
     judge_rate,
     percentile,
+    samples_to_show_balanced,
     samples_to_show_holds,
 )
 
@@ -345,3 +346,29 @@ def test_binomial_pmf_at_a_certain_rate() -> None:
 
     assert _log_pmf(0, 5, 0.0) == 0.0 and _log_pmf(1, 5, 0.0) == -math.inf
     assert _log_pmf(5, 5, 1.0) == 0.0 and _log_pmf(4, 5, 1.0) == -math.inf
+
+
+@pytest.mark.parametrize("cells, tolerance, alpha, probability, expected", [
+    (2, 3.0, 0.1, 0.5, 1), (2, 1.5, 0.1, 0.5, 2), (2, 1.2, 0.1, 0.5, 3), (2, 1.0, 0.1, 0.5, 4),
+    (2, 0.8, 0.1, 0.5, 6), (3, 1.0, 0.05, 0.5, 7), (5, 0.5, 0.01, 0.9, 89),
+    (20, 0.3, 1e-3, 0.9, 513), (50, 0.1, 1e-4, 0.99, 9537)])
+def test_samples_to_show_balanced_is_the_first_count_whose_pass_line_clears_an_even_spread(
+        cells: int, tolerance: float, alpha: float, probability: float, expected: int) -> None:
+    """From scipy, not from synthetics.stats: at the count, the alpha quantile of the tolerated
+    imbalance's non-central chi-square (the pass line) is above the `probability` quantile of
+    an even spread's central one; one value fewer, it is not (or no values at all)."""
+    def line(n: int) -> float:
+        return float(sps.ncx2.ppf(alpha, cells - 1, n * tolerance**2))
+
+    even = sps.chi2.ppf(probability, cells - 1)
+    n = samples_to_show_balanced(cells, tolerance, alpha, probability)
+    assert n == expected and type(n) is int  # a count: the decidability table prints it
+    assert line(n) > even and (n == 1 or line(n - 1) <= even)
+
+
+def test_samples_to_show_balanced_needs_a_positive_tolerance_over_two_cells() -> None:
+    assert samples_to_show_balanced(2, 1e-3, 0.1, 0.5) > 1
+    for cells, tolerance in ((1, 1.0), (2, 0.0), (2, -1.0), (0, 1.0)):
+        with pytest.raises(ValueError, match=r"^an even spread is shown only against a positive "
+                                             r"tolerance, over 2\+ cells$"):
+            samples_to_show_balanced(cells, tolerance, 0.1, 0.5)
