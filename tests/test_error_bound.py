@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from error_pass_helpers import Ticks, row
 
 from conftest import CHECKS
 from synthetics.error_pass import Bound, ErrorRatePass, check_alpha
-from synthetics.expectations import EXPECTATIONS, Expectation, dns_endpoint
+from synthetics.expectations import EXPECTATIONS, dns_endpoint
 from synthetics.plugin import sampled_requests
 from synthetics.probe import Probe, Sample
 
@@ -20,19 +21,6 @@ SMALL = ("--error-samples", "60", "--latency-samples", "6", "--latency-warmup", 
          "--history", "off")
 
 
-def row(check: str, subject: str) -> Expectation:
-    return next(t for t in EXPECTATIONS if t.check == check and t.subject == subject)
-
-
-class Ticks:
-    """A clock that moves one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 def test_a_bound_stops_only_its_endpoint_and_the_verdicts_say_so(reference_worker) -> None:

@@ -11,19 +11,14 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from error_pass_helpers import Ticks, row
 from scipy import stats as sps
 
 from synthetics.error_pass import Bound, ErrorRatePass, check_alpha
-from synthetics.expectations import ENDPOINTS, EXPECTATIONS, MCP_DOMAINS, Expectation, dns_endpoint
+from synthetics.expectations import ENDPOINTS, MCP_DOMAINS, dns_endpoint
 from synthetics.plugin import sampled_requests
 from synthetics.probe import Probe, Request, Sample
 from synthetics.stats import judge_rate
-
-
-def row(check: str, subject: str) -> Expectation:
-    """The documented error-rate row of `check` on `subject`."""
-    return next(t for t in EXPECTATIONS if t.check == check and t.subject == subject)
-
 
 PLANNED = 500  # per endpoint, the default --error-samples
 
@@ -129,9 +124,9 @@ def test_stopping_early_changes_no_verdict() -> None:
     rng = np.random.default_rng(14)
     for rate in (0.001, 0.03):
         counts = (rng.random((2_000, PLANNED)) < rate).cumsum(axis=1)
-        for row in counts:
-            stop = int(np.argmax(row >= k)) + 1 if row[-1] >= k else PLANNED
-            assert _verdict(int(row[stop - 1]), stop, alpha) == _verdict(int(row[-1]), PLANNED,
+        for run in counts:
+            stop = int(np.argmax(run >= k)) + 1 if run[-1] >= k else PLANNED
+            assert _verdict(int(run[stop - 1]), stop, alpha) == _verdict(int(run[-1]), PLANNED,
                                                                          alpha)
 
 
@@ -200,16 +195,6 @@ def test_a_dns_endpoint_decision_is_named_by_its_other_checks() -> None:
     assert not rate.skip(dns_endpoint(second).request())
     assert rate.note(row("test_error_rate_dns_failures", second)) is None
 
-
-class Ticks:
-    """A clock that moves one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 class AnsweringProbe:
