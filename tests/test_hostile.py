@@ -144,6 +144,22 @@ def test_probe_request_ends_at_its_deadline(hostile: Callable[[str], str], kind:
     assert 0.9 <= elapsed < 1.0 + MARGIN, f"took {elapsed:.1f} s"
 
 
+@pytest.mark.parametrize(("kind", "phase"), [("slow_headers", "waiting for the response headers"),
+                                             ("trickle", "reading the body")])
+def test_a_latency_stream_sample_ends_at_its_deadline(hostile: Callable[[str], str], kind: str,
+                                                       phase: str) -> None:
+    """The latency streams' path (`Probe.connection`, one held connection) keeps the same one
+    deadline per request as `Probe.request`."""
+    url = hostile(kind)
+    started = time.monotonic()
+    with Probe(url, timeout=1.0) as probe, probe.connection() as take:
+        sample = take(HEALTH)
+    elapsed = time.monotonic() - started
+    assert sample.error_kind == "timeout" and not sample.abandoned
+    assert sample.error == f"timed out {phase}: the whole request's 1 s deadline passed"
+    assert 0.9 <= elapsed < 1.0 + MARGIN, f"took {elapsed:.1f} s"
+
+
 def test_redeploy_health_reprobe_ends_at_its_deadline(hostile: Callable[[str], str]) -> None:
     """Before the fix a 2 s re-probe of slow headers took 19.5 s, holding the target's lock."""
     url = hostile("slow_headers")
