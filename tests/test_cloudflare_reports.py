@@ -11,7 +11,7 @@ from pathlib import Path
 
 from synthetics.history.store import SampleRecord, SqliteHistory
 from synthetics.reference import ReferenceWorker
-from synthetics.reporting.report import trend_plot, version_changes
+from synthetics.reporting.plots import trend_plot, version_changes
 
 ARGS = ("--error-samples", "60", "--latency-samples", "10")
 
@@ -97,10 +97,10 @@ def test_version_changes_are_marked_on_the_trend() -> None:
     assert version_changes(versions) == [(8200.0, "1.0.0", "1.1.0")]
     series = {"health": [(1000.0 + 3600 * i, 20.0 if i < 2 else 80.0) for i in range(4)]}
     fig = trend_plot(series, {"health": 100.0}, 1, 95, now=15000.0, versions=versions)
-    (ax,) = fig.axes
-    assert [t.get_text() for t in ax.texts] == ["version 1.1.0"]
-    marks = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
-    assert len(marks) == 1
+    (ax,) = fig.panels
+    assert ax.texts() == ["version 1.1.0"]
+    marks = [line for line in ax.lines if line.style == ":" and line.rule == "x"]
+    assert [line.xs[0] for line in marks] == [8200.0]
 
 
 def test_a_new_version_is_marked_on_the_reports_trend(run_checks, tmp_path: Path) -> None:

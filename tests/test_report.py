@@ -18,21 +18,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
 from synthetics.history.store import SampleRecord, SqliteHistory
 from synthetics.probe import Phases, Request, Sample
 from synthetics.reference import ReferenceWorker
-from synthetics.reporting.report import (
-    choose_sample,
-    hourly_percentiles,
-    latency_figure,
-    latency_plot,
-    run_verdict,
-    trend_figure,
-    trend_plot,
-)
+from synthetics.reporting.plots import latency_figure, latency_plot, trend_figure, trend_plot
+from synthetics.reporting.report import choose_sample, hourly_percentiles, run_verdict
 from synthetics.reporting.results import Results, exchange, latency_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,8 +103,7 @@ def test_summary_json_has_every_target_and_verdict(faulty_run: dict[str, Any]) -
 def test_html_report_sections(faulty_run: dict[str, Any]) -> None:
     page = (faulty_run["dir"] / "report.html").read_text()
     assert 'id="synthetics-summary"' in page and 'id="synthetics-target"' in page
-    assert page.count('class="synthetics-plot"') == 4  # three latency checks and the trend
-    assert "data:image/png;base64," in page
+    assert page.count('<svg class="synthetics-plot"') == 4  # three latency checks, the trend
     assert 'id="synthetics-failures"' in page and 'id="synthetics-verdict"' in page
     # the verdict, the failing checks and the targets come before pytest-html's own counts
     order = [page.index(marker) for marker in (
@@ -152,11 +145,13 @@ def test_report_renders_in_chromium(faulty_run: dict[str, Any], browser: Any) ->
     assert failing >= FAILING
     assert not {r.get_attribute("data-check") for r in rows if r.get_attribute("class")
                 == "verdict-pass"} & FAILING
-    plots = browser.find_elements(By.CSS_SELECTOR, "img.synthetics-plot")
+    plots = browser.find_elements(By.CSS_SELECTOR, "svg.synthetics-plot")
     assert len(plots) == 4
-    for img in plots:  # decoded and laid out, not a broken-image icon
+    for svg in plots:  # parsed as SVG and laid out at a legible size
         assert browser.execute_script(
-            "return arguments[0].complete && arguments[0].naturalWidth > 400", img)
+            "const r = arguments[0].getBoundingClientRect(); "
+            "return arguments[0] instanceof SVGSVGElement && r.width > 400 && r.height > 100",
+            svg)
     assert "NOT the production worker" not in browser.find_element(
         By.ID, "synthetics-target").text  # a --target run is not flagged as the built-in one
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
@@ -272,23 +267,26 @@ def test_choose_sample_prefers_what_the_check_saw() -> None:
     assert choose_sample([], []) is None
 
 
-def test_plots_are_png() -> None:
+def test_plots_are_svg() -> None:
+    """Each plot is one well-formed <svg> element that names what it shows; the hourly trend
+    points are the percentiles of each hour's successful samples."""
     samples = [_sample(200, total=0.01 * (1 + i % 7)) for i in range(30)]
     record = latency_record(samples, [s.phases.total * 1000 for s in samples], 95.0, 200.0,
                             66.0, "health")
-    import base64
-    png = base64.b64decode(latency_figure("test_latency_within_budget[health]", record))
-    assert png.startswith(b"\x89PNG")
-    empty = base64.b64decode(latency_figure("x", {"times_ms": [], "budget_ms": 100}))
-    assert empty.startswith(b"\x89PNG")
+    svg = ElementTree.fromstring(latency_figure("test_latency_within_budget[health]", record))
+    assert svg.tag.endswith("svg") and svg.get("class") == "synthetics-plot"
+    assert "test_latency_within_budget[health]: 30 samples" in "".join(svg.itertext())
+    empty = ElementTree.fromstring(latency_figure("x", {"times_ms": [], "budget_ms": 100}))
+    assert "no sample got a response" in "".join(empty.itertext())
     recs = [SampleRecord(3600.0 * h + 5, "t", "health", "", "GET", 200, True, None, total=0.05)
             for h in range(5)] + [SampleRecord(10.0, "t", "health", "", "GET", None, False,
                                                "timeout", total=None)]
     points = hourly_percentiles(recs, 95)
     assert [p[0] for p in points] == [0.0, 3600.0, 7200.0, 10800.0, 14400.0]
     assert all(abs(v - 50.0) < 1e-9 for _, v in points)
-    trend = base64.b64decode(trend_figure({"health": points}, {"health": 200.0}, 7, 95))
-    assert trend.startswith(b"\x89PNG")
+    trend = ElementTree.fromstring(trend_figure({"health": points}, {"health": 200.0}, 7, 95,
+                                                now=20000.0))
+    assert "health p95" in "".join(trend.itertext())
 
 
 def test_results_record_survives_teardown_error() -> None:
@@ -300,8 +298,8 @@ def test_results_record_survives_teardown_error() -> None:
     assert results.failed[0].message == "boom"
 
 
-def _texts(ax: Any) -> str:
-    return " ".join(t.get_text() for t in ax.texts)
+def _budget_rules(panel: Any, at: float) -> list[Any]:
+    return [line for line in panel.lines if line.rule == "x" and line.xs[0] == at]
 
 
 def test_latency_plot_scales_to_the_samples_and_names_an_off_scale_budget() -> None:
@@ -309,46 +307,60 @@ def test_latency_plot_scales_to_the_samples_and_names_an_off_scale_budget() -> N
     samples = [_sample(200, total=0.001 * (1 + (i % 5) / 10)) for i in range(30)]
     times = [s.phases.total * 1000 for s in samples]
     record = latency_record(samples, times, 95.0, 200.0, 1.4, "health")
-    dist = latency_plot("test_latency_within_budget[health]", record).axes[0]
-    low, high = dist.get_xlim()
+    dist = latency_plot("test_latency_within_budget[health]", record).panels[0]
+    low, high = dist.xlim
     assert high < 3 and low < min(times) <= max(times) < high
-    assert "budget 200 ms →" in _texts(dist) and "off scale" in _texts(dist)
-    assert not any(line.get_xdata()[0] == 200.0 for line in dist.get_lines())
+    assert any("budget 200 ms →" in t and "off scale" in t for t in dist.texts())
+    assert not _budget_rules(dist, 200.0)
+    assert sum(int(bar.y1) for bar in dist.bars) == len(times)  # every sample in a bin
     # samples around the budget: the budget is drawn as a line within the axis
     near = [_sample(200, total=0.15 + 0.002 * i) for i in range(30)]
     record = latency_record(near, [s.phases.total * 1000 for s in near], 95.0, 200.0, 205.0,
                             "health")
-    dist = latency_plot("x", record).axes[0]
-    low, high = dist.get_xlim()
+    dist = latency_plot("x", record).panels[0]
+    low, high = dist.xlim
     assert low <= 150 and high >= 208 and high < 260
-    assert any(line.get_xdata()[0] == 200.0 for line in dist.get_lines())
-    assert "off scale" not in _texts(dist)
+    assert [line.label for line in _budget_rules(dist, 200.0)] == ["budget 200 ms"]
+    assert not any("off scale" in t for t in dist.texts())
+    assert {entry.label for entry in dist.legend()} == {"budget 200 ms", "p95 205.0 ms"}
     # samples all above the budget (a failing check): the budget is still on the axis
     slow = [_sample(200, total=0.25 + 0.001 * i) for i in range(30)]
     record = latency_record(slow, [s.phases.total * 1000 for s in slow], 95.0, 200.0, 278.0,
                             "health")
-    low, high = latency_plot("x", record).axes[0].get_xlim()
+    low, high = latency_plot("x", record).panels[0].xlim
     assert low < 200 < 250 < high
 
 
-def test_trend_plot_axis_is_the_window_and_endpoints_are_distinguishable() -> None:
-    from matplotlib.dates import num2date
+def test_latency_plot_breaks_the_percentile_into_phases() -> None:
+    """The phase panel stacks each phase's p50 and percentile, in the probe's phase order."""
+    record = {"times_ms": [10.0, 20.0], "budget_ms": 100.0, "percentile": 95.0,
+              "value_ms": 19.5, "phases_ms": {"connect": [1.0, 3.0], "wait": [8.0, 16.0],
+                                              "receive": [1.0, 1.0]}}
+    phases = latency_plot("x", record).panels[1]
+    p50 = [(bar.label, bar.x0, bar.x1) for bar in phases.bars if bar.y0 < 1 < bar.y1]
+    assert p50 == [("connect", 0.0, 2.0), ("wait", 2.0, 14.0), ("receive", 14.0, 15.0)]
+    top = [bar for bar in phases.bars if bar.y0 < 2 < bar.y1]
+    assert top[-1].x1 == pytest.approx(2.9 + 15.6 + 1.0)
+    assert [label for _, label in phases.yticks] == ["p50", "p95"]
 
+
+def test_trend_plot_axis_is_the_window_and_endpoints_are_distinguishable() -> None:
     now = 1_800_000_000.0
     same = [(now - 3600.0 * h, 1.0) for h in range(1, 4)]  # equal values on every endpoint
     fig = trend_plot({"health": same, "orchestrate": same, "dns": same},
                      {"health": 200.0, "orchestrate": 500.0, "dns": 1.5}, 7, 95, now=now)
-    ax = fig.axes[0]
-    start, end = (num2date(x).timestamp() for x in ax.get_xlim())
-    assert abs(start - (now - 7 * 86400)) < 1 and abs(end - now) < 1
-    data = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
+    (ax,) = fig.panels
+    assert ax.xlim == (now - 7 * 86400, now)
+    assert ax.xticks and all(now - 7 * 86400 <= t <= now for t, _ in ax.xticks)
+    data = [line for line in ax.lines if len(line.xs) == 3]
     assert len(data) == 3
-    assert len({(line.get_color(), line.get_marker(), line.get_linestyle()) for line in data}) \
-        == 3 and len({line.get_marker() for line in data}) == 3
-    labels = ax.get_legend_handles_labels()[1]
-    assert {"health p95", "orchestrate p95", "dns p95", "dns budget 1.5 ms"} <= set(labels)
-    assert "health budget 200 ms" in _texts(ax) and "orchestrate budget 500 ms" in _texts(ax)
-    assert ax.get_ylim()[1] < 5  # scaled to the data and the budget within reach
+    assert len({(line.color, line.marker, line.style) for line in data}) == 3 \
+        and len({line.marker for line in data}) == 3
+    labels = {entry.label for entry in ax.legend()}
+    assert {"health p95", "orchestrate p95", "dns p95", "dns budget 1.5 ms"} <= labels
+    assert any("health budget 200 ms" in t and "orchestrate budget 500 ms" in t
+               for t in ax.texts())
+    assert ax.ylim[1] < 5  # scaled to the data and the budget within reach
 
 
 def test_run_verdict() -> None:

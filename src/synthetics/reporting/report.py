@@ -22,20 +22,17 @@ and, with pytest-html, lays the report out for someone paged at night, in this o
 - the access-pattern review's summary table, when that check ran;
 - pytest-html's results table, and its Environment last (re-ordered by CSS, no script).
 
-Plots are drawn with matplotlib's Agg backend (no display, no global pyplot state) and embedded
-as base64 PNG, so the single HTML file can be mailed or uploaded as it is.
+The plots are inline SVG (`synthetics.reporting.plots`), so the single HTML file can be mailed
+or uploaded as it is.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import socket
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +44,9 @@ from synthetics.history.plugin import HISTORY
 from synthetics.history.store import SqliteHistory
 from synthetics.latency import LatencyResult, bad_answer
 from synthetics.plugin import SETTINGS, WORKER, is_controller
-from synthetics.probe import PHASES, Probe, Sample
+from synthetics.probe import Probe, Sample
 from synthetics.reporting.metrics import METRICS_SETTINGS
+from synthetics.reporting.plots import latency_figure, trend_figure, version_changes
 from synthetics.reporting.results import (
     EXCHANGE_PROPERTY,
     LATENCY_PROPERTY,
@@ -63,8 +61,7 @@ from synthetics.selfheal.heal import region_vote
 from synthetics.settings import Option, add_options, resolve_values
 from synthetics.stats import percentile
 
-__all__ = ["ReportSettings", "latency_figure", "latency_plot", "run_verdict",
-           "trend_figure", "trend_plot"]
+__all__ = ["ReportSettings", "run_verdict"]
 
 REPORT_SETTINGS = pytest.StashKey["ReportSettings"]()
 
@@ -263,177 +260,7 @@ def _message(report: pytest.TestReport) -> str:
     return text.removeprefix("Failed: ").strip().splitlines()[0] if text.strip() else ""
 
 
-# --- plots -------------------------------------------------------------------------------------
-
-def _figure(width: float, height: float) -> Any:
-    # matplotlib is imported on first plot, not when the plugin loads: it costs start-up time.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=96, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-_PHASE_COLORS = {"connect": "#6366f1", "tls": "#a855f7", "send": "#f59e0b",
-                 "wait": "#10b981", "receive": "#3b82f6"}
-
-
-def _off_scale(budget: float, data_max: float) -> bool:
-    """A budget so far above the data that drawing it would squash the data into a sliver."""
-    return data_max > 0 and budget > 2.5 * data_max
-
-
-def latency_figure(name: str, record: dict[str, Any]) -> str:
-    """`latency_plot` as a base64 PNG."""
-    return _png(latency_plot(name, record))
-
-
-def latency_plot(name: str, record: dict[str, Any]) -> Any:
-    """A matplotlib figure: the distribution of one latency check's samples with the budget and the
-    percentile drawn on it, and beside it the phase breakdown at p50 and at the percentile.
-
-    The axis is scaled to the samples; a budget far above them is not drawn to scale but named
-    by an arrow at the right edge ("budget 200 ms →"), so the distribution stays legible."""
-    times: list[float] = list(record.get("times_ms", []))
-    budget = float(record.get("budget_ms") or 0.0)
-    q = float(record.get("percentile") or 95.0)
-    fig = _figure(9.0, 3.0)
-    dist, phases = fig.subplots(1, 2, width_ratios=[3, 2])
-    data_max = max(times) if times else 0.0
-    off_scale = bool(times) and _off_scale(budget, data_max)
-    below_scale = bool(times) and 0 < budget * 2.5 < min(times, default=0.0)
-    if times:
-        low = min(times) if below_scale else min(min(times), budget)
-        high = data_max if off_scale else max(data_max, budget)
-        pad = max((high - low) * 0.08, high * 0.02, 0.01)
-        dist.hist(times, bins=min(40, max(5, len(times) // 3)), color="#93c5fd",
-                  edgecolor="#1d4ed8", linewidth=0.5)
-        dist.set_xlim(max(0.0, low - pad), high + pad)
-        value = record.get("value_ms")
-        if value is not None:
-            dist.axvline(float(value), color="#1f2937", linestyle=":", linewidth=1.5,
-                         label=f"p{q:g} {float(value):.1f} ms")
-    else:
-        dist.text(0.5, 0.5, "no sample got a response", ha="center", va="center",
-                  transform=dist.transAxes)
-    if off_scale or below_scale:
-        text = (f"budget {budget:g} ms →\n(off scale, {budget / data_max:.0f}x the slowest)"
-                if off_scale else f"← budget {budget:g} ms\n(off scale, below every sample)")
-        dist.annotate(text, xy=(0.99 if off_scale else 0.01, 0.72), xycoords="axes fraction",
-                      ha="right" if off_scale else "left", va="center", fontsize=8,
-                      color="#dc2626", fontweight="bold",
-                      bbox={"boxstyle": "round", "fc": "white", "ec": "#dc2626"})
-    else:
-        dist.axvline(budget, color="#dc2626", linestyle="--", linewidth=2,
-                     label=f"budget {budget:g} ms")
-    dist.set_xlabel("response time (ms)")
-    dist.set_ylabel("samples")
-    dist.set_title(f"{name}: {len(times)} samples", fontsize=10)
-    if dist.get_legend_handles_labels()[0]:
-        dist.legend(fontsize=8, loc="upper right")
-    series: dict[str, list[float]] = {
-        p: [v for v in record.get("phases_ms", {}).get(p, []) if v is not None] for p in PHASES}
-    labels = ["p50", f"p{q:g}"]
-    left = [0.0, 0.0]
-    for phase in PHASES:
-        values = series[phase]
-        widths = [percentile(values, 50), percentile(values, q)] if values else [0.0, 0.0]
-        phases.barh(labels, widths, left=left, color=_PHASE_COLORS[phase], label=phase)
-        left = [a + b for a, b in zip(left, widths, strict=True)]
-    phases.set_xlabel("ms, by phase")
-    phases.set_title("phase breakdown", fontsize=10)
-    phases.legend(fontsize=7, ncols=3, loc="lower right")
-    return fig
-
-
-_TREND_STYLES = (("#2563eb", "o", "-"), ("#16a34a", "s", "--"), ("#ea580c", "^", "-."),
-                 ("#9333ea", "D", ":"))
-
-
-def trend_figure(series: dict[str, list[tuple[float, float]]], budgets: dict[str, float],
-                 days: float, q: float, now: float | None = None,
-                 versions: Sequence[tuple[float, str]] = ()) -> str:
-    """`trend_plot` as a base64 PNG."""
-    return _png(trend_plot(series, budgets, days, q, now, versions))
-
-
-def version_changes(versions: Sequence[tuple[float, str]]) -> list[tuple[float, str, str]]:
-    """(when, from, to) for each run whose health document's version differs from the run
-    before it; `versions` is (started, version), oldest first."""
-    changes = []
-    for (_, before), (t, after) in zip(versions, versions[1:], strict=False):
-        if after != before:
-            changes.append((t, before, after))
-    return changes
-
-
-def trend_plot(series: dict[str, list[tuple[float, float]]], budgets: dict[str, float],
-               days: float, q: float, now: float | None = None,
-               versions: Sequence[tuple[float, str]] = ()) -> Any:
-    """A matplotlib figure: each endpoint's latency percentile per hour over the last `days` days,
-    with its budget as a dashed line of the same colour. `series` maps an endpoint to
-    (epoch seconds, ms) points.
-
-    The x-axis is the window itself (`now - days` to `now`), whatever the points cover; each
-    endpoint has its own colour, marker and line style, so endpoints with equal values stay
-    distinguishable. A budget far above every point is named at the top edge with an arrow
-    instead of stretching the axis. Each change of the health document's `version` (`versions`:
-    (run start, version), oldest first) is a vertical line labelled with the new version, so a
-    latency step lines up with the deploy that caused it."""
-    # matplotlib on first plot, not when the plugin loads (start-up time).
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
-    end = time.time() if now is None else now
-    fig = _figure(9.0, 3.4)
-    ax = fig.subplots()
-    values = [v for points in series.values() for _, v in points]
-    data_max = max(values) if values else 0.0
-    above: list[str] = []
-    for i, (endpoint, points) in enumerate(sorted(series.items())):
-        color, marker, style = _TREND_STYLES[i % len(_TREND_STYLES)]
-        xs = [datetime.fromtimestamp(t, timezone.utc) for t, _ in points]
-        ax.plot(xs, [v for _, v in points], marker=marker, markersize=4, linestyle=style,
-                linewidth=1, color=color, label=f"{endpoint} p{q:g}", alpha=0.85)
-        budget = budgets.get(endpoint)
-        if budget is None:
-            continue
-        if _off_scale(budget, data_max):
-            above.append(f"{endpoint} budget {budget:g} ms")
-        else:
-            ax.axhline(budget, color=color, linestyle="--", linewidth=1,
-                       label=f"{endpoint} budget {budget:g} ms")
-    for when, _, after in version_changes(versions):
-        if when < end - days * 86400:
-            continue
-        x = datetime.fromtimestamp(when, timezone.utc)
-        ax.axvline(x, color="#6b7280", linestyle=":", linewidth=1)
-        ax.annotate(f"version {after}", xy=(x, 0.02), xycoords=("data", "axes fraction"),
-                    rotation=90, fontsize=7, color="#374151", ha="right", va="bottom")
-    if above:
-        ax.annotate("↑ above the scale: " + ", ".join(above), xy=(0.99, 0.97),
-                    xycoords="axes fraction", ha="right", va="top", fontsize=8,
-                    color="#dc2626", bbox={"boxstyle": "round", "fc": "white", "ec": "#dc2626"})
-    ax.set_xlim(datetime.fromtimestamp(end - days * 86400, timezone.utc),
-                datetime.fromtimestamp(end, timezone.utc))
-    if values:
-        ax.set_ylim(0, max([data_max] + [b for e, b in budgets.items() if e in series
-                                         and not _off_scale(b, data_max)]) * 1.2)
-    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    ax.set_ylabel("ms")
-    ax.set_xlabel("UTC")
-    ax.set_title(f"latency p{q:g} per hour, last {days:g} days", fontsize=10)
-    if series:
-        ax.legend(fontsize=7, ncols=2, loc="upper left")
-    return fig
+# --- the trend from history -----------------------------------------------------------------
 
 
 def hourly_percentiles(samples: Sequence[Any], q: float) -> list[tuple[float, float]]:
@@ -755,9 +582,7 @@ class HtmlReport:
         if latency:
             parts.append('<h2>Latency</h2><div id="synthetics-latency-plots">')
             for c in latency:
-                png = latency_figure(c.name, c.latency or {})
-                parts.append(f'<figure><img class="synthetics-plot" alt="latency of '
-                             f'{_esc(c.name)}" src="data:image/png;base64,{png}"></figure>')
+                parts.append(f"<figure>{latency_figure(c.name, c.latency or {})}</figure>")
             parts.append("</div>")
         parts.append(colo_html(self.results))
         parts.extend(access_patterns_html(c.access) for c in self.results.checks.values()
@@ -786,13 +611,12 @@ class HtmlReport:
             colos = history_colos_html(history_colos(self.config, days, now=now), days)
         except Exception:  # noqa: BLE001 - the extras: the trend stands without them
             versions, colos = [], ""
-        png = trend_figure(series, budgets, days, q, now=now, versions=versions)
+        plot = trend_figure(series, budgets, days, q, now=now, versions=versions)
         changes = "".join(f"<li>{_esc(format_utc(t, 'minute'))}: "
                           f"version {_esc(a)} → {_esc(b)}</li>"
                           for t, a, b in version_changes(versions))
         marks = (f'<ul id="synthetics-versions">{changes}</ul>' if changes else "")
-        return (f'<h2>Trend</h2><figure id="synthetics-trend"><img class="synthetics-plot" '
-                f'alt="latency trend" src="data:image/png;base64,{png}"></figure>{marks}{colos}')
+        return (f'<h2>Trend</h2><figure id="synthetics-trend">{plot}</figure>{marks}{colos}')
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str]) -> None:
