@@ -54,6 +54,8 @@ def test_nice_ticks_hold_for_any_range() -> None:
 
 def test_integer_ticks_are_whole_numbers() -> None:
     assert [label for _, label in nice_ticks(0, 2.3, 6, integer=True)] == ["0", "1", "2"]
+    assert [label for _, label in nice_ticks(0, 9, 4, integer=True)] == ["0", "5"]
+    assert nice_ticks(0, float("inf")) == [] and nice_ticks(float("nan"), 1) == []
 
 
 def test_time_ticks_fall_on_whole_utc_steps_within_the_window() -> None:

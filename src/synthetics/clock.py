@@ -1,11 +1,12 @@
-"""The one time formatter: every UTC time the project writes, in one of five spellings.
+"""The one time formatter: every UTC time the project writes, in one of seven spellings.
 
 Times are epoch seconds (what the history, the state files and `time.time()` hold) or aware
 datetimes; either way they are written in UTC, whatever the machine's zone. The spellings are
 fixed because files and other programs read them: `iso` is RFC 3339 to the second (audit log,
 state files, Alertmanager, GraphQL filters), `iso-ms` is JavaScript's `toISOString()` (the
 reference worker's timestamps), `minute` and `second` are for people (reports, status page,
-alerts, the scheduler's log) and say "UTC", `date` is a day.
+alerts, the scheduler's log) and say "UTC", `date` is a day; `day` and `time` label the
+report's time axes (whose title says UTC).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 
 __all__ = ["STYLES", "Style", "format_utc"]
 
-Style = Literal["iso", "iso-ms", "minute", "second", "date"]
+Style = Literal["iso", "iso-ms", "minute", "second", "date", "day", "time"]
 
 #: Each style with an example of what it writes.
 STYLES: dict[Style, str] = {
@@ -24,6 +25,8 @@ STYLES: dict[Style, str] = {
     "minute": "2025-09-04 15:35 UTC",
     "second": "2025-09-04 15:35:00 UTC",
     "date": "2025-09-04",
+    "day": "Sep 04",
+    "time": "15:35",
 }
 
 _STRFTIME: dict[Style, str] = {
@@ -31,6 +34,8 @@ _STRFTIME: dict[Style, str] = {
     "minute": "%Y-%m-%d %H:%M UTC",
     "second": "%Y-%m-%d %H:%M:%S UTC",
     "date": "%Y-%m-%d",
+    "day": "%b %d",
+    "time": "%H:%M",
 }
 
 

@@ -17,9 +17,9 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
+from synthetics.clock import format_utc
 from synthetics.probe import PHASES
 from synthetics.stats import percentile
 
@@ -144,13 +144,16 @@ def nice_ticks(low: float, high: float, most: int = 6, integer: bool = False,
     """As many ticks as fit in `most` at round values (1, 2, 2.5 or 5 times a power of ten)
     within [low, high], each labelled with as many decimals as its step needs; whole numbers
     only when `integer`."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return []
     if not high > low:
         return [(low, f"{low:g}")]
-    exponent = math.floor(math.log10((high - low) / max(most - 1, 1))) - 1
+    most = max(most, 2)
+    exponent = math.floor(math.log10((high - low) / (most - 1))) - 1
     while True:
         for mantissa in (1, 2, 2.5, 5):
             step = mantissa * 10.0 ** exponent
-            if integer and step < 1:
+            if integer and (step < 1 or mantissa == 2.5 and exponent == 0):
                 continue
             first = math.ceil(low / step - 1e-9)
             last = math.floor(high / step + 1e-9)
@@ -179,9 +182,7 @@ def time_ticks(start: float, end: float, most: int = 8) -> list[tuple[float, str
     ticks = []
     t = float(first)
     while t <= end + 1e-6:
-        moment = datetime.fromtimestamp(t, timezone.utc)
-        midnight = moment.hour == 0 and moment.minute == 0
-        ticks.append((t, moment.strftime("%b %d" if midnight else "%H:%M")))
+        ticks.append((t, format_utc(t, "day" if t % 86400 == 0 else "time")))
         t += step
     return ticks
 
