@@ -3,7 +3,7 @@
 Registration is a write, so it runs only with --register-agents, and every agent it registers is
 named `synthetic-…` and flagged synthetic. The worker exposes no memory figure, so the memory
 check is skipped with that reason until --memory-field names one. Sector balance is judged over
-this run and, with history on, over its own history window too (--balance-window-days,
+this run and, with history on, over the long DNS window too (--dns-window-days,
 `synthetics.balance`): one run's answers can show a skew but not an even spread.
 """
 

@@ -5,8 +5,10 @@ check fails only when the data show the target is broken, passes when they show 
 otherwise passes with "insufficient evidence: N more clean samples needed" in the reports.
 When no request of the run got any response at all, there is nothing to judge: the check fails
 with "no responses to judge" (an endpoint that never answers does not meet a rate target).
-With history on (synthetics.history.plugin), each rate is also judged over the history window
-(default 24 h, this run included) and the verdict says how many samples and runs it rests on.
+With history on (synthetics.history.plugin), each rate is also judged over a history window (this
+run included; by default the 5xx and timeout rates over the last 24 h, the DNS failures over the
+last 14 days, see `HistoryWindow.hours_for`) and the verdict names it and how many samples and
+runs it rests on.
 An endpoint's sampling stops as soon as one of these checks is certain to fail whatever the rest
 of the pass shows (synthetics.error_pass): that verdict says "decided after N of M samples", and
 is the verdict the full pass would give, with the same false-alarm budget and power.
@@ -61,14 +63,15 @@ def _judge(probe: Probe, expectation: Expectation, settings: Settings, record_ve
         # With history on, the rate is also judged over the window (this run included), so a
         # 0.01% target becomes decidable over time; either verdict failing fails the check.
         past = window.counts(kind, **(where or {}))
+        span = window.span(kind)
         wf, wt = failures + past.failures, total + past.total
         wv = judge_rate(wf, wt, expectation.threshold, alpha, 1 - settings.pass_confidence)
         if past.samples:
-            text = (f"this run: {text}; last {window.hours:g} h, {wt} samples over "
+            text = (f"this run: {text}; last {span}, {wt} samples over "
                     f"{past.runs + 1} runs: {wv.describe(kind.what)}")
-            measured += f"; {window.hours:g} h: {wf}/{wt} ({wv.rate:.3%})"
+            measured += f"; {span}: {wf}/{wt} ({wv.rate:.3%})"
         else:
-            text += f" (no earlier samples in the last {window.hours:g} h of history)"
+            text += f" (no earlier samples in the last {span} of history)"
         final = "fail" if "fail" in (verdict.verdict, wv.verdict) else wv.verdict
     record_verdict(measured=measured, threshold=f"< {expectation.threshold_text}",
                    verdict=final, detail=text)

@@ -154,8 +154,9 @@ def test_a_database_from_before_the_sector_column_keeps_working(tmp_path: Path) 
     assert store.sector_counts("T", 0) == ({4: 1}, 1)
 
 
-def test_the_heartbeat_records_the_sector_of_its_dns_answer(reference_worker,
-                                                            tmp_path: Path) -> None:
+def test_the_heartbeat_records_the_sector_of_its_dns_answers(reference_worker,
+                                                             tmp_path: Path) -> None:
+    """Each beat resolves both MCP domains: two answers with a sector a beat."""
     worker = reference_worker()
     store = SqliteHistory(tmp_path / "h.sqlite3")
     heart = Heartbeat(worker.url, store, interval=1.0, log=lambda _: None)
@@ -163,7 +164,7 @@ def test_the_heartbeat_records_the_sector_of_its_dns_answer(reference_worker,
         heart.beat()
     heart.stop()
     counts, runs = store.sector_counts(worker.url, 0)
-    assert sum(counts.values()) == 3 and runs == 1
+    assert sum(counts.values()) == 6 and runs == 1
     assert all(0 <= s < 200 for s in counts)
 
 
@@ -219,9 +220,9 @@ DAY = 86_400.0
     (_uniform(80_000, 8), "passed"),
     ({s: 200 for s in range(100)}, "failed"),
 ])
-def test_the_balance_window_reaches_past_the_error_rates_24_hours(
+def test_the_dns_window_reaches_past_the_error_rates_24_hours(
         run_checks, tmp_path: Path, history: dict[int, int], verdict: str) -> None:
-    """Answers 3 days old are outside --history-window-hours (24) but inside the 14-day balance
+    """Answers 3 days old are outside --history-window-hours (24) but inside the 14-day DNS
     window: an even spread passes on them and a skew fails on them; the error rates' window
     still holds none of them."""
     db = tmp_path / "h.sqlite3"
@@ -234,17 +235,17 @@ def test_the_balance_window_reaches_past_the_error_rates_24_hours(
     assert (sum(recent.values()), runs) == (40, 1)  # the last 24 h hold only this run's
 
 
-def test_answers_older_than_the_balance_window_are_not_judged(run_checks, tmp_path: Path,
-                                                              monkeypatch) -> None:
+def test_answers_older_than_the_dns_window_are_not_judged(run_checks, tmp_path: Path,
+                                                          monkeypatch) -> None:
     """A skew 3 days old fails the default 14-day window (above), but not a 2-day window set
     in the environment; one 20 days old (still kept: retention is 35 days) not the default."""
     db = tmp_path / "h.sqlite3"
     _seed(db, {s: 200 for s in range(100)}, age=3 * DAY)
-    monkeypatch.setenv("SYNTHETICS_BALANCE_WINDOW_DAYS", "2")
+    monkeypatch.setenv("SYNTHETICS_DNS_WINDOW_DAYS", "2")
     short = run_checks("-m", "capacity", "--error-samples", "40", "--history", str(db))
     assert short.outcomes[CHECK] == "passed", short.stdout
     assert "no earlier samples in the last 2 days of history" in short.stdout
-    monkeypatch.delenv("SYNTHETICS_BALANCE_WINDOW_DAYS")
+    monkeypatch.delenv("SYNTHETICS_DNS_WINDOW_DAYS")
     old = tmp_path / "old.sqlite3"
     _seed(old, {s: 200 for s in range(100)}, age=20 * DAY)
     kept = run_checks("-m", "capacity", "--error-samples", "40", "--history", str(old))

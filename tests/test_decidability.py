@@ -74,7 +74,8 @@ def test_the_balance_row_uses_the_windows_alpha_and_the_stated_chance() -> None:
     row = next(r for r in default_rows() if r.expectation.check == "test_capacity_sector_balance")
     assert row.needed == samples_to_show_balanced(DEFAULTS.sectors, 0.05, BALANCE_ALPHA / 2,
                                                   PASS_PROBABILITY)
-    assert row.per_run == DEFAULTS.error_samples and row.per_beat == 1 and row.per_job_run == 0
+    # the heartbeat resolves both MCP domains: two answers a beat
+    assert row.per_run == DEFAULTS.error_samples and row.per_beat == 2 and row.per_job_run == 0
 
 
 def test_hours_follow_from_the_run_the_heartbeat_and_the_job() -> None:
@@ -187,24 +188,38 @@ def test_the_defaults_are_the_schedules_and_the_heartbeats(monkeypatch) -> None:
     assert Counter(r.per_job_run for r in default_rows()) == Counter({0: 7, 4: 2})
 
 
-def test_the_balance_row_is_judged_over_the_balance_window() -> None:
-    """The balance has its own window (--balance-window-days, 14): the heartbeat decides it in
-    12.5 days, within it; the error-rate rows keep --history-window-hours (24)."""
+def test_the_dns_failures_and_the_balance_are_judged_over_the_dns_window() -> None:
+    """The DNS failures and the balance share the long window (--dns-window-days, 14): the
+    heartbeat, resolving each MCP domain every beat, decides each domain's DNS failures in 5.2
+    days and the balance in 6.2, within it; the 5xx and timeout rows keep
+    --history-window-hours (24)."""
     rows = default_rows()
-    balance = next(r for r in rows if r.expectation.check == "test_capacity_sector_balance")
-    assert (balance.window_hours, balance.window, balance.window_option.flag) == \
-        (14 * 24, "14 days", "--balance-window-days")
-    assert balance.hours == pytest.approx((balance.needed - balance.per_run) * INTERVAL / 3600)
-    assert balance.describe() == ("a default run after 12.5 days (71,943 beats, 1,200 runs of "
+    long = [r for r in rows if r.expectation.check in ("test_capacity_sector_balance",
+                                                        "test_error_rate_dns_failures")]
+    balance, *dns = sorted(long, key=lambda r: r.expectation.check)
+    assert [r.expectation.subject for r in dns] == ["mcp.aipub.2100.cool", "mcp.asoos.2100.cool"]
+    for row in long:
+        assert (row.window_hours, row.window, row.window_option.flag) == \
+            (14 * 24, "14 days", "--dns-window-days")
+        assert row.hours == pytest.approx((row.needed - row.per_run) * INTERVAL
+                                          / (row.per_beat * 3600))
+    assert [r.per_beat for r in long] == [1, 1, 2]
+    assert balance.describe() == ("a default run after 6.2 days (35,972 beats, 600 runs of "
                                   "the 15-minute job)")
-    assert "| 14 days (`--balance-window-days`) | a default run after 12.5 days" in \
+    assert {r.describe() for r in dns} == {"a default run after 5.2 days (29,706 beats, 496 runs "
+                                           "of the 15-minute job)"}
+    assert "| 14 days (`--dns-window-days`) | a default run after 6.2 days" in \
         markdown_table(rows)
-    rates = [r for r in rows if r is not balance]
+    rates = [r for r in rows if r not in long]
+    assert {r.expectation.check for r in rates} == {"test_error_rate_5xx",
+                                                    "test_error_rate_timeouts"}
     assert {(r.window, r.window_option.flag) for r in rates} == {("24 h",
                                                                  "--history-window-hours")}
-    shorter = decidability(DEFAULTS, 24.0, balance_window_days=10)
-    assert [r.describe() for r in shorter if r.expectation is not balance.expectation] == \
-        [r.describe() for r in rates]
-    assert next(r for r in shorter if r.expectation is balance.expectation).describe() == (
-        "never within the 10-day window: a default run after 12.5 days (71,943 beats, 1,200 "
-        "runs of the 15-minute job) with --balance-window-days 13")
+    shorter = decidability(DEFAULTS, 24.0, dns_window_days=5)
+    assert [r.describe() for r in shorter if r.expectation.failure is not None
+            and not r.expectation.failure.long_window] == [r.describe() for r in rates]
+    assert [r.describe() for r in shorter if r.window_option.flag == "--dns-window-days"] == [
+        "never within the 5-day window: a default run after 5.2 days (29,706 beats, 496 runs of "
+        "the 15-minute job) with --dns-window-days 6"] * 2 + [
+        "never within the 5-day window: a default run after 6.2 days (35,972 beats, 600 runs of "
+        "the 15-minute job) with --dns-window-days 7"]

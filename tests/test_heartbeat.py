@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from synthetics.expectations import EXPECTATIONS
 from synthetics.history import alerts
-from synthetics.history.heartbeat import Heartbeat
+from synthetics.history.heartbeat import BEAT, Heartbeat
 from synthetics.history.store import SqliteHistory
 from synthetics.probe import Phases, Probe, Request, Sample
+from synthetics.rates import DNS_FAILURES
 
 T0 = 1_900_000_000.0
 
@@ -73,6 +75,30 @@ def test_healthy_worker_beats_record_up(reference_worker, tmp_path: Path) -> Non
     assert len(samples) == 9 and all(s.ok for s in samples)
     assert [s.t for s in samples] == [T0 + 15 * i for i in range(9)]
     assert alerts.evaluate(store, worker.url, clock.now).events == []
+
+
+def test_each_beat_resolves_every_domain_a_dns_failure_target_names(reference_worker,
+                                                                     tmp_path: Path) -> None:
+    """One DNS answer per domain per beat, at the beat's moment, so each domain's DNS-failure
+    target gets samples; /health still decides what the beat returns."""
+    domains = [t.subject for t in EXPECTATIONS if t.failure is DNS_FAILURES]
+    assert [r.subject for r in BEAT if r.endpoint == "dns"] == domains
+    assert BEAT[0].endpoint == "health"
+    worker = reference_worker()
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    clock = FakeClock()
+    heart = _beats(worker.url, store, clock, 30)
+    heart.stop()
+    for domain in domains:
+        samples = store.samples(worker.url, "dns", T0 - 1, clock.now, subject=domain,
+                                method="GET")
+        assert [s.t for s in samples] == [T0, T0 + 15, T0 + 30] and all(s.ok for s in samples)
+    assert len(store.samples(worker.url, "dns", T0 - 1, clock.now)) == 3 * len(domains)
+    assert len(store.samples(worker.url, "orchestrate", T0 - 1, clock.now)) == 3
+    degraded = Heartbeat(reference_worker("health_degraded").url, store, clock=clock,
+                         log=lambda _: None)
+    assert degraded.beat() is False
+    degraded.stop()
 
 
 def test_unreachable_target_is_recorded_down_not_raised(tmp_path: Path) -> None:

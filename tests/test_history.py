@@ -22,7 +22,7 @@ from synthetics.history.store import (
     job_coverage,
 )
 from synthetics.probe import Request, Sample
-from synthetics.rates import FIVE_XX
+from synthetics.rates import DNS_FAILURES, FIVE_XX, TIMEOUTS
 
 WRITER = textwrap.dedent("""
     import sys, time
@@ -163,6 +163,69 @@ def test_error_rate_judged_over_the_window_catches_what_one_run_cannot(
     assert plain.outcomes["test_error_rate_5xx[health]"] == "passed"
 
 
+DAY = 86_400.0
+AIPUB, ASOOS = "mcp.aipub.2100.cool", "mcp.asoos.2100.cool"
+
+
+def _dns_history(path: Path, now: float, age: float, n: int = 2000) -> None:
+    """`n` resolves of AIPUB from `age` seconds ago, every tenth a 503 that did not resolve: a
+    DNS failure and a 5xx."""
+    store = SqliteHistory(path)
+    run = store.start_run("heartbeat", "builtin", now - age, now - age, False)
+    store.add_samples(run, [SampleRecord(now - age + i * 0.01, "builtin", "dns", AIPUB, "GET",
+                                         503 if i % 10 == 0 else 200, i % 10 != 0, None)
+                            for i in range(n)])
+    store.close()
+
+
+@pytest.mark.parametrize(("age", "dns_failures"), [(3600, 200), (3 * DAY, 200), (20 * DAY, 0)],
+                         ids=["an-hour", "three-days", "twenty-days"])
+def test_dns_failures_are_counted_over_the_dns_window_and_5xx_over_the_rate_window(
+        tmp_path: Path, age: float, dns_failures: int) -> None:
+    """DNS failures 3 days old are outside the 24 h rate window but inside the 14-day DNS
+    window; 20 days old (retention keeps 35) they are outside both. The same samples' 5xx and
+    timeouts are counted over the 24 h only."""
+    now = 1_700_000_000.0
+    _dns_history(tmp_path / "h.sqlite3", now, age)
+    recorder = _Recorder(str(tmp_path / "h.sqlite3"), "adhoc", None, None, "builtin",
+                         clock=lambda: now)
+    window = HistoryWindow(recorder, 24, dns_days=14)
+    assert (window.hours_for(DNS_FAILURES), window.span(DNS_FAILURES)) == (336, "14 days")
+    assert (window.hours_for(FIVE_XX), window.span(FIVE_XX)) == (24, "24 h")
+    assert window.hours_for(TIMEOUTS) == 24
+    dns = window.counts(DNS_FAILURES, "dns", subject=AIPUB, method="GET")
+    assert (dns.failures, dns.total) == (dns_failures, 2000 if dns_failures else 0)
+    assert window.counts(DNS_FAILURES, "dns", subject=ASOOS, method="GET").total == 0
+    recent = age < DAY
+    five_xx = window.counts(FIVE_XX, "dns")
+    assert (five_xx.failures, five_xx.total) == ((200, 2000) if recent else (0, 0))
+    assert window.counts(TIMEOUTS, "dns").total == (2000 if recent else 0)
+    assert recorder.store is not None
+    recorder.store.close()
+
+
+def test_the_dns_failure_check_judges_the_dns_window(run_checks, tmp_path: Path) -> None:
+    """End to end: 10% DNS failures of one domain 3 days ago fail its check, naming the 14-day
+    window, while the DNS endpoint's 5xx check (24 h) and the other domain's stay green; 20 days
+    ago they are outside the window and judged by nobody."""
+    now = time.time()
+    db = tmp_path / "h.sqlite3"
+    _dns_history(db, now, 3 * DAY)
+    result = run_checks("-m", "error_rate", "--error-samples", "20", "--history", str(db))
+    check = f"test_error_rate_dns_failures[{AIPUB}]"
+    assert result.outcomes[check] == "failed", result.stdout
+    assert "last 14 days, 2010 samples over 2 runs" in result.messages[check]
+    assert result.outcomes[f"test_error_rate_dns_failures[{ASOOS}]"] == "passed"
+    assert result.outcomes["test_error_rate_5xx[dns]"] == "passed"
+    five_xx, = [line for line in result.stdout.splitlines() if "test_error_rate_5xx[dns]:" in line]
+    assert five_xx.endswith("(no earlier samples in the last 24 h of history)")
+    old = tmp_path / "old.sqlite3"
+    _dns_history(old, now, 20 * DAY)
+    kept = run_checks("-m", "error_rate", "--error-samples", "20", "--history", str(old))
+    assert kept.outcomes[check] == "passed", kept.stdout
+    assert "no earlier samples in the last 14 days of history" in kept.stdout
+
+
 def test_the_recorder_reads_one_clock_for_the_run_the_window_and_its_batches(
         tmp_path: Path) -> None:
     """The run's start, the history window, the batch interval and the check outcomes all
@@ -179,7 +242,7 @@ def test_the_recorder_reads_one_clock_for_the_run_the_window_and_its_batches(
     recorder = _Recorder(str(db), "adhoc", None, None, "T", clock=lambda: now[0])
     counts = HistoryWindow(recorder, 24).counts(FIVE_XX, "health")
     assert (counts.samples, counts.failures) == (1, 1)
-    assert HistoryWindow(recorder, 24, balance_days=14).sectors().counts == {5: 1}
+    assert HistoryWindow(recorder, 24, dns_days=14).sectors().counts == {5: 1}
     assert recorder.store is not None
     run, = recorder.store.runs(now[0], "adhoc")
     assert run.started == run.due == now[0]

@@ -268,9 +268,10 @@ def test_resolve_keeps_every_value_of_a_repeated_option() -> None:
     assert values["alert_urls"] == tuple(urls)
 
 
-def test_the_balance_window_is_its_own_option_in_days() -> None:
+def test_the_dns_window_is_its_own_option_in_days() -> None:
     """14 days by default (the retention when that is shorter), from the environment or the ini
-    file as every option; the error rates' window stays 24 h whatever it says."""
+    file as every option; the 5xx and timeout rates' window stays 24 h whatever it says. The old
+    name (--balance-window-days) is not an alias."""
     import dataclasses
 
     from synthetics.history.plugin import OPTIONS as HISTORY_OPTIONS
@@ -281,21 +282,23 @@ def test_the_balance_window_is_its_own_option_in_days() -> None:
                ini: dict[str, object] | None = None) -> tuple[float, float]:
         got = resolve_values(FakeConfig(options, ini),  # type: ignore[arg-type]
                              HISTORY_OPTIONS, environ or {})
-        return got["balance_window_days"], got["history_window_hours"]
+        return got["dns_window_days"], got["history_window_hours"]
 
     assert values() == (None, 24.0)
     defaults = HistorySettings(**resolve_values(FakeConfig(),  # type: ignore[arg-type]
                                                 HISTORY_OPTIONS, {}))
-    assert defaults.balance_days == 14.0
-    assert dataclasses.replace(defaults, history_retention_days=7.0).balance_days == 7.0
-    assert dataclasses.replace(defaults, balance_window_days=20.0).balance_days == 20.0
-    assert values(environ={"SYNTHETICS_BALANCE_WINDOW_DAYS": "20"}) == (20.0, 24.0)
-    assert values(ini={"synthetics_balance_window_days": "7.5"}) == (7.5, 24.0)
-    assert values({"synthetics_balance_window_days": "3"},
-                  {"SYNTHETICS_BALANCE_WINDOW_DAYS": "20"}) == (3.0, 24.0)
+    assert defaults.dns_days == 14.0
+    assert dataclasses.replace(defaults, history_retention_days=7.0).dns_days == 7.0
+    assert dataclasses.replace(defaults, dns_window_days=20.0).dns_days == 20.0
+    assert values(environ={"SYNTHETICS_DNS_WINDOW_DAYS": "20"}) == (20.0, 24.0)
+    assert values(ini={"synthetics_dns_window_days": "7.5"}) == (7.5, 24.0)
+    assert values({"synthetics_dns_window_days": "3"},
+                  {"SYNTHETICS_DNS_WINDOW_DAYS": "20"}) == (3.0, 24.0)
     with pytest.raises(pytest.UsageError,
-                       match="^SYNTHETICS_BALANCE_WINDOW_DAYS='0': must be a number above 0$"):
-        values(environ={"SYNTHETICS_BALANCE_WINDOW_DAYS": "0"})
+                       match="^SYNTHETICS_DNS_WINDOW_DAYS='0': must be a number above 0$"):
+        values(environ={"SYNTHETICS_DNS_WINDOW_DAYS": "0"})
+    assert values(environ={"SYNTHETICS_BALANCE_WINDOW_DAYS": "20"}) == (None, 24.0)
+    assert "balance_window_days" not in {o.name for o in HISTORY_OPTIONS}
 
 
 @pytest.mark.parametrize(("parse", "bad", "message"), [

@@ -130,20 +130,20 @@ def test_a_target_with_an_empty_query_or_fragment_is_refused(tmp_path: Path,
     assert_one_line_usage_error(scheduled, "without a query (?) or fragment")
 
 
-# --- the balance window ------------------------------------------------------------------------
+# --- the DNS window ----------------------------------------------------------------------------
 
-def test_a_balance_window_longer_than_the_history_kept_is_refused(tmp_path: Path) -> None:
-    """Samples older than --history-retention-days are pruned: a longer balance window would
+def test_a_dns_window_longer_than_the_history_kept_is_refused(tmp_path: Path) -> None:
+    """Samples older than --history-retention-days are pruned: a longer DNS window would
     promise answers it can never hold."""
-    flag = synthetics("run", "--reports", str(tmp_path / "r"), "--balance-window-days", "40",
+    flag = synthetics("run", "--reports", str(tmp_path / "r"), "--dns-window-days", "40",
                       cwd=tmp_path)
-    assert_one_line_usage_error(flag, "balance window of 40 days (--balance-window-days)",
+    assert_one_line_usage_error(flag, "DNS window of 40 days (--dns-window-days)",
                                 "the 35 days of history kept", "pass at most 35")
     env = subprocess.run([str(BIN), "run", "--reports", str(tmp_path / "r")], cwd=tmp_path,
-                         env={**_env(), "SYNTHETICS_BALANCE_WINDOW_DAYS": "35.5"},
+                         env={**_env(), "SYNTHETICS_DNS_WINDOW_DAYS": "35.5"},
                          capture_output=True, text=True, timeout=120, check=False)
-    assert_one_line_usage_error(env, "balance window of 35.5 days")
-    kept = synthetics("run", "--reports", str(tmp_path / "r"), "--balance-window-days", "40",
+    assert_one_line_usage_error(env, "DNS window of 35.5 days")
+    kept = synthetics("run", "--reports", str(tmp_path / "r"), "--dns-window-days", "40",
                       "--history-retention-days", "40", "--collect-only", "-q", cwd=tmp_path)
     assert kept.returncode == 0, kept.stderr
     # not given, the window shrinks to a retention shorter than its 14 days

@@ -4,7 +4,7 @@ The DNS-resolve endpoint gives each MCP domain's answer a `sector`; the balance 
 evenly they spread (`synthetics.stats.balance_test`). One run's ~500 answers over 200 sectors can
 show a skew, but never that the spread is even: that takes tens of thousands of answers
 (`synthetics.stats.samples_to_show_balanced`). So, as for the error rates, with history on the
-answers of the balance window (--balance-window-days, longer than the error rates' window: the
+answers of the DNS window (--dns-window-days, longer than the 5xx and timeout rates' window: the
 heartbeat's and earlier runs' answers, recorded with their sector by
 `synthetics.history.store.record_from_sample`) are judged too, and either verdict failing fails
 the check. `sector_of` is the one rule of which answers count, for the run and for history.
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import chain, repeat
 
 from synthetics.probe import Request, Sample
+from synthetics.rates import window_span
 from synthetics.stats import BalanceResult, balance_test
 
 __all__ = ["BALANCE_ALPHA", "NOT_A_SECTOR", "BalanceVerdict", "SectorWindow",
@@ -74,7 +75,7 @@ class SectorWindow:
     @property
     def span(self) -> str:
         """The window's length as the verdict states it: `24 h`, `14 days`."""
-        return f"{self.hours:g} h" if self.hours < 48 else f"{self.hours / 24:g} days"
+        return window_span(self.hours)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ alike. A 5xx is a response with status >= 500, counted among responses; a timeou
 that got no complete answer in time (abandoned samples after a timeout breaker tripped, or once
 the run budget was spent, count too), counted among all requests; a DNS resolution failure is a
 resolve request that did not end in a valid resolution, whatever the reason (history stores that
-verdict as the sample's `ok`, see `record_from_sample`).
+verdict as the sample's `ok`, see `record_from_sample`). A kind whose documented rate takes tens
+of thousands of samples to show (DNS failures: 0.01%, ~30,000) is `long_window`: history judges it
+over the long --dns-window-days window, which the sector balance shares, not the rate window.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from synthetics.expect import valid_ipv4
 from synthetics.probe import Sample
 
 __all__ = ["DNS_FAILURES", "FAILURE_KINDS", "FIVE_XX", "TIMEOUTS", "FailureKind", "dns_failure",
-           "no_responses"]
+           "no_responses", "window_span"]
 
 
 def dns_failure(sample: Sample) -> str | None:
@@ -54,6 +56,9 @@ class FailureKind:
     #: False when a request without any response is itself a failure (a DNS failure), so a run
     #: in which nothing answered is still judged; True when it is no evidence either way.
     needs_responses: bool = True
+    #: True when history judges the kind over the long --dns-window-days window (its rate takes
+    #: tens of thousands of samples to show), False for the --history-window-hours window.
+    long_window: bool = False
 
     def count(self, samples: Iterable[Sample]) -> tuple[int, int]:
         """(failures, out of how many) among `samples`."""
@@ -74,7 +79,7 @@ TIMEOUTS = FailureKind("timeouts", "timeouts", lambda s: True, lambda s: s.is_ti
                        "1", "error_kind = 'timeout'")
 DNS_FAILURES = FailureKind("dns_failures", "DNS resolution failures", lambda s: True,
                            lambda s: dns_failure(s) is not None, "1", "ok = 0",
-                           needs_responses=False)
+                           needs_responses=False, long_window=True)
 FAILURE_KINDS = (FIVE_XX, TIMEOUTS, DNS_FAILURES)
 
 
@@ -84,3 +89,8 @@ def no_responses(samples: Sequence[Sample]) -> str | None:
         return None
     return (f"no responses to judge: none of {len(samples)} requests got a response "
             f"(e.g. {samples[0].error})")
+
+
+def window_span(hours: float) -> str:
+    """A history window's length as the verdicts state it: `24 h`, `14 days` (days from 48 h)."""
+    return f"{hours:g} h" if hours < 48 else f"{hours / 24:g} days"

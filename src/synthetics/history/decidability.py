@@ -6,10 +6,12 @@ healthy worker to pass: for a rate, the count at which a failure-free sample sho
 below its threshold at --pass-confidence; for the balance, the count at which an evenly spreading
 worker passes with `PASS_PROBABILITY` at the window's alpha. Those checks run only in a default
 `synthetics run` (a pre-deploy gate, CI); between such runs the history fills from the heartbeat
-(one sample of each of its requests per beat) and the 15-minute job (one sample per check of its
-areas). The error rates are judged over --history-window-hours, the balance over its own, longer
---balance-window-days (it needs tens of thousands of answers). The table says how many of each
-it takes; a target needing more than its window holds is marked, with the window that would do.
+(one sample of each of its requests per beat: each endpoint, and the DNS endpoint for each MCP
+domain) and the 15-minute job (one sample per check of its areas). The 5xx and timeout rates are
+judged over --history-window-hours, the DNS resolution failures and the balance over the longer
+--dns-window-days (each needs tens of thousands of answers; `FailureKind.long_window`). The table
+says how many of each it takes; a target needing more than its window holds is marked, with the
+window that would do.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from synthetics.expectations import (
     dns_endpoint,
 )
 from synthetics.history.heartbeat import BEAT, INTERVAL
-from synthetics.history.plugin import BALANCE_WINDOW_DAYS
+from synthetics.history.plugin import DNS_WINDOW_DAYS
 from synthetics.history.plugin import OPTIONS as HISTORY_OPTIONS
 from synthetics.plugin import sampled_requests
 from synthetics.probe import Request
@@ -45,9 +47,10 @@ PASS_PROBABILITY = 0.99
 BALANCE_CHECK = "test_capacity_sector_balance"
 #: The scheduled job that runs every 15 minutes.
 FREQUENT_JOB = "health"
-#: The options that set the error rates' window (in hours) and the balance's (in days).
+#: The options that set the 5xx and timeout rates' window (in hours) and the DNS window (in days)
+#: of the DNS failures and the balance.
 RATE_WINDOW = next(o for o in HISTORY_OPTIONS if o.name == "history_window_hours")
-BALANCE_WINDOW = next(o for o in HISTORY_OPTIONS if o.name == "balance_window_days")
+DNS_WINDOW = next(o for o in HISTORY_OPTIONS if o.name == "dns_window_days")
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class Decidability:
     per_job_run: int  # samples one run of the 15-minute job takes
     hours: float | None  # of heartbeat and 15-minute job before a default run decides; None: never
     window_hours: float
-    window_option: Option  # the option that sets the window: RATE_WINDOW or BALANCE_WINDOW
+    window_option: Option  # the option that sets the window: RATE_WINDOW or DNS_WINDOW
     beat_seconds: float
     job: JobSpec
 
@@ -134,9 +137,10 @@ def _job_requests(job: JobSpec) -> list[Request]:
 def decidability(settings: Settings, window_hours: float, beat_seconds: float = INTERVAL,
                  job: JobSpec | None = None, beat: Sequence[Request] = BEAT,
                  probability: float = PASS_PROBABILITY, *,
-                 balance_window_days: float = BALANCE_WINDOW_DAYS) -> list[Decidability]:
-    """One row per synthetic error-rate target (over `window_hours`) and the balance target
-    (over `balance_window_days`)."""
+                 dns_window_days: float = DNS_WINDOW_DAYS) -> list[Decidability]:
+    """One row per synthetic error-rate target and the balance target: the 5xx and timeout rates
+    over `window_hours`, the DNS failures (a `long_window` kind) and the balance over
+    `dns_window_days`."""
     job = job or find_job(FREQUENT_JOB)
     run = sampled_requests(settings.error_samples)
     job_requests = _job_requests(job)
@@ -157,10 +161,10 @@ def decidability(settings: Settings, window_hours: float, beat_seconds: float = 
         per_hour = per_beat * 3600 / beat_seconds + per_job * 3600 / job.interval
         hours = (0.0 if needed <= per_run else
                  None if per_hour == 0 else (needed - per_run) / per_hour)
-        balance = t.check == BALANCE_CHECK
+        long = t.check == BALANCE_CHECK or (t.failure is not None and t.failure.long_window)
         rows.append(Decidability(t, needed, per_run, per_beat, per_job, hours,
-                                 balance_window_days * 24 if balance else window_hours,
-                                 BALANCE_WINDOW if balance else RATE_WINDOW, beat_seconds, job))
+                                 dns_window_days * 24 if long else window_hours,
+                                 DNS_WINDOW if long else RATE_WINDOW, beat_seconds, job))
     return rows
 
 
@@ -168,7 +172,7 @@ def default_rows() -> list[Decidability]:
     """`decidability` at the default settings, windows, heartbeat and schedule."""
     settings = Settings(**{o.name: o.default for o in CHECK_OPTIONS})
     return decidability(settings, float(RATE_WINDOW.default),
-                        balance_window_days=BALANCE_WINDOW_DAYS)
+                        dns_window_days=DNS_WINDOW_DAYS)
 
 
 def markdown_table(rows: Sequence[Decidability] | None = None) -> str:

@@ -1,15 +1,19 @@
-"""The heartbeat: one GET of each endpoint every few seconds into history, so that the document's
-alert rules are decidable.
+"""The heartbeat: one GET of each endpoint (and of the DNS endpoint for each MCP domain) every few
+seconds into history, so that the document's alert rules, and the rate targets judged over
+history, are decidable.
 
 The 15-minute health job sees the worker for a second or two every quarter of an hour: far too
 sparse for the Critical rule ("health endpoint down for more than 1 minute"), which needs a
 /health observation at least every 30 s, or the Warning rule ("response times more than 2x
 normal for more than 5 minutes"), which needs each endpoint's 30-s buckets at most 90 s apart
 (`AlertConfig`). While `synthetics schedule` runs against a real target, a `Heartbeat` thread
-takes one sample of /health, /mcp/orchestrate and the DNS-resolve endpoint every `interval`
-seconds (15 by default: the operators' node monitor polls every 30 s; this leaves room for one
-lost beat) and writes them straight to history, where the alert evaluation the scheduler runs
-every minute finds them. A beat is three small GETs; nothing is kept in memory between beats.
+takes one sample of /health, /mcp/orchestrate and the DNS-resolve endpoint for each domain the DNS
+resolution-failure targets name every `interval` seconds (15 by default: the operators' node
+monitor polls every 30 s; this leaves room for one lost beat) and writes them straight to history,
+where the alert evaluation the scheduler runs every minute finds them. Resolving every domain
+gives each domain's DNS-failure target (0.01%, judged per domain over the DNS window) samples of
+its own. A beat is a small GET per request of `BEAT` (four with the two MCP domains); nothing is
+kept in memory between beats.
 """
 
 from __future__ import annotations
@@ -19,17 +23,25 @@ import threading
 import time
 from collections.abc import Callable
 
-from synthetics.expectations import ENDPOINTS, SAMPLED_ENDPOINTS
+from synthetics.expectations import ENDPOINTS, EXPECTATIONS, SAMPLED_ENDPOINTS, dns_endpoint
 from synthetics.history.store import HistoryStore, record_from_sample
 from synthetics.probe import Probe, Request
+from synthetics.rates import DNS_FAILURES
 
 __all__ = ["BEAT", "INTERVAL", "Heartbeat"]
 
 #: Seconds between beats by default (`synthetics schedule --heartbeat-seconds`).
 INTERVAL = 15.0
 
-#: What one beat samples: the three endpoints the alert rules judge.
-BEAT: tuple[Request, ...] = tuple(ENDPOINTS[name].request() for name in SAMPLED_ENDPOINTS)
+#: The domains whose DNS-failure targets the beat samples, in the table's order.
+_DOMAINS = tuple(dict.fromkeys(t.subject for t in EXPECTATIONS if t.failure is DNS_FAILURES))
+
+#: What one beat samples: the endpoints the alert rules judge, /health first, and the DNS
+#: endpoint once for each domain a DNS-failure target names.
+BEAT: tuple[Request, ...] = tuple(
+    request for name in SAMPLED_ENDPOINTS
+    for request in ([dns_endpoint(d).request() for d in _DOMAINS] if name == "dns"
+                    else [ENDPOINTS[name].request()]))
 
 
 class Heartbeat:

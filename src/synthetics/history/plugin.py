@@ -9,11 +9,12 @@ session (in the controller, once) the run is closed, old history pruned, the ale
 evaluated and their events sent to the sinks, and the terminal summary says what was recorded,
 how many of the job's intended runs happened, and what fired.
 
-The `history_window` fixture gives the error-rate checks the counts of the history window
-(`--history-window-hours`, default 24) so they can judge a 0.01% target over far more samples
-than one run takes, and the sector-balance check the DNS answers by sector of its own, longer
-window (`--balance-window-days`, default 14): an even spread over 200 sectors takes ~72,000
-answers to show, about 12.5 days of the heartbeat (`synthetics decidability`).
+The `history_window` fixture gives the error-rate checks the counts of a history window so they
+can judge a rate over far more samples than one run takes: the 5xx and timeout rates over
+`--history-window-hours` (default 24), and the DNS resolution failures (0.01%, ~30,000 answers to
+show, a `long_window` kind) over the long DNS window (`--dns-window-days`, default 14), which the
+sector-balance check's DNS answers by sector share: an even spread over 200 sectors takes ~72,000
+answers to show. `synthetics decidability` says how long the heartbeat takes to fill each.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from synthetics.history.store import (
 )
 from synthetics.plugin import SAMPLE_LISTENERS, WORKER, recorded_verdicts
 from synthetics.probe import Sample
-from synthetics.rates import FailureKind
+from synthetics.rates import FailureKind, window_span
 from synthetics.schedule.scheduler import JOBS
 from synthetics.settings import (
     Option,
@@ -55,15 +56,15 @@ from synthetics.settings import (
     resolve_values,
 )
 
-__all__ = ["BALANCE_WINDOW_DAYS", "HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
+__all__ = ["DNS_WINDOW_DAYS", "HISTORY", "HistorySettings", "HistoryWindow", "OPTIONS"]
 
 FLUSH_EVERY = 500
 FLUSH_SECONDS = 2.0
 DEFAULT_PATH = ".synthetics/history.sqlite3"
 OFF = ("off", "none", "no", "false", "0")
-#: Days of history the sector balance is judged over: enough for the heartbeat alone to make an
-#: evenly spreading worker's balance decidable (12.5 days), within the 35 days kept.
-BALANCE_WINDOW_DAYS = 14.0
+#: Days of history the DNS resolution failures and the sector balance are judged over: enough for
+#: the heartbeat alone to make both decidable for a healthy worker, within the 35 days kept.
+DNS_WINDOW_DAYS = 14.0
 
 
 def _history_path(value: str) -> str | None:
@@ -109,14 +110,14 @@ OPTIONS: tuple[Option, ...] = (
            "Days of history kept; older samples are pruned at the end of each run (default 35).",
            35.0, positive_float),
     Option("history_window_hours", "--history-window-hours",
-           "Hours of history the error-rate checks (5xx, timeouts, DNS failures) also judge "
-           "over (default 24); the sector balance has its own --balance-window-days.", 24.0,
+           "Hours of history the 5xx and timeout checks also judge over (default 24); the DNS "
+           "resolution failures and the sector balance have --dns-window-days.", 24.0,
            positive_float),
-    Option("balance_window_days", "--balance-window-days",
-           f"Days of history the sector-balance check also judges over, at most "
-           f"--history-retention-days (default {BALANCE_WINDOW_DAYS:g}, or the retention when "
-           f"that is shorter): an even spread takes tens of thousands of DNS answers to show "
-           f"(`synthetics decidability`).", None, positive_float),
+    Option("dns_window_days", "--dns-window-days",
+           f"Days of history the DNS resolution-failure and sector-balance checks also judge "
+           f"over, at most --history-retention-days (default {DNS_WINDOW_DAYS:g}, or the "
+           f"retention when that is shorter): each takes tens of thousands of DNS answers to "
+           f"decide (`synthetics decidability`).", None, positive_float),
     Option("history_job", "--history-job",
            "Name of the scheduled job this run belongs to (set by `synthetics schedule`; "
            "default adhoc).", "adhoc", _name),
@@ -160,15 +161,15 @@ class HistorySettings:
     alert_webhook: str | None
     alert_reminder_minutes: float
     alert_urls: tuple[str, ...] = ()
-    balance_window_days: float | None = None
+    dns_window_days: float | None = None
 
     @property
-    def balance_days(self) -> float:
-        """The balance window in days: as given, else `BALANCE_WINDOW_DAYS`, or the retention
-        when that is shorter (older answers are pruned)."""
-        if self.balance_window_days is not None:
-            return self.balance_window_days
-        return min(BALANCE_WINDOW_DAYS, self.history_retention_days)
+    def dns_days(self) -> float:
+        """The DNS window in days: as given, else `DNS_WINDOW_DAYS`, or the retention when that
+        is shorter (older answers are pruned)."""
+        if self.dns_window_days is not None:
+            return self.dns_window_days
+        return min(DNS_WINDOW_DAYS, self.history_retention_days)
 
 
 @dataclass
@@ -267,20 +268,30 @@ SUMMARY = pytest.StashKey[list[str]]()
 
 
 class HistoryWindow:
-    """What the history windows hold for the error-rate checks (the last `hours`) and the
-    balance check (the last `balance_days`), this run excluded."""
+    """What the history windows hold, this run excluded: the rate window (the last `hours`) for
+    the 5xx and timeout checks, the DNS window (the last `dns_days`) for the DNS-failure and
+    balance checks."""
 
     def __init__(self, recorder: _Recorder, hours: float,
-                 balance_days: float = BALANCE_WINDOW_DAYS) -> None:
+                 dns_days: float = DNS_WINDOW_DAYS) -> None:
         self.recorder = recorder
         self.hours = hours
-        self.balance_days = balance_days
+        self.dns_days = dns_days
+
+    def hours_for(self, kind: FailureKind) -> float:
+        """The window `kind` is judged over, in hours: the DNS window for a `long_window` kind,
+        else the rate window."""
+        return self.dns_days * 24 if kind.long_window else self.hours
+
+    def span(self, kind: FailureKind) -> str:
+        """That window as `kind`'s verdict names it: `24 h`, `14 days`."""
+        return window_span(self.hours_for(kind))
 
     def sectors(self) -> SectorWindow:
-        """The DNS answers' sectors over the balance window, excluding this run, for the sector
+        """The DNS answers' sectors over the DNS window, excluding this run, for the sector
         balance; empty when the history cannot be read (the summary says why)."""
         rec = self.recorder
-        hours = self.balance_days * 24
+        hours = self.dns_days * 24
         if not rec.ensure_open() or rec.store is None:
             return SectorWindow(hours, {}, 0)
         rec.flush()
@@ -295,15 +306,17 @@ class HistoryWindow:
 
     def counts(self, kind: FailureKind, endpoint: str, subject: str | None = None,
                method: str | None = None) -> RateCounts:
-        """`kind`'s failures, out of how many, and the samples and runs over the window,
-        excluding this run; all 0 when the history cannot be read (the summary says why)."""
+        """`kind`'s failures, out of how many, and the samples and runs over its window
+        (`hours_for`), excluding this run; all 0 when the history cannot be read (the summary
+        says why)."""
         rec = self.recorder
         if not rec.ensure_open() or rec.store is None:
             return RateCounts()
         rec.flush()
         now = rec.clock()
         try:
-            return rec.store.rate_counts(kind, rec.target, endpoint, now - self.hours * 3600,
+            return rec.store.rate_counts(kind, rec.target, endpoint,
+                                         now - self.hours_for(kind) * 3600,
                                          now, subject=subject, method=method,
                                          exclude_run=rec.run_id)
         except Exception as exc:  # noqa: BLE001
@@ -319,10 +332,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     hs = HistorySettings(**resolve_values(config, OPTIONS))
-    if hs.balance_window_days is not None and \
-            hs.balance_window_days > hs.history_retention_days:
+    if hs.dns_window_days is not None and hs.dns_window_days > hs.history_retention_days:
         raise pytest.UsageError(
-            f"the balance window of {hs.balance_window_days:g} days (--balance-window-days) is "
+            f"the DNS window of {hs.dns_window_days:g} days (--dns-window-days) is "
             f"longer than the {hs.history_retention_days:g} days of history kept "
             f"(--history-retention-days): pass at most {hs.history_retention_days:g}, or keep "
             f"more history")
@@ -345,7 +357,7 @@ def history_window(pytestconfig: pytest.Config) -> HistoryWindow | None:
     if recorder is None:
         return None
     hs = pytestconfig.stash[HSETTINGS]
-    return HistoryWindow(recorder, hs.history_window_hours, hs.balance_days)
+    return HistoryWindow(recorder, hs.history_window_hours, hs.dns_days)
 
 
 class _Session:
