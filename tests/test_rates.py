@@ -19,6 +19,7 @@ from synthetics.rates import (
     FailureKind,
     dns_failure,
     no_responses,
+    window_span,
 )
 
 REQ = Request("orchestrate", "/mcp/orchestrate")
@@ -148,3 +149,12 @@ def test_a_kind_counts_a_run_and_the_history_window_alike(kind: FailureKind,
     assert 0 < failures < total, "the samples must hold failures and non-failures of the kind"
     assert (window.failures, window.total) == (failures, total)
     assert (window.samples, window.runs) == (len(samples) * 2, 2)
+
+
+@pytest.mark.parametrize(("hours", "text"), [
+    (1, "1 h"), (24, "24 h"), (47.5, "47.5 h"), (48, "2 days"), (72, "3 days"), (336, "14 days"),
+    (30, "30 h"),
+])
+def test_a_window_is_written_in_hours_below_two_days_and_in_days_from_then(
+        hours: float, text: str) -> None:
+    assert window_span(hours) == text
