@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from synthetics.settings import checks_dir
 
@@ -84,6 +85,25 @@ def test_unknown_fault_is_a_usage_error() -> None:
 def test_targets_and_faults_listings() -> None:
     assert "| `test_latency_within_budget` | `health` |" in _run("targets", cwd=ROOT).stdout
     assert "health_degraded" in _run("faults", cwd=ROOT).stdout
+
+
+def test_the_command_freezes_the_collector_on_its_way_out_and_main_does_not() -> None:
+    """The `synthetics` command ends with the collector's objects frozen, so the interpreter's
+    exit does not search the whole run's objects for cycles again; `main`, which callers use
+    in-process, leaves the collector alone. The command's exit code is main's."""
+    with (ROOT / "pyproject.toml").open("rb") as config:
+        scripts = tomllib.load(config)["project"]["scripts"]
+    assert scripts["synthetics"] == "synthetics.cli:console_main"
+    program = ("import gc, sys\n"
+               "from synthetics import cli\n"
+               "assert cli.main(['targets']) == 0 and gc.get_freeze_count() == 0\n"
+               "sys.argv = ['synthetics', 'faults']\n"
+               "code = cli.console_main()\n"
+               "print('exit', code, 'frozen', gc.get_freeze_count() > 0)\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "exit 0 frozen True"
 
 
 def test_checks_are_found_from_any_folder(tmp_path: Path) -> None:

@@ -64,6 +64,19 @@ def test_healthy_sample_has_status_body_and_phases() -> None:
     assert len(probe.log) == 2 and probe.log.for_endpoint("health") == [first, second]
 
 
+def test_a_plain_http_target_is_probed_without_loading_the_ca_bundle(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the CA bundle is tens of ms before a run's first request: an http target, whose
+    requests never shake hands, skips it (https targets load it: tests/test_tls.py)."""
+    loads: list[object] = []
+    monkeypatch.setattr("synthetics.probe.ssl.create_default_context",
+                        lambda *args, **kwargs: loads.append(kwargs))
+    with ReferenceWorker("redirect") as worker, Probe(worker.url.upper()) as probe:
+        samples = [probe.request(HEALTH), *probe.sample_many([HEALTH] * 4, concurrency=2)]
+    assert all(s.ok and s.status == 302 for s in samples), [s.summary() for s in samples]
+    assert loads == []
+
+
 def test_connection_refused_is_a_reason() -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

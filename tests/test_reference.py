@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +136,18 @@ def test_ipv6_loopback() -> None:
             assert json.loads(http.get("/health").content)["status"] == "healthy"
     finally:
         worker.stop()
+
+
+def test_stop_wakes_the_serving_loop_and_closes_the_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stop() does not wait for the serving loop's next poll (at the end of every run on the
+    built-in worker): with a ten-minute poll interval it still returns, and the port is shut."""
+    monkeypatch.setattr(ReferenceWorker, "poll_interval", 600.0)
+    worker = ReferenceWorker().start()
+    with httpx.Client(base_url=worker.url, trust_env=False) as http:
+        assert http.get("/health").status_code == 200
+    stopper = threading.Thread(target=worker.stop, daemon=True)
+    stopper.start()
+    stopper.join(60)  # a hang guard, far above any machine's time; not a timing assertion
+    assert not stopper.is_alive(), "stop() waited for the serving loop's poll"
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", worker.port), timeout=5).close()

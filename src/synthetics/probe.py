@@ -432,6 +432,10 @@ class Probe:
 
     def _tls(self) -> ssl.SSLContext:
         """The TLS settings every slot shares (call with the slots lock held)."""
+        if self._ssl_context is None and self.base_url.lower().startswith("http://"):
+            # Requests never leave the base URL (no redirect is followed), so a plain-http
+            # target never shakes hands: it skips loading the CA bundle before its first request.
+            self._ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if self._ssl_context is None:
             # Loading the CA bundle costs tens of ms of CPU under the GIL: done once per probe,
             # not once per slot, or the other threads' reads time out.

@@ -20,6 +20,7 @@ binds loopback only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -579,6 +580,10 @@ class ReferenceWorker:
     Use as a context manager, or call `start()` and `stop()`.
     """
 
+    #: Seconds the serving loop waits for a connection before it looks whether to stop;
+    #: `stop()` does not wait for it.
+    poll_interval = 0.1
+
     def __init__(
         self,
         faults: str | Iterable[str] | None = None,
@@ -652,17 +657,28 @@ class ReferenceWorker:
         server.tls = self.tls
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+        self._thread = threading.Thread(target=server.serve_forever,
+                                        kwargs={"poll_interval": self.poll_interval},
                                         name="reference-worker", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        server, self._server = self._server, None
+        if server is None:
+            return
+        # serve_forever sees shutdown() only when its select() returns, up to a poll interval
+        # later (at the end of every run that uses the built-in worker): connections wake it at
+        # once. Each is closed unanswered: accepted before shutdown() is seen, it reads no
+        # request; after, it is refused when the socket closes.
+        stopper = threading.Thread(target=server.shutdown, name="reference-worker-stop")
+        stopper.start()
+        while stopper.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection((self.host, self.port), timeout=1).close()
+            stopper.join(0.01)
+        server.server_close()
 
     def __enter__(self) -> ReferenceWorker:
         return self.start()
