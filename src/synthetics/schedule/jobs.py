@@ -350,10 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     title = "this week against last week" if span == 7 * DAY else \
         "the last 30 days against the 30 before"
     print(f"latency ({target}), {title}:")
-    lines, regressed = _latency_table(store, target, time.time(), span)
+    now = time.time()  # one reading: the latency table and the error counts cover one span
+    lines, regressed = _latency_table(store, target, now, span)
     print("\n".join("  " + line for line in lines))
     if args.job == "performance":
-        now = time.time()
         print("error counts over the last 30 days:")
         for endpoint in SAMPLED_ENDPOINTS:
             c = store.failure_counts(target, endpoint, now - span, now)
