@@ -5,11 +5,13 @@ alone leaves the rule "too sparse to judge"."""
 from __future__ import annotations
 
 import dataclasses
+import http.server
 import itertools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -248,3 +250,42 @@ def test_a_six_minute_slow_spell_fires_the_warning(reference_worker, tmp_path: P
 
 def test_a_four_minute_slow_spell_does_not(reference_worker, tmp_path: Path) -> None:
     assert _slow_spell(reference_worker, tmp_path, 4) == []
+
+
+def test_a_beat_sends_its_requests_side_by_side(tmp_path: Path) -> None:
+    """A worker that answers only once every request of the beat is in flight at once: a beat
+    that sent them one after another would see only timeouts. Side by side, a beat lasts one
+    request's time, so four timeouts never outlast the interval when the worker goes silent."""
+    gate = threading.Barrier(len(BEAT), timeout=5)
+
+    class AllAtOnce(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            try:
+                gate.wait()
+            except threading.BrokenBarrierError:
+                return  # closed unanswered
+            body = b'{"status": "healthy"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AllAtOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    store = SqliteHistory(tmp_path / "h.sqlite3")
+    heart = Heartbeat(url, store, interval=15, timeout=2, clock=FakeClock(), log=lambda _: None)
+    try:
+        heart.beat()
+    finally:
+        heart.stop()
+        server.shutdown()
+        server.server_close()
+    samples = [s for endpoint in ("health", "orchestrate", "dns")
+               for s in store.samples(url, endpoint, T0 - 1, T0 + 1)]
+    assert len(samples) == len(BEAT)
+    assert [s.status for s in samples] == [200] * len(BEAT), [s.error_kind for s in samples]

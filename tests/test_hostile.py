@@ -189,8 +189,8 @@ def test_heartbeat_beat_ends_at_its_deadlines(hostile: Callable[[str], str],
     elapsed = time.monotonic() - started
     heart.stop()
     assert not up
-    n = len(heart.requests)  # /health, /mcp/orchestrate and one resolve per MCP domain
-    assert elapsed < n * 0.5 + MARGIN, f"took {elapsed:.1f} s for {n} requests"
+    # /health, /mcp/orchestrate and one resolve per MCP domain, side by side: one deadline
+    assert elapsed < 0.5 + MARGIN, f"took {elapsed:.1f} s for {len(heart.requests)} requests"
 
 
 def test_webhook_sink_ends_at_its_deadline(hostile: Callable[[str], str]) -> None:
