@@ -15,8 +15,10 @@ from synthetics.reporting.plots import (
     Note,
     Panel,
     histogram,
+    latency_plot,
     nice_ticks,
     time_ticks,
+    trend_plot,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -82,6 +84,8 @@ def test_histogram_counts_every_value_once() -> None:
     # a few close samples on a wide axis: bins at least `least` wide, so they stay visible
     assert histogram([250.5, 251.3], 5, 0.75) == [(250.5, 251.25, 1), (251.25, 252.0, 1)]
     assert histogram([3.0, 3.0], 5) == [(2.985, 3.015, 2)]
+    assert histogram([10.0], 5, 0.5) == [(9.75, 10.25, 1)]  # centred on a lone sample
+    assert histogram([10.0, 10.2], 5, 0.5) == [(9.85, 10.35, 2)]
 
 
 def test_svg_is_well_formed_and_escapes_its_text() -> None:
@@ -91,12 +95,39 @@ def test_svg_is_well_formed_and_escapes_its_text() -> None:
                   lines=[Line((0, 5, 10), (1, 4, 2), "#2563eb", "--", "o", label='"q"'),
                          Line((7,), (0,), "#dc2626", ":", rule="x")],
                   notes=[Note("line one\nline <two>", 0.5, 0.5, boxed=True),
-                         Note("version 1", 7, 0.1, anchor="start", vertical=True, data_x=True)])
+                         Note('version <1>&"', 7, 0.1, anchor="start", vertical=True,
+                              data_x=True)])
     svg = ElementTree.fromstring(Figure(900, 300, [panel], [1], "a <plot>").svg())
     text = "".join(svg.itertext())
-    for expected in ("<b>&title", "a & b", '"q"', "line one", "line <two>", "version 1",
+    for expected in ("<b>&title", "a & b", '"q"', "line one", "line <two>", 'version <1>&"',
                      "a <plot>"):
         assert expected in text
     assert len(svg.findall(f".//{SVG}polyline")) == 1
     assert len(svg.findall(f".//{SVG}circle")) == 4  # three points and the legend's swatch
     assert svg.get("viewBox") == "0 0 900 300"
+
+
+def test_numbers_that_cannot_be_drawn_are_left_out() -> None:
+    """A NaN or infinite time, budget, percentile, phase or trend point is not drawn (and
+    writes no "nan" into the SVG); the rest of the plot is."""
+    nan, inf = float("nan"), float("inf")
+    record = {"times_ms": [10.0, nan, 12.0, inf, None], "budget_ms": nan, "value_ms": inf,
+              "percentile": 95.0, "phases_ms": {"wait": [1.0, nan, 2.0], "connect": [inf]}}
+    fig = latency_plot("x", record)
+    dist, phases = fig.panels
+    assert sum(int(bar.y1) for bar in dist.bars) == 2
+    assert not dist.lines and not any("budget" in t for t in dist.texts())
+    assert [bar.label for bar in phases.bars] == ["wait", "wait"]
+    trend = trend_plot({"health": [(100.0, nan), (200.0, 5.0), (inf, 1.0)]}, {"health": 50.0},
+                       1, 95, now=3600.0)
+    assert [line.xs for line in trend.panels[0].lines if line.label == "health p95"] == [(200.0,)]
+    for svg in (fig.svg(), trend.svg()):
+        ElementTree.fromstring(svg)
+        assert "nan" not in svg and "inf" not in svg
+
+
+def test_a_plot_without_samples_still_shows_its_budget() -> None:
+    dist = latency_plot("x", {"times_ms": [], "budget_ms": 200.0}).panels[0]
+    assert dist.xlim == (0.0, pytest.approx(220.0))
+    assert [line.label for line in dist.lines] == ["budget 200 ms"]
+    assert dist.texts() == ["no sample got a response"]

@@ -169,7 +169,7 @@ def _label(value: float, decimals: int) -> str:
 
 
 #: Steps of a time axis, in seconds: the first that gives at most 8 ticks is used.
-TIME_STEPS = (600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400,
+TIME_STEPS = (60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400,
               14 * 86400, 28 * 86400, 56 * 86400)
 
 
@@ -234,7 +234,7 @@ def _draw_panel(panel: Panel, left: float, width: float, height: float) -> str:
     out.append(f'<text x="{_f(x0 + w / 2)}" y="{_f(height - 6)}" text-anchor="middle" '
                f'fill="{INK}">{_esc(panel.xlabel)}</text>')
     if panel.ylabel:
-        out.append(f'<text transform="translate(14 {_f(y0 + h / 2)}) rotate(-90)" '
+        out.append(f'<text transform="translate({_f(left + 14)} {_f(y0 + h / 2)}) rotate(-90)" '
                    f'text-anchor="middle" fill="{INK}">{_esc(panel.ylabel)}</text>')
     # the plotting area: a nested viewport, which clips whatever falls outside the limits
     out.append(f'<svg x="{_f(x0)}" y="{_f(y0)}" width="{_f(w)}" height="{_f(h)}" '
@@ -356,6 +356,19 @@ TREND_STYLES = (("#2563eb", "o", "-"), ("#16a34a", "s", "--"), ("#ea580c", "^", 
                 ("#9333ea", "D", ":"))
 
 
+def _finite(values: Any) -> list[float]:
+    """The numbers among `values` that can be drawn: a None, NaN or infinity is left out."""
+    out = []
+    for value in values:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            out.append(number)
+    return out
+
+
 def _off_scale(budget: float, data_max: float) -> bool:
     """A budget so far above the data that drawing it would squash the data into a sliver."""
     return data_max > 0 and budget > 2.5 * data_max
@@ -365,8 +378,12 @@ def histogram(values: Sequence[float], bins: int, least: float = 0.0,
               ) -> list[tuple[float, float, int]]:
     """(left, right, count) of equal bins from the smallest value up: `bins` of them over the
     values' range, fewer when that would make a bin narrower than `least` (a few samples close
-    together on a wide axis stay visible). The last bin holds its right edge."""
+    together on a wide axis stay visible; values closer than `least` share one bin centred on
+    them). The last bin holds its right edge."""
     low, high = min(values), max(values)
+    if least > 0 and high - low < least:  # one bin, centred on the values
+        middle = (low + high) / 2
+        return [(middle - least / 2, middle + least / 2, len(values))]
     width = max((high - low) / bins, least)
     if width <= 0:  # equal values and no least width: one narrow bin around them
         width = max(abs(low) * 0.01, 0.005)
@@ -387,8 +404,8 @@ def latency_plot(name: str, record: dict[str, Any]) -> Figure:
     The axis is scaled to the samples; a budget far above them (or far below) is not drawn to
     scale but named by an arrow at the edge ("budget 200 ms →"), so the distribution stays
     legible."""
-    times: list[float] = [float(t) for t in record.get("times_ms", [])]
-    budget = float(record.get("budget_ms") or 0.0)
+    times = _finite(record.get("times_ms") or [])
+    budget = next(iter(_finite([record.get("budget_ms")])), 0.0)
     q = float(record.get("percentile") or 95.0)
     dist = Panel(title=f"{name}: {len(times)} samples", xlabel="response time (ms)",
                  ylabel="samples")
@@ -406,19 +423,19 @@ def latency_plot(name: str, record: dict[str, Any]) -> Figure:
         top = max(n for _, _, n in bins)
         dist.ylim = (0.0, top * 1.15)
         dist.yticks = nice_ticks(0, top * 1.15, 5, integer=True)
-        value = record.get("value_ms")
-        if value is not None:
-            dist.lines.append(Line((float(value),), (0.0,), "#1f2937", ":", width=1.5,
-                                   label=f"p{q:g} {float(value):.1f} ms", rule="x"))
+        for value in _finite([record.get("value_ms")]):
+            dist.lines.append(Line((value,), (0.0,), "#1f2937", ":", width=1.5,
+                                   label=f"p{q:g} {value:.1f} ms", rule="x"))
     else:
         dist.notes.append(Note("no sample got a response", 0.5, 0.5))
+        dist.xlim = (0.0, budget * 1.1 if budget > 0 else 1.0)
     dist.xticks = nice_ticks(*dist.xlim, 7)
     if off_scale or below_scale:
         text = (f"budget {budget:g} ms →\n(off scale, {budget / data_max:.0f}x the slowest)"
                 if off_scale else f"← budget {budget:g} ms\n(off scale, below every sample)")
         dist.notes.append(Note(text, 0.98 if off_scale else 0.02, 0.72, "#dc2626",
                                "end" if off_scale else "start", 10, bold=True, boxed=True))
-    elif times:
+    elif budget > 0:
         dist.lines.append(Line((budget,), (0.0,), "#dc2626", "--", width=2,
                                label=f"budget {budget:g} ms", rule="x"))
     phases = _phase_panel(record, q)
@@ -432,7 +449,7 @@ def _phase_panel(record: dict[str, Any], q: float) -> Panel:
     rows = ("p50", f"p{q:g}")
     ends = [0.0, 0.0]
     for phase in PHASES:
-        values = [v for v in record.get("phases_ms", {}).get(phase, []) if v is not None]
+        values = _finite((record.get("phases_ms") or {}).get(phase) or [])
         if not values:
             continue
         for row, level in enumerate((50.0, q)):
@@ -478,6 +495,8 @@ def trend_plot(series: dict[str, list[tuple[float, float]]], budgets: dict[str, 
     start = now - days * 86400
     ax = Panel(title=f"latency p{q:g} per hour, last {days:g} days", xlabel="UTC", ylabel="ms",
                xlim=(start, now), legend_at="upper left", legend_columns=2)
+    series = {endpoint: [(t, v) for t, v in points
+                         if len(_finite((t, v))) == 2] for endpoint, points in series.items()}
     values = [v for points in series.values() for _, v in points]
     data_max = max(values) if values else 0.0
     above: list[str] = []

@@ -582,7 +582,11 @@ class HtmlReport:
         if latency:
             parts.append('<h2>Latency</h2><div id="synthetics-latency-plots">')
             for c in latency:
-                parts.append(f"<figure>{latency_figure(c.name, c.latency or {})}</figure>")
+                try:
+                    plot = latency_figure(c.name, c.latency or {})
+                except Exception as exc:  # noqa: BLE001 - a plot must not lose the report
+                    plot = f"<p>No plot of {_esc(c.name)}: {_esc(exc)}</p>"
+                parts.append(f"<figure>{plot}</figure>")
             parts.append("</div>")
         parts.append(colo_html(self.results))
         parts.extend(access_patterns_html(c.access) for c in self.results.checks.values()
