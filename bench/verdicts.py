@@ -80,18 +80,29 @@ def run_floor(url: str, *extra: str) -> float:
     return wall
 
 
+def rounds(url: str, count: int, *extra: str) -> tuple[list[dict[str, Any]], list[float],
+                                                      list[float]]:
+    """`count` rounds of `bench.floor` against `url`, then `synthetics run` with `extra`: the
+    table's rows, the runs' wall times and each round's run / floor ratio."""
+    rows: list[dict[str, Any]] = []
+    walls: list[float] = []
+    ratios: list[float] = []
+    for round_ in range(count):
+        floor = run_floor(url)
+        run = run_synthetics(*extra)
+        if run["code"] != 0:
+            raise RuntimeError(f"synthetics run exited {run['code']}: {run['summary']}")
+        walls.append(run["wall"])
+        ratios.append(run["wall"] / floor)
+        rows.append({"round": round_ + 1, "run": f"{run['wall']:.1f} s",
+                     "floor": f"{floor:.1f} s", "run / floor": f"{ratios[-1]:.2f}x",
+                     "pytest": run["summary"]})
+    return rows, walls, ratios
+
+
 def healthy(args: argparse.Namespace) -> dict[str, Any]:
-    rows, walls = [], []
     with servers.reference_worker(None) as url:
-        for round_ in range(args.rounds):
-            floor = run_floor(url)
-            run = run_synthetics()
-            if run["code"] != 0:
-                raise RuntimeError(f"synthetics run exited {run['code']}: {run['summary']}")
-            walls.append(run["wall"])
-            rows.append({"round": round_ + 1, "run": f"{run['wall']:.1f} s",
-                         "floor": f"{floor:.1f} s", "run / floor": f"{run['wall'] / floor:.2f}x",
-                         "pytest": run["summary"]})
+        rows, walls, _ = rounds(url, args.rounds)
     wall = statistics.median(walls)
     return {
         "title": "Time to verdict: healthy reference worker, default run",
@@ -105,17 +116,8 @@ def healthy(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def remote_run(args: argparse.Namespace) -> dict[str, Any]:
-    rows, ratios = [], []
     with servers.reference_worker(None, "delay=30") as url:
-        for round_ in range(args.rounds):
-            floor = run_floor(url)
-            run = run_synthetics("--target", url)
-            if run["code"] != 0:
-                raise RuntimeError(f"synthetics run exited {run['code']}: {run['summary']}")
-            ratios.append(run["wall"] / floor)
-            rows.append({"round": round_ + 1, "run": f"{run['wall']:.1f} s",
-                         "floor": f"{floor:.1f} s", "run / floor": f"{ratios[-1]:.2f}x",
-                         "pytest": run["summary"]})
+        rows, _, ratios = rounds(url, args.rounds, "--target", url)
     ratio = statistics.median(ratios)
     return {
         "title": "Time to verdict: the reference worker 30 ms away (delay=30), default run",
