@@ -116,6 +116,7 @@ class Heartbeat:
             self._thread.join(self.interval + 10)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+            self._pool = None  # a beat after stop() makes a new one
         self.probe.close()
         if self.run_id is not None:
             self.store.finish_run(self.run_id, self.clock(), "stopped",
