@@ -289,3 +289,13 @@ def test_a_beat_sends_its_requests_side_by_side(tmp_path: Path) -> None:
                for s in store.samples(url, endpoint, T0 - 1, T0 + 1)]
     assert len(samples) == len(BEAT)
     assert [s.status for s in samples] == [200] * len(BEAT), [s.error_kind for s in samples]
+
+
+def test_a_beat_after_stop_still_samples(reference_worker, tmp_path: Path) -> None:
+    worker = reference_worker()
+    heart = Heartbeat(worker.url, SqliteHistory(tmp_path / "h.sqlite3"), clock=FakeClock(),
+                      log=lambda _: None)
+    assert heart.beat() is True
+    heart.stop()
+    assert heart.beat() is True  # a new pool, not "cannot schedule new futures"
+    heart.stop()
